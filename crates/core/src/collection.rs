@@ -1,0 +1,593 @@
+//! A collection's in-memory state: ids ↔ slots, the vector arena, payloads.
+//!
+//! Every mutation validates all of its input first and only then changes
+//! anything, so a rejected call leaves the collection exactly as it was.
+//! `Collection` is single-threaded; [`crate::Store`] puts it behind a lock.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::distance::Distance;
+use crate::error::{BatchIndex, Error, Result};
+use crate::filter::Filter;
+use crate::flat::{self, VectorArena};
+use crate::id::PointId;
+
+pub type Payload = Map<String, Value>;
+
+/// Largest accepted vector dimension.
+pub const MAX_DIMENSION: usize = 65_536;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CollectionConfig {
+    pub dimension: usize,
+    pub distance: Distance,
+    pub max_vectors: Option<usize>,
+}
+
+impl CollectionConfig {
+    pub fn new(dimension: usize, distance: Distance, max_vectors: Option<usize>) -> Result<Self> {
+        if dimension == 0 || dimension > MAX_DIMENSION {
+            return Err(Error::InvalidArgument {
+                name: "dimension",
+                reason: format!("must be an integer from 1 to {MAX_DIMENSION}, got {dimension}"),
+            });
+        }
+        if max_vectors == Some(0) {
+            return Err(Error::InvalidArgument {
+                name: "maxVectors",
+                reason: "must be a positive integer".into(),
+            });
+        }
+        Ok(CollectionConfig {
+            dimension,
+            distance,
+            max_vectors,
+        })
+    }
+}
+
+/// Checks that `vector` has the collection's dimension and only finite values.
+pub fn check_vector(vector: &[f32], dimension: usize, index: BatchIndex) -> Result<()> {
+    if vector.len() != dimension {
+        return Err(Error::DimensionMismatch {
+            expected: dimension,
+            actual: vector.len(),
+            index,
+        });
+    }
+    if let Some(position) = vector.iter().position(|x| !x.is_finite()) {
+        return Err(Error::NonFiniteValue {
+            index,
+            position,
+            value: vector[position],
+        });
+    }
+    Ok(())
+}
+
+/// Parses the payloads of a batch from JSON: an array of plain objects.
+pub fn parse_payloads(text: &str) -> Result<Vec<Payload>> {
+    let value: Value = serde_json::from_str(text).map_err(|e| Error::InvalidPayload {
+        index: BatchIndex(None),
+        reason: format!("not valid JSON: {e}"),
+    })?;
+    let Value::Array(items) = value else {
+        return Err(Error::InvalidPayload {
+            index: BatchIndex(None),
+            reason: "payloads must be an array of objects".into(),
+        });
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| payload_object(item, BatchIndex(Some(i))))
+        .collect()
+}
+
+/// Parses one payload from JSON: a plain object.
+pub fn parse_payload(text: &str) -> Result<Payload> {
+    let value: Value = serde_json::from_str(text).map_err(|e| Error::InvalidPayload {
+        index: BatchIndex(None),
+        reason: format!("not valid JSON: {e}"),
+    })?;
+    payload_object(value, BatchIndex(None))
+}
+
+fn payload_object(value: Value, index: BatchIndex) -> Result<Payload> {
+    match value {
+        Value::Object(map) => Ok(map),
+        other => Err(Error::InvalidPayload {
+            index,
+            reason: format!(
+                "a payload must be a plain object, got {}",
+                match other {
+                    Value::Null => "null",
+                    Value::Array(_) => "an array",
+                    Value::String(_) => "a string",
+                    Value::Number(_) => "a number",
+                    Value::Bool(_) => "a boolean",
+                    Value::Object(_) => "an object",
+                }
+            ),
+        }),
+    }
+}
+
+/// A validated batch of points, ready to apply.
+#[derive(Debug, Clone)]
+pub struct PointBatch {
+    ids: Vec<PointId>,
+    vectors: Vec<f32>,
+    payloads: Vec<Payload>,
+    dimension: usize,
+}
+
+impl PointBatch {
+    /// Validates a batch: `vectors` holds the batch's vectors back to back,
+    /// `lengths[i]` the length of vector `i`.
+    pub fn new(
+        dimension: usize,
+        ids: Vec<PointId>,
+        vectors: Vec<f32>,
+        lengths: &[u32],
+        payloads: Vec<Payload>,
+    ) -> Result<Self> {
+        if lengths.len() != ids.len() || lengths.len() != payloads.len() {
+            return Err(Error::LengthMismatch {
+                vectors: lengths.len(),
+                ids: ids.len(),
+                payloads: payloads.len(),
+            });
+        }
+        let total: usize = lengths.iter().map(|&l| l as usize).sum();
+        if total != vectors.len() {
+            return Err(Error::InvalidArgument {
+                name: "vectors",
+                reason: format!(
+                    "lengths add up to {total} values but {} were given",
+                    vectors.len()
+                ),
+            });
+        }
+        let mut start = 0;
+        for (i, &len) in lengths.iter().enumerate() {
+            let end = start + len as usize;
+            check_vector(&vectors[start..end], dimension, BatchIndex(Some(i)))?;
+            start = end;
+        }
+        let mut seen: HashMap<&PointId, usize> = HashMap::with_capacity(ids.len());
+        for (i, id) in ids.iter().enumerate() {
+            if let Some(first) = seen.insert(id, i) {
+                return Err(Error::DuplicateId {
+                    id: id.to_string(),
+                    first,
+                    second: i,
+                });
+            }
+        }
+        Ok(PointBatch {
+            ids,
+            vectors,
+            payloads,
+            dimension,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+/// One search hit.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hit {
+    pub id: PointId,
+    pub score: f32,
+    pub payload: Arc<Payload>,
+}
+
+/// One stored point, as `get` and `list` return it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Record {
+    pub id: PointId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vector: Option<Vec<f32>>,
+    pub payload: Arc<Payload>,
+}
+
+/// A page of `list`: the first `limit` matching records in id order, and how
+/// many records match in all.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page {
+    pub records: Vec<Record>,
+    pub total: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Point {
+    id: PointId,
+    payload: Arc<Payload>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Collection {
+    config: CollectionConfig,
+    slot_of: BTreeMap<PointId, u32>,
+    points: Vec<Option<Point>>,
+    arena: VectorArena,
+    free_slots: Vec<u32>,
+}
+
+impl Collection {
+    pub fn new(config: CollectionConfig) -> Self {
+        Collection {
+            config,
+            slot_of: BTreeMap::new(),
+            points: Vec::new(),
+            arena: VectorArena::new(config.dimension),
+            free_slots: Vec::new(),
+        }
+    }
+
+    pub fn config(&self) -> &CollectionConfig {
+        &self.config
+    }
+
+    pub fn len(&self) -> usize {
+        self.slot_of.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slot_of.is_empty()
+    }
+
+    /// Inserts a batch; an id that already exists is overwritten (upsert).
+    /// All or nothing: the only check left after validation is capacity.
+    pub fn insert(&mut self, batch: PointBatch) -> Result<()> {
+        if batch.dimension != self.config.dimension {
+            return Err(Error::DimensionMismatch {
+                expected: self.config.dimension,
+                actual: batch.dimension,
+                index: BatchIndex(None),
+            });
+        }
+        let adding = batch
+            .ids
+            .iter()
+            .filter(|id| !self.slot_of.contains_key(id))
+            .count();
+        if let Some(max) = self.config.max_vectors {
+            if self.len() + adding > max {
+                return Err(Error::CapacityExceeded {
+                    max,
+                    current: self.len(),
+                    adding,
+                });
+            }
+        }
+        self.arena
+            .reserve(adding.saturating_sub(self.free_slots.len()));
+        let dim = self.config.dimension;
+        let vectors = batch.vectors.chunks_exact(dim);
+        for ((id, vector), payload) in batch.ids.into_iter().zip(vectors).zip(batch.payloads) {
+            self.put(id, vector, Arc::new(payload));
+        }
+        Ok(())
+    }
+
+    fn put(&mut self, id: PointId, vector: &[f32], payload: Arc<Payload>) {
+        if let Some(&slot) = self.slot_of.get(&id) {
+            self.arena.set(slot, vector);
+            if let Some(point) = self.points[slot as usize].as_mut() {
+                point.payload = payload;
+            }
+            return;
+        }
+        let slot = match self.free_slots.pop() {
+            Some(slot) => {
+                self.arena.set(slot, vector);
+                slot
+            }
+            None => {
+                let slot = self.arena.push(vector);
+                self.points.push(None);
+                slot
+            }
+        };
+        self.points[slot as usize] = Some(Point {
+            id: id.clone(),
+            payload,
+        });
+        self.slot_of.insert(id, slot);
+    }
+
+    /// Replaces the vector and payload of an existing point.
+    pub fn update(&mut self, id: &PointId, vector: &[f32], payload: Payload) -> Result<()> {
+        check_vector(vector, self.config.dimension, BatchIndex(None))?;
+        let Some(&slot) = self.slot_of.get(id) else {
+            return Err(Error::NotFound { id: id.to_string() });
+        };
+        self.arena.set(slot, vector);
+        if let Some(point) = self.points[slot as usize].as_mut() {
+            point.payload = Arc::new(payload);
+        }
+        Ok(())
+    }
+
+    /// Removes a point; returns whether it existed.
+    pub fn delete(&mut self, id: &PointId) -> bool {
+        let Some(slot) = self.slot_of.remove(id) else {
+            return false;
+        };
+        self.points[slot as usize] = None;
+        self.free_slots.push(slot);
+        true
+    }
+
+    /// Removes every point.
+    pub fn clear(&mut self) {
+        *self = Collection::new(self.config);
+    }
+
+    pub fn get(&self, id: &PointId) -> Option<Record> {
+        let &slot = self.slot_of.get(id)?;
+        let point = self.points[slot as usize].as_ref()?;
+        Some(Record {
+            id: point.id.clone(),
+            vector: Some(self.arena.get(slot).to_vec()),
+            payload: Arc::clone(&point.payload),
+        })
+    }
+
+    /// The exact top-`limit` points matching `filter`, best first.
+    pub fn search(&self, query: &[f32], limit: usize, filter: &Filter) -> Result<Vec<Hit>> {
+        check_vector(query, self.config.dimension, BatchIndex(None))?;
+        let points = &self.points;
+        let accept = |slot: u32| match &points[slot as usize] {
+            Some(point) => filter.is_empty() || filter.matches(&point.payload),
+            None => false,
+        };
+        let hits = flat::search(&self.arena, self.config.distance, query, limit, accept);
+        Ok(hits
+            .into_iter()
+            .filter_map(|(slot, score)| {
+                let point = self.points[slot as usize].as_ref()?;
+                Some(Hit {
+                    id: point.id.clone(),
+                    score,
+                    payload: Arc::clone(&point.payload),
+                })
+            })
+            .collect())
+    }
+
+    /// Points matching `filter` in id order: the first `limit`, and the count.
+    pub fn list(&self, filter: &Filter, limit: usize) -> Page {
+        let mut records = Vec::new();
+        let mut total = 0;
+        for &slot in self.slot_of.values() {
+            let Some(point) = self.points[slot as usize].as_ref() else {
+                continue;
+            };
+            if !filter.is_empty() && !filter.matches(&point.payload) {
+                continue;
+            }
+            total += 1;
+            if records.len() < limit {
+                records.push(Record {
+                    id: point.id.clone(),
+                    vector: None,
+                    payload: Arc::clone(&point.payload),
+                });
+            }
+        }
+        Page { records, total }
+    }
+}
+
+/// Checks an argument given as a JS number: an integer from 1 to 2^32 − 1.
+pub fn positive_integer(name: &'static str, value: f64) -> Result<usize> {
+    if !(value.is_finite() && value.fract() == 0.0 && value >= 1.0 && value <= u32::MAX as f64) {
+        return Err(Error::InvalidArgument {
+            name,
+            reason: format!("must be a positive integer, got {value}"),
+        });
+    }
+    Ok(value as usize)
+}
+
+/// Checks a `limit` argument given as a JS number: a positive integer.
+pub fn parse_limit(value: f64) -> Result<usize> {
+    positive_integer("limit", value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const DIM: usize = 3;
+
+    fn config() -> CollectionConfig {
+        CollectionConfig::new(DIM, Distance::Cosine, None).unwrap()
+    }
+
+    fn id(n: i64) -> PointId {
+        PointId::Int(n)
+    }
+
+    fn obj(value: Value) -> Payload {
+        match value {
+            Value::Object(o) => o,
+            _ => unreachable!("test payloads are objects"),
+        }
+    }
+
+    fn batch(points: &[(i64, [f32; DIM], Value)]) -> Result<PointBatch> {
+        PointBatch::new(
+            DIM,
+            points.iter().map(|p| id(p.0)).collect(),
+            points.iter().flat_map(|p| p.1).collect(),
+            &vec![DIM as u32; points.len()],
+            points.iter().map(|p| obj(p.2.clone())).collect(),
+        )
+    }
+
+    #[test]
+    fn insert_get_update_delete_round_trip() {
+        let mut c = Collection::new(config());
+        c.insert(batch(&[(1, [1.0, 0.0, 0.0], json!({"a": 1}))]).unwrap())
+            .unwrap();
+        let r = c.get(&id(1)).unwrap();
+        assert_eq!(r.vector.unwrap(), vec![1.0, 0.0, 0.0]);
+        assert_eq!(r.payload["a"], 1);
+        c.update(&id(1), &[0.0, 1.0, 0.0], obj(json!({"a": 2})))
+            .unwrap();
+        let r = c.get(&id(1)).unwrap();
+        assert_eq!(r.vector.unwrap(), vec![0.0, 1.0, 0.0]);
+        assert_eq!(r.payload["a"], 2);
+        assert!(c.delete(&id(1)));
+        assert!(!c.delete(&id(1)));
+        assert!(c.get(&id(1)).is_none());
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn a_bad_vector_anywhere_in_a_batch_rejects_the_whole_batch() {
+        let good = [1.0, 2.0, 3.0];
+        let err = PointBatch::new(
+            DIM,
+            vec![id(1), id(2)],
+            [good, [1.0, f32::NAN, 0.0]].concat(),
+            &[3, 3],
+            vec![Payload::new(), Payload::new()],
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), 1002);
+        assert!(err.to_string().contains("batch index 1"), "{err}");
+
+        let err = PointBatch::new(
+            DIM,
+            vec![id(1), id(2)],
+            [&good[..], &[1.0, 2.0]].concat(),
+            &[3, 2],
+            vec![Payload::new(), Payload::new()],
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), 1001);
+        assert_eq!(err.details()["actualDimension"], 2);
+    }
+
+    #[test]
+    fn batches_with_mismatched_lengths_or_duplicate_ids_are_rejected() {
+        let err = PointBatch::new(
+            DIM,
+            vec![id(1)],
+            vec![0.0; 6],
+            &[3, 3],
+            vec![Payload::new()],
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), 1003);
+        let err = batch(&[(7, [1.0; 3], json!({})), (7, [2.0; 3], json!({}))]).unwrap_err();
+        assert_eq!(err.code(), 1005);
+    }
+
+    #[test]
+    fn capacity_counts_only_new_ids_and_rejects_the_whole_batch() {
+        let mut c = Collection::new(CollectionConfig::new(DIM, Distance::Dot, Some(2)).unwrap());
+        c.insert(batch(&[(1, [1.0; 3], json!({})), (2, [1.0; 3], json!({}))]).unwrap())
+            .unwrap();
+        // Overwriting existing ids needs no room.
+        c.insert(batch(&[(1, [2.0; 3], json!({"v": 2}))]).unwrap())
+            .unwrap();
+        let err = c
+            .insert(batch(&[(2, [3.0; 3], json!({})), (3, [3.0; 3], json!({}))]).unwrap())
+            .unwrap_err();
+        assert_eq!(err.code(), 1009);
+        assert_eq!(c.get(&id(2)).unwrap().vector.unwrap(), vec![1.0; 3]);
+        assert!(c.get(&id(3)).is_none());
+    }
+
+    #[test]
+    fn update_of_a_missing_id_is_not_found_and_changes_nothing() {
+        let mut c = Collection::new(config());
+        let err = c.update(&id(9), &[1.0; 3], Payload::new()).unwrap_err();
+        assert_eq!(err.code(), 1011);
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn filtered_search_returns_the_true_top_k_among_matches() {
+        let mut c = Collection::new(config());
+        let mut points = Vec::new();
+        for i in 0..200 {
+            let v = [1.0, i as f32 / 200.0, 0.0];
+            points.push((i, v, json!({"even": i % 2 == 0})));
+        }
+        c.insert(batch(&points).unwrap()).unwrap();
+        let filter = Filter::from_json(&json!({"even": false})).unwrap();
+        let hits = c.search(&[1.0, 0.0, 0.0], 5, &filter).unwrap();
+        let ids: Vec<PointId> = hits.iter().map(|h| h.id.clone()).collect();
+        assert_eq!(ids, [1, 3, 5, 7, 9].map(id));
+    }
+
+    #[test]
+    fn deleted_slots_are_reused_and_never_returned() {
+        let mut c = Collection::new(config());
+        c.insert(
+            batch(&[
+                (1, [1.0, 0.0, 0.0], json!({})),
+                (2, [0.0, 1.0, 0.0], json!({})),
+            ])
+            .unwrap(),
+        )
+        .unwrap();
+        c.delete(&id(1));
+        let hits = c.search(&[1.0, 0.0, 0.0], 10, &Filter::default()).unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].id, id(2));
+        c.insert(batch(&[(3, [0.0, 0.0, 1.0], json!({}))]).unwrap())
+            .unwrap();
+        assert_eq!(c.points.len(), 2, "slot of id 1 reused");
+        assert_eq!(c.get(&id(3)).unwrap().vector.unwrap(), vec![0.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn list_pages_in_id_order_and_counts_all_matches() {
+        let mut c = Collection::new(config());
+        let points: Vec<_> = (0..10)
+            .rev()
+            .map(|i| (i, [1.0; 3], json!({"big": i >= 5})))
+            .collect();
+        c.insert(batch(&points).unwrap()).unwrap();
+        let page = c.list(&Filter::from_json(&json!({"big": true})).unwrap(), 3);
+        assert_eq!(page.total, 5);
+        let ids: Vec<PointId> = page.records.iter().map(|r| r.id.clone()).collect();
+        assert_eq!(ids, [5, 6, 7].map(id));
+    }
+
+    #[test]
+    fn limits_must_be_positive_integers() {
+        assert_eq!(parse_limit(10.0).unwrap(), 10);
+        for bad in [0.0, -1.0, 2.5, f64::NAN, f64::INFINITY] {
+            assert_eq!(parse_limit(bad).unwrap_err().code(), 1008);
+        }
+    }
+
+    #[test]
+    fn payloads_must_be_objects() {
+        assert_eq!(parse_payloads(r#"[{"a":1},{}]"#).unwrap().len(), 2);
+        assert_eq!(parse_payloads(r#"[{"a":1},[]]"#).unwrap_err().code(), 1006);
+        assert_eq!(parse_payloads(r#"{"a":1}"#).unwrap_err().code(), 1006);
+        assert_eq!(parse_payload("null").unwrap_err().code(), 1006);
+    }
+}

@@ -1,0 +1,233 @@
+//! The vector arena and exact (flat) search over it.
+//!
+//! Vectors live back to back in one `Vec<f32>` (slot `s` at
+//! `s * dim .. (s + 1) * dim`), so a full scan is one linear pass over memory
+//! that the distance kernels vectorise. Vectors are stored as given; for
+//! cosine the arena keeps `1 / ‖v‖` per slot so nothing is normalised per query.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+use crate::distance::{self, Distance};
+
+#[derive(Debug, Clone, Default)]
+pub struct VectorArena {
+    dim: usize,
+    data: Vec<f32>,
+    inverse_norms: Vec<f32>,
+}
+
+impl VectorArena {
+    pub fn new(dim: usize) -> Self {
+        VectorArena {
+            dim,
+            data: Vec::new(),
+            inverse_norms: Vec::new(),
+        }
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Number of slots, live or not.
+    pub fn slots(&self) -> usize {
+        self.inverse_norms.len()
+    }
+
+    pub fn push(&mut self, vector: &[f32]) -> u32 {
+        debug_assert_eq!(vector.len(), self.dim);
+        let slot = self.slots() as u32;
+        self.data.extend_from_slice(vector);
+        self.inverse_norms.push(distance::inverse_norm(vector));
+        slot
+    }
+
+    pub fn set(&mut self, slot: u32, vector: &[f32]) {
+        let start = slot as usize * self.dim;
+        self.data[start..start + self.dim].copy_from_slice(vector);
+        self.inverse_norms[slot as usize] = distance::inverse_norm(vector);
+    }
+
+    pub fn get(&self, slot: u32) -> &[f32] {
+        let start = slot as usize * self.dim;
+        &self.data[start..start + self.dim]
+    }
+
+    pub fn clear(&mut self) {
+        self.data = Vec::new();
+        self.inverse_norms = Vec::new();
+    }
+
+    pub fn reserve(&mut self, additional: usize) {
+        self.data.reserve(additional * self.dim);
+        self.inverse_norms.reserve(additional);
+    }
+}
+
+/// A candidate in the top-k heap. Greater is better: higher key, then the
+/// lower slot (so ties resolve to the older point, deterministically).
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    key: f32,
+    slot: u32,
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Candidate {}
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key
+            .total_cmp(&other.key)
+            .then_with(|| other.slot.cmp(&self.slot))
+    }
+}
+
+/// Keeps the best `k` candidates seen; the worst sits on top of a min-heap.
+struct TopK {
+    k: usize,
+    heap: BinaryHeap<Reverse<Candidate>>,
+}
+
+impl TopK {
+    fn new(k: usize) -> Self {
+        TopK {
+            k,
+            heap: BinaryHeap::with_capacity(k.saturating_add(1).min(1 << 16)),
+        }
+    }
+
+    #[inline]
+    fn offer(&mut self, candidate: Candidate) {
+        if self.heap.len() < self.k {
+            self.heap.push(Reverse(candidate));
+        } else if let Some(mut worst) = self.heap.peek_mut() {
+            if candidate > worst.0 {
+                *worst = Reverse(candidate);
+            }
+        }
+    }
+
+    fn into_sorted(self) -> Vec<Candidate> {
+        // `into_sorted_vec` of `Reverse` is ascending in `Reverse`, i.e. best first.
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|r| r.0)
+            .collect()
+    }
+}
+
+/// Exact top-`k` over the slots `accept` lets through, best first, as
+/// `(slot, score)` with the score of [`Distance`]'s convention.
+pub fn search(
+    arena: &VectorArena,
+    distance: Distance,
+    query: &[f32],
+    k: usize,
+    mut accept: impl FnMut(u32) -> bool,
+) -> Vec<(u32, f32)> {
+    if k == 0 {
+        return Vec::new();
+    }
+    let dim = arena.dim;
+    let mut top = TopK::new(k);
+    let rows = arena.data.chunks_exact(dim.max(1));
+    for (slot, (row, inverse_norm)) in rows.zip(&arena.inverse_norms).enumerate() {
+        let slot = slot as u32;
+        if !accept(slot) {
+            continue;
+        }
+        let key = match distance {
+            Distance::Dot => distance::dot(query, row),
+            Distance::Cosine => distance::dot(query, row) * inverse_norm,
+            Distance::Euclidean => -distance::l2_squared(query, row),
+        };
+        top.offer(Candidate { key, slot });
+    }
+    let query_inverse_norm = distance::inverse_norm(query);
+    top.into_sorted()
+        .into_iter()
+        .map(|c| {
+            let score = match distance {
+                Distance::Dot => c.key,
+                Distance::Cosine => (c.key * query_inverse_norm).clamp(-1.0, 1.0),
+                Distance::Euclidean => 1.0 / (1.0 + (-c.key).max(0.0).sqrt()),
+            };
+            (c.slot, score)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arena(rows: &[[f32; 2]]) -> VectorArena {
+        let mut a = VectorArena::new(2);
+        for r in rows {
+            a.push(r);
+        }
+        a
+    }
+
+    #[test]
+    fn cosine_ranks_by_angle_not_length() {
+        let a = arena(&[[10.0, 0.0], [0.0, 1.0], [1.0, 1.0]]);
+        let hits = search(&a, Distance::Cosine, &[1.0, 0.1], 3, |_| true);
+        let slots: Vec<u32> = hits.iter().map(|h| h.0).collect();
+        assert_eq!(slots, [0, 2, 1]);
+        assert!((hits[0].1 - 0.995_037_2).abs() < 1e-5);
+    }
+
+    #[test]
+    fn dot_and_euclidean_scores_follow_their_conventions() {
+        let a = arena(&[[1.0, 0.0], [3.0, 4.0]]);
+        let dot = search(&a, Distance::Dot, &[1.0, 1.0], 2, |_| true);
+        assert_eq!(dot, vec![(1, 7.0), (0, 1.0)]);
+        let l2 = search(&a, Distance::Euclidean, &[3.0, 0.0], 2, |_| true);
+        assert_eq!(l2[0].0, 0);
+        assert!((l2[0].1 - 1.0 / 3.0).abs() < 1e-6);
+        assert!((l2[1].1 - 1.0 / 5.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn top_k_matches_a_full_sort_and_respects_accept() {
+        let mut a = VectorArena::new(3);
+        let mut expected = Vec::new();
+        for i in 0..500u32 {
+            let v = [
+                (i % 7) as f32,
+                (i % 11) as f32 - 5.0,
+                ((i * 31) % 13) as f32,
+            ];
+            a.push(&v);
+            if i % 3 != 0 {
+                expected.push((i, distance::dot(&v, &[0.3, -0.2, 0.9])));
+            }
+        }
+        expected.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+        expected.truncate(25);
+        let got = search(&a, Distance::Dot, &[0.3, -0.2, 0.9], 25, |s| s % 3 != 0);
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn k_larger_than_the_arena_returns_everything() {
+        let a = arena(&[[1.0, 0.0], [0.0, 1.0]]);
+        assert_eq!(
+            search(&a, Distance::Dot, &[1.0, 0.0], 10, |_| true).len(),
+            2
+        );
+        assert!(search(&a, Distance::Dot, &[1.0, 0.0], 0, |_| true).is_empty());
+    }
+}

@@ -1,0 +1,21 @@
+//! annvault's engine: collections of vectors with JSON payloads, exact
+//! search, payload filters. No Node.js dependency: the napi binding at the
+//! repository root is a thin layer over this crate.
+
+pub mod collection;
+pub mod distance;
+pub mod error;
+pub mod filter;
+pub mod flat;
+pub mod id;
+pub mod store;
+
+pub use collection::{
+    check_vector, parse_limit, parse_payload, parse_payloads, positive_integer, Collection,
+    CollectionConfig, Hit, Page, Payload, PointBatch, Record, MAX_DIMENSION,
+};
+pub use distance::Distance;
+pub use error::{BatchIndex, Error, ErrorClass, Result};
+pub use filter::Filter;
+pub use id::{PointId, MAX_ID_BYTES};
+pub use store::{validate_collection_name, Store, StoreOptions, WriteTicket, MAX_NAME_BYTES};

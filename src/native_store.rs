@@ -1,0 +1,253 @@
+//! `NativeStore`: the JS class over one `annvault_core::Store`.
+//!
+//! Arguments are converted here (vectors arrive packed in one
+//! `Float32Array` with a `Uint32Array` of lengths, payloads and filters as
+//! JSON text, which V8 produces far faster than napi can walk objects), the
+//! write ticket is taken on the JS thread so writes apply in call order, and
+//! the work itself runs on the libuv pool as a [`Job`].
+
+use std::sync::Arc;
+
+use annvault_core::{
+    parse_limit, parse_payload, parse_payloads, positive_integer, BatchIndex, CollectionConfig,
+    Distance, Filter, PointBatch, Store, StoreOptions,
+};
+use napi::bindgen_prelude::{AsyncTask, Float32Array, Uint32Array};
+use napi_derive::napi;
+
+use crate::job::Job;
+use crate::point_id::{check_all, JsPointId};
+
+#[napi(object)]
+pub struct StoreConfig {
+    pub collection_name: String,
+    pub dimension: f64,
+    /// 'Cosine' (default), 'Dot' or 'Euclidean'.
+    pub distance: Option<String>,
+    pub max_vectors: Option<f64>,
+}
+
+fn store_options(config: StoreConfig) -> annvault_core::Result<StoreOptions> {
+    let dimension = positive_integer("dimension", config.dimension)?;
+    let distance = match config.distance.as_deref() {
+        Some(name) => Distance::parse(name)?,
+        None => Distance::default(),
+    };
+    let max_vectors = config
+        .max_vectors
+        .map(|m| positive_integer("maxVectors", m))
+        .transpose()?;
+    Ok(StoreOptions {
+        name: config.collection_name,
+        config: CollectionConfig::new(dimension, distance, max_vectors)?,
+    })
+}
+
+/// Opens a store. Resolves to a connected `NativeStore`.
+#[napi(ts_return_type = "Promise<NativeStore>")]
+pub fn open_store(config: StoreConfig) -> AsyncTask<Job<NativeStore>> {
+    AsyncTask::new(Job::new("connect", move || {
+        let store = Store::open(store_options(config)?)?;
+        Ok(NativeStore {
+            store: Arc::new(store),
+        })
+    }))
+}
+
+fn filter_from(json: Option<String>) -> annvault_core::Result<Filter> {
+    match json {
+        Some(text) => Filter::parse(&text),
+        None => Ok(Filter::default()),
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> annvault_core::Result<String> {
+    serde_json::to_string(value).map_err(|e| annvault_core::Error::Internal {
+        reason: format!("could not encode a result as JSON: {e}"),
+    })
+}
+
+#[napi]
+pub struct NativeStore {
+    store: Arc<Store>,
+}
+
+#[napi]
+impl NativeStore {
+    #[napi(getter)]
+    pub fn collection_name(&self) -> String {
+        self.store.name().to_owned()
+    }
+
+    #[napi(getter)]
+    pub fn dimension(&self) -> u32 {
+        self.store.config().dimension as u32
+    }
+
+    #[napi(getter)]
+    pub fn distance(&self) -> String {
+        self.store.config().distance.name().to_owned()
+    }
+
+    #[napi(getter)]
+    pub fn max_vectors(&self) -> Option<u32> {
+        self.store.config().max_vectors.map(|m| m as u32)
+    }
+
+    #[napi(getter)]
+    pub fn is_open(&self) -> bool {
+        self.store.is_open()
+    }
+
+    /// `vectors`: the batch's vectors back to back; `lengths[i]`: length of
+    /// vector `i`; `payloads`: a JSON array of objects.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "vectors: Float32Array, lengths: Uint32Array, ids: Array<string | number>, payloads: string",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn insert(
+        &self,
+        vectors: Float32Array,
+        lengths: Uint32Array,
+        ids: Vec<JsPointId>,
+        payloads: String,
+    ) -> AsyncTask<Job<()>> {
+        let store = Arc::clone(&self.store);
+        let ticket = store.ticket();
+        AsyncTask::new(Job::new("insert", move || {
+            let ids = check_all(ids)?;
+            let payloads = parse_payloads(&payloads)?;
+            let batch = PointBatch::new(
+                store.config().dimension,
+                ids,
+                vectors.to_vec(),
+                &lengths,
+                payloads,
+            )?;
+            store.insert(ticket, batch)
+        }))
+    }
+
+    #[napi(
+        catch_unwind,
+        ts_args_type = "id: string | number, vector: Float32Array, payload: string",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn update(
+        &self,
+        id: JsPointId,
+        vector: Float32Array,
+        payload: String,
+    ) -> AsyncTask<Job<()>> {
+        let store = Arc::clone(&self.store);
+        let ticket = store.ticket();
+        AsyncTask::new(Job::new("update", move || {
+            let id = id.check(BatchIndex(None))?;
+            let payload = parse_payload(&payload)?;
+            store.update(ticket, &id, &vector, payload)
+        }))
+    }
+
+    /// Resolves to whether the id existed.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "id: string | number",
+        ts_return_type = "Promise<boolean>"
+    )]
+    pub fn delete(&self, id: JsPointId) -> AsyncTask<Job<bool>> {
+        let store = Arc::clone(&self.store);
+        let ticket = store.ticket();
+        AsyncTask::new(Job::new("delete", move || {
+            let id = id.check(BatchIndex(None))?;
+            store.delete(ticket, &id)
+        }))
+    }
+
+    /// Removes every point; the store stays open.
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
+    pub fn clear(&self) -> AsyncTask<Job<()>> {
+        let store = Arc::clone(&self.store);
+        let ticket = store.ticket();
+        AsyncTask::new(Job::new("deleteCollection", move || store.clear(ticket)))
+    }
+
+    /// Every later call fails with code 1012 until `reopen()`.
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
+    pub fn close(&self) -> AsyncTask<Job<()>> {
+        let store = Arc::clone(&self.store);
+        let ticket = store.ticket();
+        AsyncTask::new(Job::new("disconnect", move || store.close(ticket)))
+    }
+
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
+    pub fn reopen(&self) -> AsyncTask<Job<()>> {
+        let store = Arc::clone(&self.store);
+        let ticket = store.ticket();
+        AsyncTask::new(Job::new("connect", move || store.reopen(ticket)))
+    }
+
+    /// Resolves to the record as JSON (`{id, vector, payload}`), or null.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "id: string | number",
+        ts_return_type = "Promise<string | null>"
+    )]
+    pub fn get(&self, id: JsPointId) -> AsyncTask<Job<Option<String>>> {
+        let store = Arc::clone(&self.store);
+        AsyncTask::new(Job::new("get", move || {
+            let id = id.check(BatchIndex(None))?;
+            store.get(&id)?.map(|record| to_json(&record)).transpose()
+        }))
+    }
+
+    /// Resolves to the hits as a JSON array of `{id, score, payload}`.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "query: Float32Array, limit: number, filter?: string | undefined | null",
+        ts_return_type = "Promise<string>"
+    )]
+    pub fn search(
+        &self,
+        query: Float32Array,
+        limit: f64,
+        filter: Option<String>,
+    ) -> AsyncTask<Job<String>> {
+        let store = Arc::clone(&self.store);
+        AsyncTask::new(Job::new("search", move || {
+            let limit = parse_limit(limit)?;
+            let filter = filter_from(filter)?;
+            to_json(&store.search(&query, limit, &filter)?)
+        }))
+    }
+
+    /// Resolves to `{records: [{id, payload}], total}` as JSON.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "filter: string | undefined | null, limit: number",
+        ts_return_type = "Promise<string>"
+    )]
+    pub fn list(&self, filter: Option<String>, limit: f64) -> AsyncTask<Job<String>> {
+        let store = Arc::clone(&self.store);
+        AsyncTask::new(Job::new("list", move || {
+            let limit = parse_limit(limit)?;
+            let filter = filter_from(filter)?;
+            to_json(&store.list(&filter, limit)?)
+        }))
+    }
+
+    #[napi(catch_unwind, ts_return_type = "Promise<number>")]
+    pub fn count(&self) -> AsyncTask<Job<u32>> {
+        let store = Arc::clone(&self.store);
+        AsyncTask::new(Job::new("count", move || Ok(store.len()? as u32)))
+    }
+}
+
+/// The stable error codes, by name, so the façade needs no copy of them.
+#[napi]
+pub fn error_codes() -> std::collections::HashMap<String, u32> {
+    annvault_core::error::all_codes()
+        .iter()
+        .map(|(kind, code)| (kind.to_string(), *code))
+        .collect()
+}
