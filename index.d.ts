@@ -1,0 +1,221 @@
+/** A point id. Comes back as the type it went in: `1` and `"1"` are different ids. */
+export type Id = string | number
+
+/** A vector: plain numbers or a Float32Array (any typed array is converted). */
+export type Vector = number[] | Float32Array
+
+/** A JSON value, as payloads and filters may hold. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
+
+/** A payload: a plain JSON object. */
+export type Payload = Record<string, unknown>
+
+export interface VectorStoreResult {
+  id: Id
+  /** Present on search results: higher is closer (see `Distance`). */
+  score?: number
+  /** Present on `get` results. */
+  vector?: number[]
+  payload: Payload
+}
+
+export interface SearchResult extends VectorStoreResult {
+  score: number
+}
+
+export interface StoredPoint extends VectorStoreResult {
+  vector: number[]
+}
+
+export type FilterScalar = string | number | boolean
+
+export interface RangeCondition {
+  gte?: number
+  gt?: number
+  lte?: number
+  lt?: number
+}
+
+export interface AnyCondition {
+  any: FilterScalar[]
+}
+
+export interface AllCondition {
+  all: FilterScalar[]
+}
+
+/**
+ * Conditions on top-level payload fields, all of which must hold.
+ * A scalar matches a field equal to it (or an array field holding it).
+ */
+export type SearchFilters = Record<string, FilterScalar | RangeCondition | AnyCondition | AllCondition>
+
+/**
+ * - `Cosine` (default): cosine similarity in [-1, 1];
+ * - `Dot`: the dot product;
+ * - `Euclidean`: `1 / (1 + distance)`, in (0, 1].
+ */
+export type Distance = 'Cosine' | 'Dot' | 'Euclidean'
+
+export interface VectorStoreConfig {
+  /** The only backend: 'in-memory' (the default). */
+  type?: 'in-memory'
+  /** 1–128 bytes; no path separators, no `..`, none of `: * ? " < > |`. */
+  collectionName: string
+  /** 1–65536. Default 1536. */
+  dimension?: number
+  /** Largest number of points; an insert that would pass it is rejected whole. */
+  maxVectors?: number
+  distance?: Distance
+  /** Directory that will hold the collection's files. Default './data/vector-storage'. */
+  persistencePath?: string
+}
+
+export interface VectorStore {
+  /** Inserts (or overwrites) a batch: all of it or, on any error, none of it. */
+  insert(vectors: Vector[], ids: Id[], payloads: Payload[]): Promise<void>
+  /** The `limit` (default 10) closest points that match `filters`, best first. */
+  search(query: Vector, limit?: number, filters?: SearchFilters): Promise<SearchResult[]>
+  get(id: Id): Promise<StoredPoint | null>
+  /** Replaces the vector and payload of an existing point (error NOT_FOUND otherwise). */
+  update(id: Id, vector: Vector, payload: Payload): Promise<void>
+  /** Removes a point; removing a missing id is not an error. */
+  delete(id: Id): Promise<void>
+  /** Removes every point of the collection; the store stays connected. */
+  deleteCollection(): Promise<void>
+  /** The first `limit` (default 100) matching points in id order, and how many match in all. */
+  list(filters?: SearchFilters, limit?: number): Promise<[VectorStoreResult[], number]>
+  /** Number of points. */
+  count(): Promise<number>
+  connect(): Promise<void>
+  disconnect(): Promise<void>
+  isConnected(): boolean
+  getBackendType(): 'in-memory'
+  getDimension(): number
+  getCollectionName(): string
+}
+
+export interface ResolvedVectorStoreConfig {
+  type: 'in-memory'
+  collectionName: string
+  dimension: number
+  distance: Distance
+  maxVectors: number | undefined
+  persistencePath: string
+}
+
+export declare class InMemoryVectorStore implements VectorStore {
+  /** Validates `config`; call `connect()` before use. */
+  constructor(config: VectorStoreConfig)
+  insert(vectors: Vector[], ids: Id[], payloads: Payload[]): Promise<void>
+  search(query: Vector, limit?: number, filters?: SearchFilters): Promise<SearchResult[]>
+  get(id: Id): Promise<StoredPoint | null>
+  update(id: Id, vector: Vector, payload: Payload): Promise<void>
+  delete(id: Id): Promise<void>
+  deleteCollection(): Promise<void>
+  list(filters?: SearchFilters, limit?: number): Promise<[VectorStoreResult[], number]>
+  count(): Promise<number>
+  connect(): Promise<void>
+  disconnect(): Promise<void>
+  isConnected(): boolean
+  getBackendType(): 'in-memory'
+  getDimension(): number
+  getCollectionName(): string
+  getConfig(): ResolvedVectorStoreConfig
+}
+
+export interface VectorStoreInfo {
+  type: 'in-memory'
+  collectionName: string
+  dimension: number
+  distance: Distance
+  maxVectors: number | null
+  persistencePath: string
+  connected: boolean
+}
+
+export interface HealthStatus {
+  healthy: boolean
+  connected: boolean
+  vectorCount: number | null
+  error: string | null
+}
+
+export declare class VectorStoreManager {
+  constructor(config: VectorStoreConfig)
+  connect(): Promise<void>
+  disconnect(): Promise<void>
+  getStore(): InMemoryVectorStore
+  getInfo(): VectorStoreInfo
+  healthCheck(): Promise<HealthStatus>
+}
+
+export interface VectorStoreHandle {
+  manager: VectorStoreManager
+  store: InMemoryVectorStore
+}
+
+/** Creates a store and connects it. */
+export declare function createVectorStore(config: VectorStoreConfig): Promise<VectorStoreHandle>
+
+/** Creates an in-memory store that keeps its data under `persistencePath`, and connects it. */
+export declare function createPersistentInMemoryStore(
+  collectionName: string,
+  dimension?: number,
+  persistencePath?: string,
+): Promise<VectorStoreHandle>
+
+export type ErrorKind =
+  | 'DIMENSION_MISMATCH'
+  | 'NON_FINITE_VALUE'
+  | 'LENGTH_MISMATCH'
+  | 'INVALID_ID'
+  | 'DUPLICATE_ID'
+  | 'INVALID_PAYLOAD'
+  | 'INVALID_FILTER'
+  | 'INVALID_ARGUMENT'
+  | 'CAPACITY_EXCEEDED'
+  | 'INVALID_NAME'
+  | 'NOT_FOUND'
+  | 'CLOSED'
+  | 'POISONED'
+  | 'INTERNAL'
+
+/** Stable numeric codes by kind (1000–1999: input and usage; 5000–5999: persistence). */
+export declare const ErrorCodes: Readonly<Record<ErrorKind, number>>
+
+export declare class VectorStoreError extends Error {
+  constructor(
+    message: string,
+    operation?: string,
+    options?: { code?: number; kind?: string; details?: Record<string, unknown>; cause?: unknown },
+  )
+  /** The store method that failed, e.g. 'insert'. */
+  operation: string
+  /** Stable numeric code, see `ErrorCodes`. */
+  code: number
+  /** Stable name of the code, e.g. 'INVALID_ID'. */
+  kind: string
+  /** Structured facts about the failure (batch index, limits, …). */
+  details: Record<string, unknown>
+}
+
+export declare class VectorDimensionError extends VectorStoreError {
+  constructor(
+    expectedDimension: number,
+    actualDimension: number,
+    operation?: string,
+    options?: { message?: string; details?: Record<string, unknown> },
+  )
+  expectedDimension: number
+  actualDimension: number
+}
+
+export declare class PersistenceError extends VectorStoreError {
+  constructor(
+    message: string,
+    code?: number,
+    details?: Record<string, unknown>,
+    options?: { operation?: string; kind?: string },
+  )
+}

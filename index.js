@@ -1,0 +1,496 @@
+'use strict'
+
+// The annvault façade: the public API shapes, error classes, and argument
+// packing. Validation and all work happen in the Rust core (binding.js loads
+// it); this file only checks what Rust cannot see (that a payload is plain
+// JSON), packs vectors into one Float32Array, and turns the core's error
+// envelopes into the exported classes.
+
+const native = require('./binding.js')
+
+const CODES = Object.freeze(native.errorCodes())
+const ENVELOPE_PREFIX = 'annvault:'
+
+const DEFAULT_DIMENSION = 1536
+const DEFAULT_PERSISTENCE_PATH = './data/vector-storage'
+const DEFAULT_SEARCH_LIMIT = 10
+const DEFAULT_LIST_LIMIT = 100
+
+// ---------------------------------------------------------------- errors
+
+class VectorStoreError extends Error {
+  /**
+   * @param {string} message
+   * @param {string} [operation]
+   * @param {{ code?: number, kind?: string, details?: Record<string, unknown>, cause?: unknown }} [options]
+   */
+  constructor(message, operation = 'unknown', options = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'VectorStoreError'
+    this.operation = operation
+    this.code = options.code ?? CODES.INTERNAL
+    this.kind = options.kind ?? 'INTERNAL'
+    this.details = options.details ?? {}
+  }
+}
+
+class VectorDimensionError extends VectorStoreError {
+  /**
+   * @param {number} expectedDimension
+   * @param {number} actualDimension
+   * @param {string} [operation]
+   * @param {{ message?: string, details?: Record<string, unknown> }} [options]
+   */
+  constructor(expectedDimension, actualDimension, operation = 'unknown', options = {}) {
+    super(
+      options.message ?? `vector has dimension ${actualDimension}, expected ${expectedDimension}`,
+      operation,
+      {
+        code: CODES.DIMENSION_MISMATCH,
+        kind: 'DIMENSION_MISMATCH',
+        details: options.details ?? { expectedDimension, actualDimension },
+      },
+    )
+    this.name = 'VectorDimensionError'
+    this.expectedDimension = expectedDimension
+    this.actualDimension = actualDimension
+  }
+}
+
+class PersistenceError extends VectorStoreError {
+  /**
+   * @param {string} message
+   * @param {number} [code]
+   * @param {Record<string, unknown>} [details]
+   * @param {{ operation?: string, kind?: string }} [options]
+   */
+  constructor(message, code = 5000, details = {}, options = {}) {
+    super(message, options.operation ?? 'unknown', {
+      code,
+      kind: options.kind ?? 'PERSISTENCE',
+      details,
+    })
+    this.name = 'PersistenceError'
+  }
+}
+
+function storeError(kind, operation, message, details) {
+  return new VectorStoreError(message, operation, { code: CODES[kind], kind, details })
+}
+
+/** Turns an error from the native layer into an exported error class. */
+function fromNative(error, operation) {
+  const message = error && typeof error.message === 'string' ? error.message : ''
+  if (!message.startsWith(ENVELOPE_PREFIX)) {
+    return new VectorStoreError(`internal error in ${operation}: ${message || String(error)}`, operation, {
+      cause: error,
+    })
+  }
+  const envelope = JSON.parse(message.slice(ENVELOPE_PREFIX.length))
+  const details = envelope.details ?? {}
+  switch (envelope.class) {
+    case 'VectorDimensionError':
+      return new VectorDimensionError(details.expectedDimension, details.actualDimension, envelope.operation, {
+        message: envelope.message,
+        details,
+      })
+    case 'PersistenceError':
+      return new PersistenceError(envelope.message, envelope.code, details, {
+        operation: envelope.operation,
+        kind: envelope.kind,
+      })
+    default:
+      return new VectorStoreError(envelope.message, envelope.operation, {
+        code: envelope.code,
+        kind: envelope.kind,
+        details,
+      })
+  }
+}
+
+async function call(operation, run) {
+  try {
+    return await run()
+  } catch (error) {
+    if (error instanceof VectorStoreError) throw error
+    throw fromNative(error, operation)
+  }
+}
+
+// ------------------------------------------------------- argument packing
+
+function describe(value) {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  if (typeof value === 'object') return Object.prototype.toString.call(value).slice(8, -1)
+  return typeof value
+}
+
+function isVectorLike(value) {
+  return Array.isArray(value) || (ArrayBuffer.isView(value) && !(value instanceof DataView))
+}
+
+/** One vector as a fresh Float32Array (never aliasing the caller's memory). */
+function toFloat32(vector, operation, what) {
+  if (!isVectorLike(vector)) {
+    throw storeError('INVALID_ARGUMENT', operation, `${what} must be an array of numbers or a Float32Array, got ${describe(vector)}`, {
+      argument: 'vector',
+    })
+  }
+  return Float32Array.from(vector)
+}
+
+/** Packs a batch of vectors back to back, with their lengths. */
+function packVectors(vectors, operation) {
+  const lengths = new Uint32Array(vectors.length)
+  let total = 0
+  for (let i = 0; i < vectors.length; i++) {
+    const v = vectors[i]
+    if (!isVectorLike(v)) {
+      throw storeError('INVALID_ARGUMENT', operation, `vector at batch index ${i} must be an array of numbers or a Float32Array, got ${describe(v)}`, {
+        argument: 'vectors',
+        index: i,
+      })
+    }
+    lengths[i] = v.length
+    total += v.length
+  }
+  const flat = new Float32Array(total)
+  let offset = 0
+  for (let i = 0; i < vectors.length; i++) {
+    flat.set(vectors[i], offset)
+    offset += lengths[i]
+  }
+  return { flat, lengths }
+}
+
+/**
+ * Throws unless `value` is plain JSON: null, booleans, strings, finite
+ * numbers, arrays and plain objects, without cycles. JSON.stringify would
+ * otherwise drop `undefined` and functions, turn NaN into null and Dates into
+ * strings: silent changes a database must not make.
+ */
+function assertPlainJson(value, path, fail, ancestors = []) {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return
+    case 'number':
+      if (!Number.isFinite(value)) fail(`${path} is ${value}, which JSON cannot hold`)
+      return
+    case 'object':
+      break
+    default:
+      fail(`${path} is ${describe(value)}, which is not JSON`)
+  }
+  if (value === null) return
+  if (ancestors.includes(value)) fail(`${path} is a circular reference`)
+  ancestors.push(value)
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) assertPlainJson(value[i], `${path}[${i}]`, fail, ancestors)
+  } else {
+    const proto = Object.getPrototypeOf(value)
+    if (proto !== Object.prototype && proto !== null) {
+      fail(`${path} is a ${describe(value)}, not a plain object`)
+    }
+    for (const key of Object.keys(value)) assertPlainJson(value[key], `${path}.${key}`, fail, ancestors)
+  }
+  ancestors.pop()
+}
+
+function isPlainObject(value) {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false
+  const proto = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
+
+function payloadJson(payload, operation, index) {
+  const at = index === undefined ? '' : ` at batch index ${index}`
+  const fail = (reason) => {
+    throw storeError('INVALID_PAYLOAD', operation, `invalid payload${at}: ${reason}`, { index: index ?? null })
+  }
+  if (!isPlainObject(payload)) fail(`a payload must be a plain object, got ${describe(payload)}`)
+  assertPlainJson(payload, 'payload', fail)
+}
+
+function filterJson(filters, operation) {
+  if (filters === undefined || filters === null) return undefined
+  const fail = (reason) => {
+    throw storeError('INVALID_FILTER', operation, `invalid filter: ${reason}`, {})
+  }
+  if (!isPlainObject(filters)) fail(`a filter must be a plain object, got ${describe(filters)}`)
+  assertPlainJson(filters, 'filter', fail)
+  return JSON.stringify(filters)
+}
+
+function checkLimit(limit, operation) {
+  if (typeof limit !== 'number') {
+    throw storeError('INVALID_ARGUMENT', operation, `invalid limit: must be a positive integer, got ${describe(limit)}`, {
+      argument: 'limit',
+    })
+  }
+  return limit
+}
+
+function checkArray(value, name, operation) {
+  if (!Array.isArray(value)) {
+    throw storeError('INVALID_ARGUMENT', operation, `${name} must be an array, got ${describe(value)}`, { argument: name })
+  }
+}
+
+// ------------------------------------------------------------ config
+
+const CONFIG_KEYS = new Set(['type', 'collectionName', 'dimension', 'maxVectors', 'distance', 'persistencePath'])
+
+function normalizeConfig(config) {
+  const operation = 'createVectorStore'
+  if (!isPlainObject(config)) {
+    throw storeError('INVALID_ARGUMENT', operation, `config must be an object, got ${describe(config)}`, { argument: 'config' })
+  }
+  for (const key of Object.keys(config)) {
+    if (!CONFIG_KEYS.has(key) && config[key] !== undefined) {
+      throw storeError(
+        'INVALID_ARGUMENT',
+        operation,
+        `unsupported config option '${key}' (this version knows: ${[...CONFIG_KEYS].join(', ')})`,
+        { argument: key },
+      )
+    }
+  }
+  const type = config.type ?? 'in-memory'
+  if (type !== 'in-memory') {
+    throw storeError('INVALID_ARGUMENT', operation, `config.type must be 'in-memory', got ${JSON.stringify(type)}`, {
+      argument: 'type',
+    })
+  }
+  if (typeof config.collectionName !== 'string') {
+    throw storeError('INVALID_NAME', operation, `collectionName must be a string, got ${describe(config.collectionName)}`, {})
+  }
+  const dimension = config.dimension ?? DEFAULT_DIMENSION
+  if (typeof dimension !== 'number') {
+    throw storeError('INVALID_ARGUMENT', operation, `dimension must be a positive integer, got ${describe(dimension)}`, {
+      argument: 'dimension',
+    })
+  }
+  if (config.maxVectors !== undefined && typeof config.maxVectors !== 'number') {
+    throw storeError('INVALID_ARGUMENT', operation, `maxVectors must be a positive integer, got ${describe(config.maxVectors)}`, {
+      argument: 'maxVectors',
+    })
+  }
+  if (config.distance !== undefined && typeof config.distance !== 'string') {
+    throw storeError('INVALID_ARGUMENT', operation, `distance must be 'Cosine', 'Dot' or 'Euclidean'`, { argument: 'distance' })
+  }
+  const persistencePath = config.persistencePath ?? DEFAULT_PERSISTENCE_PATH
+  if (typeof persistencePath !== 'string' || persistencePath.length === 0) {
+    throw storeError('INVALID_ARGUMENT', operation, `persistencePath must be a non-empty string`, { argument: 'persistencePath' })
+  }
+  return {
+    type,
+    collectionName: config.collectionName,
+    dimension,
+    distance: config.distance ?? 'Cosine',
+    maxVectors: config.maxVectors,
+    persistencePath,
+  }
+}
+
+// ------------------------------------------------------------ the store
+
+class InMemoryVectorStore {
+  #config
+  #native = null
+  #opening = null
+
+  /** @param {import('./index').VectorStoreConfig} config */
+  constructor(config) {
+    this.#config = normalizeConfig(config)
+  }
+
+  #open(operation) {
+    const store = this.#native
+    if (store === null || !store.isOpen) {
+      throw storeError('CLOSED', operation, 'the store is not connected; call connect() first', {})
+    }
+    return store
+  }
+
+  async connect() {
+    return call('connect', async () => {
+      if (this.#opening) return this.#opening
+      if (this.#native === null) {
+        const { collectionName, dimension, distance, maxVectors } = this.#config
+        this.#opening = native.openStore({ collectionName, dimension, distance, maxVectors })
+        try {
+          this.#native = await this.#opening
+        } finally {
+          this.#opening = null
+        }
+      } else if (!this.#native.isOpen) {
+        await this.#native.reopen()
+      }
+    })
+  }
+
+  async disconnect() {
+    return call('disconnect', async () => {
+      if (this.#native !== null && this.#native.isOpen) await this.#native.close()
+    })
+  }
+
+  isConnected() {
+    return this.#native !== null && this.#native.isOpen
+  }
+
+  async insert(vectors, ids, payloads) {
+    return call('insert', async () => {
+      const store = this.#open('insert')
+      checkArray(vectors, 'vectors', 'insert')
+      checkArray(ids, 'ids', 'insert')
+      checkArray(payloads, 'payloads', 'insert')
+      payloads.forEach((p, i) => payloadJson(p, 'insert', i))
+      const { flat, lengths } = packVectors(vectors, 'insert')
+      await store.insert(flat, lengths, ids, JSON.stringify(payloads))
+    })
+  }
+
+  async search(query, limit = DEFAULT_SEARCH_LIMIT, filters) {
+    return call('search', async () => {
+      const store = this.#open('search')
+      const vector = toFloat32(query, 'search', 'query')
+      const json = await store.search(vector, checkLimit(limit, 'search'), filterJson(filters, 'search'))
+      return JSON.parse(json)
+    })
+  }
+
+  async get(id) {
+    return call('get', async () => {
+      const json = await this.#open('get').get(id)
+      return json === null ? null : JSON.parse(json)
+    })
+  }
+
+  async update(id, vector, payload) {
+    return call('update', async () => {
+      const store = this.#open('update')
+      const packed = toFloat32(vector, 'update', 'vector')
+      payloadJson(payload, 'update')
+      await store.update(id, packed, JSON.stringify(payload))
+    })
+  }
+
+  async delete(id) {
+    return call('delete', async () => {
+      await this.#open('delete').delete(id)
+    })
+  }
+
+  async deleteCollection() {
+    return call('deleteCollection', async () => {
+      await this.#open('deleteCollection').clear()
+    })
+  }
+
+  async list(filters, limit = DEFAULT_LIST_LIMIT) {
+    return call('list', async () => {
+      const store = this.#open('list')
+      const json = await store.list(filterJson(filters, 'list'), checkLimit(limit, 'list'))
+      const page = JSON.parse(json)
+      return [page.records, page.total]
+    })
+  }
+
+  async count() {
+    return call('count', async () => this.#open('count').count())
+  }
+
+  getBackendType() {
+    return 'in-memory'
+  }
+
+  getDimension() {
+    return this.#config.dimension
+  }
+
+  getCollectionName() {
+    return this.#config.collectionName
+  }
+
+  getConfig() {
+    return { ...this.#config }
+  }
+}
+
+// ---------------------------------------------------------- the manager
+
+class VectorStoreManager {
+  #store
+
+  /** @param {import('./index').VectorStoreConfig} config */
+  constructor(config) {
+    this.#store = new InMemoryVectorStore(config)
+  }
+
+  async connect() {
+    await this.#store.connect()
+  }
+
+  async disconnect() {
+    await this.#store.disconnect()
+  }
+
+  getStore() {
+    return this.#store
+  }
+
+  getInfo() {
+    const config = this.#store.getConfig()
+    return {
+      type: 'in-memory',
+      collectionName: config.collectionName,
+      dimension: config.dimension,
+      distance: config.distance,
+      maxVectors: config.maxVectors ?? null,
+      persistencePath: config.persistencePath,
+      connected: this.#store.isConnected(),
+    }
+  }
+
+  async healthCheck() {
+    if (!this.#store.isConnected()) {
+      return { healthy: false, connected: false, vectorCount: null, error: 'not connected' }
+    }
+    try {
+      const vectorCount = await this.#store.count()
+      return { healthy: true, connected: true, vectorCount, error: null }
+    } catch (error) {
+      return { healthy: false, connected: this.#store.isConnected(), vectorCount: null, error: error.message }
+    }
+  }
+}
+
+// ---------------------------------------------------------- factories
+
+async function createVectorStore(config) {
+  const manager = new VectorStoreManager(config)
+  await manager.connect()
+  return { manager, store: manager.getStore() }
+}
+
+async function createPersistentInMemoryStore(
+  collectionName,
+  dimension = DEFAULT_DIMENSION,
+  persistencePath = DEFAULT_PERSISTENCE_PATH,
+) {
+  return createVectorStore({ type: 'in-memory', collectionName, dimension, persistencePath })
+}
+
+module.exports = {
+  createPersistentInMemoryStore,
+  createVectorStore,
+  InMemoryVectorStore,
+  VectorStoreManager,
+  VectorStoreError,
+  VectorDimensionError,
+  PersistenceError,
+  ErrorCodes: CODES,
+}
