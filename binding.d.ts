@@ -37,7 +37,10 @@ export declare class NativeStore {
   count(): Promise<number>
 }
 
-/** The stable error codes, by name, so the façade needs no copy of them. */
+/**
+ * The stable error codes by name, so the façade raises its own errors
+ * (payload not plain JSON, wrong argument types) with the core's codes.
+ */
 export declare function errorCodes(): Record<string, number>
 
 /** Opens a store. Resolves to a connected `NativeStore`. */

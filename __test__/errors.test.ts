@@ -230,7 +230,7 @@ describe('limits and filters', () => {
     ['a string filter', 'kind=doc'],
   ])('%s is rejected', async (_name, bad) => {
     const store = await seeded()
-    const filters = bad as Record<string, string>
+    const filters = bad as unknown as Record<string, string>
     await expectKind(store.search([1, 1, 1], 5, filters), 'INVALID_FILTER', 'search')
     await expectKind(store.list(filters), 'INVALID_FILTER', 'list')
   })

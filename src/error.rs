@@ -8,6 +8,7 @@
 
 use annvault_core::Error;
 use napi::Status;
+use napi_derive::napi;
 
 pub const ENVELOPE_PREFIX: &str = "annvault:";
 
@@ -24,4 +25,14 @@ pub fn to_js_error(error: Error, operation: &str) -> napi::Error {
         Status::GenericFailure,
         format!("{ENVELOPE_PREFIX}{envelope}"),
     )
+}
+
+/// The stable error codes by name, so the façade raises its own errors
+/// (payload not plain JSON, wrong argument types) with the core's codes.
+#[napi]
+pub fn error_codes() -> std::collections::HashMap<String, u32> {
+    annvault_core::error::all_codes()
+        .iter()
+        .map(|(kind, code)| (kind.to_string(), *code))
+        .collect()
 }

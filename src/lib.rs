@@ -9,4 +9,5 @@ mod job;
 mod native_store;
 mod point_id;
 
+pub use error::error_codes;
 pub use native_store::{open_store, NativeStore, StoreConfig};

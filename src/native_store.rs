@@ -242,12 +242,3 @@ impl NativeStore {
         AsyncTask::new(Job::new("count", move || Ok(store.len()? as u32)))
     }
 }
-
-/// The stable error codes, by name, so the façade needs no copy of them.
-#[napi]
-pub fn error_codes() -> std::collections::HashMap<String, u32> {
-    annvault_core::error::all_codes()
-        .iter()
-        .map(|(kind, code)| (kind.to_string(), *code))
-        .collect()
-}

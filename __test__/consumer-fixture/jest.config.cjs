@@ -1,0 +1,1 @@
+module.exports = { testEnvironment: 'node', transform: {}, testMatch: ['**/*.spec.cjs'] }
