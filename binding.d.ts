@@ -35,6 +35,12 @@ export declare class NativeStore {
   /** Resolves to `{records: [{id, payload}], total}` as JSON. */
   list(filter: string | undefined | null, limit: number): Promise<string>
   count(): Promise<number>
+  /** Writes a checkpoint now (snapshot + manifest, then the covered WAL is removed). */
+  checkpoint(): Promise<void>
+  /** Resolves to the store's statistics as JSON. */
+  stats(): Promise<string>
+  /** Writes the older backend's `ann_metadata.json` and `payloads.json` into `dir`. */
+  exportLegacy(dir: string): Promise<void>
 }
 
 /**
@@ -52,4 +58,14 @@ export interface StoreConfig {
   /** 'Cosine' (default), 'Dot' or 'Euclidean'. */
   distance?: string
   maxVectors?: number
+  /** Directory holding the collection's directory; absent: memory only. */
+  persistencePath?: string
+  /** 'fsync' (default) or 'flush'. */
+  durability?: string
+  /** 'strict' (default) or 'truncate'. */
+  recovery?: string
+  /** 'none' (default) or 'gzip'. */
+  compression?: string
+  /** WAL size that starts a background checkpoint (default 64 MiB). */
+  checkpointWalBytes?: number
 }

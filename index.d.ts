@@ -67,8 +67,44 @@ export interface VectorStoreConfig {
   /** Largest number of points; an insert that would pass it is rejected whole. */
   maxVectors?: number
   distance?: Distance
-  /** Directory that will hold the collection's files. Default './data/vector-storage'. */
+  /** Directory holding `<collectionName>/`, the collection's files. Default './data/vector-storage'. */
   persistencePath?: string
+  /** false: keep the collection in memory only and touch no file. Default true. */
+  annPersistIndex?: boolean
+  /**
+   * When a write's Promise resolves: 'fsync' (default) after the WAL record is fsynced (survives a
+   * power cut); 'flush' after it is written to the OS (survives the process being killed).
+   */
+  durability?: 'fsync' | 'flush'
+  /**
+   * What opening does with a corrupt WAL: 'strict' (default) refuses with a PersistenceError naming
+   * the file and offset; 'truncate' keeps what precedes the damage and moves the rest to `recovered-<ms>/`.
+   */
+  recovery?: 'strict' | 'truncate'
+  /** Snapshot compression: 'none' (default) or 'gzip'. */
+  compression?: 'none' | 'gzip'
+  /** WAL size in bytes that starts a background checkpoint. Default 64 MiB. */
+  checkpointWalBytes?: number
+}
+
+export interface StoreStats {
+  count: number
+  persistent: boolean
+  /** The collection's directory. */
+  path: string | null
+  bytesOnDisk: number
+  walBytes: number
+  /** Last WAL sequence number written. */
+  sequence: number
+  /** When the last checkpoint was published (ms since the epoch). */
+  lastCheckpointMs: number | null
+  lastCheckpointError: string | null
+  /** Why writes are refused (after a failed write or fsync), until the store is reconnected. */
+  writesDisabled: string | null
+  recoveredSnapshotPoints: number
+  replayedRecords: number
+  tornBytes: number
+  recoveredTo: string | null
 }
 
 export interface VectorStore {
@@ -87,6 +123,13 @@ export interface VectorStore {
   list(filters?: SearchFilters, limit?: number): Promise<[VectorStoreResult[], number]>
   /** Number of points. */
   count(): Promise<number>
+  /** Writes a checkpoint now. */
+  checkpoint(): Promise<void>
+  /** Same as checkpoint(). */
+  flush(): Promise<void>
+  stats(): Promise<StoreStats>
+  /** Writes the older backend's `ann_metadata.json` and `payloads.json` into `dir`. */
+  exportLegacy(dir: string): Promise<void>
   connect(): Promise<void>
   disconnect(): Promise<void>
   isConnected(): boolean
@@ -102,6 +145,11 @@ export interface ResolvedVectorStoreConfig {
   distance: Distance
   maxVectors: number | undefined
   persistencePath: string
+  annPersistIndex: boolean
+  durability: 'fsync' | 'flush'
+  recovery: 'strict' | 'truncate'
+  compression: 'none' | 'gzip'
+  checkpointWalBytes: number | undefined
 }
 
 export declare class InMemoryVectorStore implements VectorStore {
@@ -115,6 +163,10 @@ export declare class InMemoryVectorStore implements VectorStore {
   deleteCollection(): Promise<void>
   list(filters?: SearchFilters, limit?: number): Promise<[VectorStoreResult[], number]>
   count(): Promise<number>
+  checkpoint(): Promise<void>
+  flush(): Promise<void>
+  stats(): Promise<StoreStats>
+  exportLegacy(dir: string): Promise<void>
   connect(): Promise<void>
   disconnect(): Promise<void>
   isConnected(): boolean
@@ -131,6 +183,8 @@ export interface VectorStoreInfo {
   distance: Distance
   maxVectors: number | null
   persistencePath: string
+  persistent: boolean
+  durability: 'fsync' | 'flush'
   connected: boolean
 }
 
@@ -180,6 +234,12 @@ export type ErrorKind =
   | 'CLOSED'
   | 'POISONED'
   | 'INTERNAL'
+  | 'IN_USE'
+  | 'IO'
+  | 'CORRUPT'
+  | 'WRITES_DISABLED'
+  | 'CONFIG_MISMATCH'
+  | 'LEGACY_FORMAT'
 
 /** Stable numeric codes by kind (1000–1999: input and usage; 5000–5999: persistence). */
 export declare const ErrorCodes: Readonly<Record<ErrorKind, number>>

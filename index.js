@@ -240,7 +240,27 @@ function checkArray(value, name, operation) {
 
 // ------------------------------------------------------------ config
 
-const CONFIG_KEYS = new Set(['type', 'collectionName', 'dimension', 'maxVectors', 'distance', 'persistencePath'])
+const CONFIG_KEYS = new Set([
+  'type',
+  'collectionName',
+  'dimension',
+  'maxVectors',
+  'distance',
+  'persistencePath',
+  'annPersistIndex',
+  'durability',
+  'recovery',
+  'compression',
+  'checkpointWalBytes',
+])
+
+function optionalOf(config, key, type, operation) {
+  const value = config[key]
+  if (value !== undefined && typeof value !== type) {
+    throw storeError('INVALID_ARGUMENT', operation, `${key} must be a ${type}, got ${describe(value)}`, { argument: key })
+  }
+  return value
+}
 
 function normalizeConfig(config) {
   const operation = 'createVectorStore'
@@ -291,6 +311,11 @@ function normalizeConfig(config) {
     distance: config.distance ?? 'Cosine',
     maxVectors: config.maxVectors,
     persistencePath,
+    annPersistIndex: optionalOf(config, 'annPersistIndex', 'boolean', operation) ?? true,
+    durability: optionalOf(config, 'durability', 'string', operation) ?? 'fsync',
+    recovery: optionalOf(config, 'recovery', 'string', operation) ?? 'strict',
+    compression: optionalOf(config, 'compression', 'string', operation) ?? 'none',
+    checkpointWalBytes: optionalOf(config, 'checkpointWalBytes', 'number', operation),
   }
 }
 
@@ -318,8 +343,18 @@ class InMemoryVectorStore {
     return call('connect', async () => {
       if (this.#opening) return this.#opening
       if (this.#native === null) {
-        const { collectionName, dimension, distance, maxVectors } = this.#config
-        this.#opening = native.openStore({ collectionName, dimension, distance, maxVectors })
+        const c = this.#config
+        this.#opening = native.openStore({
+          collectionName: c.collectionName,
+          dimension: c.dimension,
+          distance: c.distance,
+          maxVectors: c.maxVectors,
+          persistencePath: c.annPersistIndex ? c.persistencePath : undefined,
+          durability: c.durability,
+          recovery: c.recovery,
+          compression: c.compression,
+          checkpointWalBytes: c.checkpointWalBytes,
+        })
         try {
           this.#native = await this.#opening
         } finally {
@@ -403,6 +438,32 @@ class InMemoryVectorStore {
     return call('count', async () => this.#open('count').count())
   }
 
+  /** Writes a checkpoint now: snapshot and manifest, then the WAL it covers is removed. */
+  async checkpoint() {
+    return call('checkpoint', async () => this.#open('checkpoint').checkpoint())
+  }
+
+  /** Same as checkpoint(). */
+  async flush() {
+    return this.checkpoint()
+  }
+
+  async stats() {
+    return call('stats', async () => JSON.parse(await this.#open('stats').stats()))
+  }
+
+  /** Writes ann_metadata.json and payloads.json (the older backend's layout) into `dir`. */
+  async exportLegacy(dir) {
+    return call('exportLegacy', async () => {
+      if (typeof dir !== 'string' || dir.length === 0) {
+        throw storeError('INVALID_ARGUMENT', 'exportLegacy', `dir must be a non-empty string, got ${describe(dir)}`, {
+          argument: 'dir',
+        })
+      }
+      await this.#open('exportLegacy').exportLegacy(dir)
+    })
+  }
+
   getBackendType() {
     return 'in-memory'
   }
@@ -451,6 +512,8 @@ class VectorStoreManager {
       distance: config.distance,
       maxVectors: config.maxVectors ?? null,
       persistencePath: config.persistencePath,
+      persistent: config.annPersistIndex,
+      durability: config.durability,
       connected: this.#store.isConnected(),
     }
   }

@@ -44,6 +44,8 @@ describe('factories and manager', () => {
       distance: 'Cosine',
       maxVectors: null,
       persistencePath: './data/vector-storage',
+      persistent: true,
+      durability: 'fsync',
       connected: true,
     })
   })

@@ -8,6 +8,11 @@
 
 use std::sync::Arc;
 
+use std::path::PathBuf;
+
+use annvault_core::storage::directory::{DirOptions, Durability, RecoveryMode};
+use annvault_core::storage::fs::OsStorage;
+use annvault_core::store::Persistence;
 use annvault_core::{
     parse_limit, parse_payload, parse_payloads, positive_integer, BatchIndex, CollectionConfig,
     Distance, Filter, PointBatch, Store, StoreOptions,
@@ -25,6 +30,79 @@ pub struct StoreConfig {
     /// 'Cosine' (default), 'Dot' or 'Euclidean'.
     pub distance: Option<String>,
     pub max_vectors: Option<f64>,
+    /// Directory holding the collection's directory; absent: memory only.
+    pub persistence_path: Option<String>,
+    /// 'fsync' (default) or 'flush'.
+    pub durability: Option<String>,
+    /// 'strict' (default) or 'truncate'.
+    pub recovery: Option<String>,
+    /// 'none' (default) or 'gzip'.
+    pub compression: Option<String>,
+    /// WAL size that starts a background checkpoint (default 64 MiB).
+    pub checkpoint_wal_bytes: Option<f64>,
+}
+
+fn choice<T: Copy>(
+    name: &'static str,
+    value: Option<&str>,
+    choices: &[(&str, T)],
+) -> annvault_core::Result<T> {
+    let Some(value) = value else {
+        return Ok(choices[0].1);
+    };
+    choices
+        .iter()
+        .find(|(n, _)| *n == value)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| annvault_core::Error::InvalidArgument {
+            name,
+            reason: format!(
+                "expected one of {}, got {value:?}",
+                choices
+                    .iter()
+                    .map(|(n, _)| format!("'{n}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+}
+
+fn persistence(config: &StoreConfig) -> annvault_core::Result<Option<Persistence>> {
+    let Some(root) = &config.persistence_path else {
+        return Ok(None);
+    };
+    let durability = choice(
+        "durability",
+        config.durability.as_deref(),
+        &[("fsync", Durability::Fsync), ("flush", Durability::Flush)],
+    )?;
+    let recovery = choice(
+        "recovery",
+        config.recovery.as_deref(),
+        &[
+            ("strict", RecoveryMode::Strict),
+            ("truncate", RecoveryMode::Truncate),
+        ],
+    )?;
+    let gzip = choice(
+        "compression",
+        config.compression.as_deref(),
+        &[("none", false), ("gzip", true)],
+    )?;
+    let checkpoint_wal_bytes = match config.checkpoint_wal_bytes {
+        Some(bytes) => positive_integer("checkpointWalBytes", bytes)? as u64,
+        None => DirOptions::default().checkpoint_wal_bytes,
+    };
+    Ok(Some(Persistence {
+        root: PathBuf::from(root),
+        storage: Arc::new(OsStorage),
+        options: DirOptions {
+            durability,
+            recovery,
+            gzip,
+            checkpoint_wal_bytes,
+        },
+    }))
 }
 
 fn store_options(config: StoreConfig) -> annvault_core::Result<StoreOptions> {
@@ -37,9 +115,11 @@ fn store_options(config: StoreConfig) -> annvault_core::Result<StoreOptions> {
         .max_vectors
         .map(|m| positive_integer("maxVectors", m))
         .transpose()?;
+    let persistence = persistence(&config)?;
     Ok(StoreOptions {
         name: config.collection_name,
         config: CollectionConfig::new(dimension, distance, max_vectors)?,
+        persistence,
     })
 }
 
@@ -240,5 +320,29 @@ impl NativeStore {
     pub fn count(&self) -> AsyncTask<Job<u32>> {
         let store = Arc::clone(&self.store);
         AsyncTask::new(Job::new("count", move || Ok(store.len()? as u32)))
+    }
+
+    /// Writes a checkpoint now (snapshot + manifest, then the covered WAL is removed).
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
+    pub fn checkpoint(&self) -> AsyncTask<Job<()>> {
+        let store = Arc::clone(&self.store);
+        let ticket = store.ticket();
+        AsyncTask::new(Job::new("checkpoint", move || store.checkpoint(ticket)))
+    }
+
+    /// Resolves to the store's statistics as JSON.
+    #[napi(catch_unwind, ts_return_type = "Promise<string>")]
+    pub fn stats(&self) -> AsyncTask<Job<String>> {
+        let store = Arc::clone(&self.store);
+        AsyncTask::new(Job::new("stats", move || to_json(&store.stats()?)))
+    }
+
+    /// Writes the older backend's `ann_metadata.json` and `payloads.json` into `dir`.
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
+    pub fn export_legacy(&self, dir: String) -> AsyncTask<Job<()>> {
+        let store = Arc::clone(&self.store);
+        AsyncTask::new(Job::new("exportLegacy", move || {
+            store.export_legacy(std::path::Path::new(&dir))
+        }))
     }
 }

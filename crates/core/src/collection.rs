@@ -15,6 +15,7 @@ use crate::error::{BatchIndex, Error, Result};
 use crate::filter::Filter;
 use crate::flat::{self, VectorArena};
 use crate::id::PointId;
+use crate::op::Op;
 
 pub type Payload = Map<String, Value>;
 
@@ -120,10 +121,10 @@ fn payload_object(value: Value, index: BatchIndex) -> Result<Payload> {
 /// A validated batch of points, ready to apply.
 #[derive(Debug, Clone)]
 pub struct PointBatch {
-    ids: Vec<PointId>,
-    vectors: Vec<f32>,
-    payloads: Vec<Payload>,
-    dimension: usize,
+    pub(crate) ids: Vec<PointId>,
+    pub(crate) vectors: Vec<f32>,
+    pub(crate) payloads: Vec<Payload>,
+    pub(crate) dimension: usize,
 }
 
 impl PointBatch {
@@ -247,6 +248,61 @@ impl Collection {
 
     pub fn is_empty(&self) -> bool {
         self.slot_of.is_empty()
+    }
+
+    /// Executes one logged operation. Returns whether a `Delete` found its id
+    /// (false for the others). Deterministic: the same state and operation
+    /// give the same outcome, on the live path and on replay.
+    pub fn apply(&mut self, op: &Op) -> Result<bool> {
+        match op {
+            Op::Insert(batch) => self.insert(batch.clone()).map(|()| false),
+            Op::Update {
+                id,
+                vector,
+                payload,
+            } => self.update(id, vector, payload.clone()).map(|()| false),
+            Op::Delete(id) => Ok(self.delete(id)),
+            Op::Clear => {
+                self.clear();
+                Ok(false)
+            }
+        }
+    }
+
+    /// Live points in slot order: `(id, vector, payload)`.
+    pub fn points(&self) -> impl Iterator<Item = (&PointId, &[f32], &Arc<Payload>)> {
+        self.points.iter().enumerate().filter_map(|(slot, point)| {
+            point
+                .as_ref()
+                .map(|p| (&p.id, self.arena.get(slot as u32), &p.payload))
+        })
+    }
+
+    /// Builds a collection from points stored back to back (a snapshot).
+    pub fn from_points(
+        config: CollectionConfig,
+        ids: Vec<PointId>,
+        vectors: &[f32],
+        payloads: Vec<Payload>,
+    ) -> Result<Self> {
+        let mut collection = Collection::new(config);
+        let dim = config.dimension;
+        if ids.len() != payloads.len() || vectors.len() != ids.len() * dim {
+            return Err(Error::Internal {
+                reason: "snapshot columns differ in length".into(),
+            });
+        }
+        collection.arena.reserve(ids.len());
+        for ((id, vector), payload) in ids.into_iter().zip(vectors.chunks_exact(dim)).zip(payloads)
+        {
+            if collection.slot_of.contains_key(&id) {
+                return Err(Error::Internal {
+                    reason: format!("id {id} appears twice"),
+                });
+            }
+            collection.put(id, vector, Arc::new(payload));
+        }
+        Ok(collection)
     }
 
     /// Inserts a batch; an id that already exists is overwritten (upsert).

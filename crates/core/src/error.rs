@@ -109,6 +109,35 @@ pub enum Error {
 
     #[error("internal error: {reason}")]
     Internal { reason: String },
+
+    #[error(
+        "collection directory {path} is in use by another open store (in this process or another)"
+    )]
+    InUse { path: String },
+
+    #[error("{operation} {path} failed")]
+    Io {
+        operation: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{file} is corrupt at byte offset {offset}: {reason}")]
+    Corrupt {
+        file: String,
+        offset: u64,
+        reason: String,
+    },
+
+    #[error("the store refuses writes until it is reopened: {reason}")]
+    WritesDisabled { reason: String },
+
+    #[error("the stored collection does not match the configuration: {reason}")]
+    ConfigMismatch { reason: String },
+
+    #[error("legacy file {file} cannot be imported: {reason}")]
+    LegacyFormat { file: String, reason: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -131,6 +160,12 @@ pub fn all_codes() -> &'static [(&'static str, u32)] {
         ("CLOSED", 1012),
         ("POISONED", 1013),
         ("INTERNAL", 1014),
+        ("IN_USE", 5001),
+        ("IO", 5002),
+        ("CORRUPT", 5006),
+        ("WRITES_DISABLED", 5007),
+        ("CONFIG_MISMATCH", 5008),
+        ("LEGACY_FORMAT", 5009),
     ]
 }
 
@@ -152,6 +187,12 @@ impl Error {
             Error::Closed => 1012,
             Error::Poisoned => 1013,
             Error::Internal { .. } => 1014,
+            Error::InUse { .. } => 5001,
+            Error::Io { .. } => 5002,
+            Error::Corrupt { .. } => 5006,
+            Error::WritesDisabled { .. } => 5007,
+            Error::ConfigMismatch { .. } => 5008,
+            Error::LegacyFormat { .. } => 5009,
         }
     }
 
@@ -172,12 +213,24 @@ impl Error {
             Error::Closed => "CLOSED",
             Error::Poisoned => "POISONED",
             Error::Internal { .. } => "INTERNAL",
+            Error::InUse { .. } => "IN_USE",
+            Error::Io { .. } => "IO",
+            Error::Corrupt { .. } => "CORRUPT",
+            Error::WritesDisabled { .. } => "WRITES_DISABLED",
+            Error::ConfigMismatch { .. } => "CONFIG_MISMATCH",
+            Error::LegacyFormat { .. } => "LEGACY_FORMAT",
         }
     }
 
     pub fn class(&self) -> ErrorClass {
         match self {
             Error::DimensionMismatch { .. } => ErrorClass::VectorDimensionError,
+            Error::InUse { .. }
+            | Error::Io { .. }
+            | Error::Corrupt { .. }
+            | Error::WritesDisabled { .. }
+            | Error::ConfigMismatch { .. }
+            | Error::LegacyFormat { .. } => ErrorClass::PersistenceError,
             _ => ErrorClass::VectorStoreError,
         }
     }
@@ -215,6 +268,19 @@ impl Error {
                 adding,
             } => json!({ "maxVectors": max, "current": current, "adding": adding }),
             Error::InvalidArgument { name, .. } => json!({ "argument": name }),
+            Error::InUse { path } => json!({ "path": path }),
+            Error::Io {
+                operation,
+                path,
+                source,
+            } => json!({
+                "path": path,
+                "ioOperation": operation,
+                "osError": source.raw_os_error(),
+                "ioKind": format!("{:?}", source.kind()),
+            }),
+            Error::Corrupt { file, offset, .. } => json!({ "file": file, "offset": offset }),
+            Error::LegacyFormat { file, .. } => json!({ "file": file }),
             _ => json!({}),
         }
     }
@@ -229,6 +295,28 @@ impl Error {
             source = cause.source();
         }
         message
+    }
+}
+
+impl Error {
+    pub(crate) fn io(
+        operation: &'static str,
+        path: &std::path::Path,
+        source: std::io::Error,
+    ) -> Self {
+        Error::Io {
+            operation,
+            path: path.display().to_string(),
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(file: &std::path::Path, offset: u64, reason: impl Into<String>) -> Self {
+        Error::Corrupt {
+            file: file.display().to_string(),
+            offset,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -289,11 +377,37 @@ mod tests {
             Error::Internal {
                 reason: String::new(),
             },
+            Error::InUse {
+                path: String::new(),
+            },
+            Error::Io {
+                operation: "write",
+                path: String::new(),
+                source: std::io::Error::other("x"),
+            },
+            Error::Corrupt {
+                file: String::new(),
+                offset: 0,
+                reason: String::new(),
+            },
+            Error::WritesDisabled {
+                reason: String::new(),
+            },
+            Error::ConfigMismatch {
+                reason: String::new(),
+            },
+            Error::LegacyFormat {
+                file: String::new(),
+                reason: String::new(),
+            },
         ];
         let codes: Vec<u32> = samples.iter().map(Error::code).collect();
         assert_eq!(
             codes,
-            [1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014,]
+            [
+                1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014,
+                5001, 5002, 5006, 5007, 5008, 5009
+            ]
         );
         let table: Vec<(&str, u32)> = samples.iter().map(|e| (e.kind(), e.code())).collect();
         assert_eq!(table, all_codes());

@@ -8,6 +8,8 @@ pub mod error;
 pub mod filter;
 pub mod flat;
 pub mod id;
+pub mod op;
+pub mod storage;
 pub mod store;
 
 pub use collection::{

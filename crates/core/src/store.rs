@@ -7,14 +7,27 @@
 //! that fires `insert` and then `delete` without awaiting gets them in that
 //! order. The storage engine will sit under this type; its API stays.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 
-use crate::collection::{Collection, CollectionConfig, Hit, Page, Payload, PointBatch, Record};
-use crate::error::{Error, Result};
+use serde::Serialize;
+
+use crate::collection::{
+    check_vector, Collection, CollectionConfig, Hit, Page, Payload, PointBatch, Record,
+};
+use crate::error::{BatchIndex, Error, Result};
 use crate::filter::Filter;
 use crate::id::PointId;
+use crate::op::Op;
+use crate::storage::directory::{
+    CheckpointJob, CollectionDir, DirOptions, Durability, RecoveryReport,
+};
+use crate::storage::fs::{OsStorage, Storage};
+use crate::storage::legacy;
+use crate::storage::manifest::Manifest;
 
 /// Longest accepted collection name, in bytes.
 pub const MAX_NAME_BYTES: usize = 128;
@@ -57,10 +70,29 @@ pub fn validate_collection_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+#[derive(Clone)]
+pub struct Persistence {
+    /// The persistence path; the collection lives in `root/<name>/`.
+    pub root: PathBuf,
+    pub storage: Arc<dyn Storage>,
+    pub options: DirOptions,
+}
+
+impl std::fmt::Debug for Persistence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Persistence")
+            .field("root", &self.root)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     pub name: String,
     pub config: CollectionConfig,
+    /// `None`: the store lives in memory only and touches no file.
+    pub persistence: Option<Persistence>,
 }
 
 /// A place in the write order. Taking one reserves a turn; using it in a
@@ -136,93 +168,251 @@ impl WriteGate {
     }
 }
 
-#[derive(Debug)]
+/// What `stats()` reports.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    pub count: usize,
+    pub persistent: bool,
+    pub path: Option<String>,
+    pub bytes_on_disk: u64,
+    pub wal_bytes: u64,
+    /// Last WAL sequence number written.
+    pub sequence: u64,
+    /// When the last checkpoint was published (ms since the epoch), if ever.
+    pub last_checkpoint_ms: Option<u64>,
+    pub last_checkpoint_error: Option<String>,
+    pub writes_disabled: Option<String>,
+    pub recovered_snapshot_points: usize,
+    pub replayed_records: u64,
+    pub torn_bytes: u64,
+    pub recovered_to: Option<String>,
+}
+
+enum Request {
+    Op(Op),
+    Checkpoint,
+    Close,
+    Reopen,
+}
+
+enum Outcome {
+    Applied(bool),
+    Checkpoint(Option<CheckpointJob>),
+    Done,
+}
+
+#[derive(Default)]
+struct Queue {
+    pending: Vec<(u64, Request)>,
+    leader: bool,
+    results: HashMap<u64, Result<Outcome>>,
+}
+
 struct State {
     collection: Collection,
     open: bool,
 }
 
-#[derive(Debug)]
-pub struct Store {
+struct Inner {
     name: String,
     config: CollectionConfig,
+    persistence: Option<Persistence>,
     state: RwLock<State>,
     /// Mirrors `State::open` so `is_open` never waits behind a writer.
     open: AtomicBool,
     gate: Arc<WriteGate>,
+    queue: Mutex<Queue>,
+    queue_changed: Condvar,
+    /// Only the commit leader writes through it.
+    dir: Mutex<Option<CollectionDir>>,
+    /// Set after a failed write or fsync: writes are refused until reopen.
+    write_error: Mutex<Option<String>>,
+    /// Serialises snapshot publication.
+    publish: Mutex<()>,
+    checkpoint_running: AtomicBool,
+    info: Mutex<Info>,
+}
+
+#[derive(Default)]
+struct Info {
+    recovery: RecoveryReport,
+    /// Generation of the newest published snapshot.
+    published_generation: u64,
+    last_checkpoint_ms: Option<u64>,
+    last_checkpoint_error: Option<String>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section below leaves its data consistent at each
+    // statement, so a panic elsewhere cannot leave it half-changed.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The thread-safe handle to one collection. Cloning it shares the store.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("name", &self.inner.name)
+            .finish()
+    }
 }
 
 impl Store {
+    /// Opens (and recovers) the collection. With persistence, this takes the
+    /// directory's lock and may import the legacy layout found in the root.
     pub fn open(options: StoreOptions) -> Result<Self> {
         validate_collection_name(&options.name)?;
-        Ok(Store {
-            name: options.name,
-            config: options.config,
-            state: RwLock::new(State {
-                collection: Collection::new(options.config),
-                open: true,
+        let mut recovery = RecoveryReport::default();
+        let (collection, dir) = match &options.persistence {
+            Some(p) => {
+                let (dir, collection, report) = CollectionDir::open(
+                    Arc::clone(&p.storage),
+                    &p.root.join(&options.name),
+                    options.config,
+                    p.options,
+                )?;
+                recovery = report;
+                (collection, Some(dir))
+            }
+            None => (Collection::new(options.config), None),
+        };
+        let fresh = dir
+            .as_ref()
+            .is_some_and(|d| d.manifest().snapshot == 0 && d.next_seq() == 1);
+        let published_generation = dir.as_ref().map_or(0, |d| d.manifest().snapshot);
+        let store = Store {
+            inner: Arc::new(Inner {
+                name: options.name,
+                config: options.config,
+                persistence: options.persistence,
+                state: RwLock::new(State {
+                    collection,
+                    open: true,
+                }),
+                open: AtomicBool::new(true),
+                gate: Arc::new(WriteGate::default()),
+                queue: Mutex::new(Queue::default()),
+                queue_changed: Condvar::new(),
+                dir: Mutex::new(dir),
+                write_error: Mutex::new(None),
+                publish: Mutex::new(()),
+                checkpoint_running: AtomicBool::new(false),
+                info: Mutex::new(Info {
+                    recovery,
+                    published_generation,
+                    ..Info::default()
+                }),
             }),
-            open: AtomicBool::new(true),
-            gate: Arc::new(WriteGate::default()),
-        })
+        };
+        if fresh {
+            store.import_legacy()?;
+        }
+        Ok(store)
+    }
+
+    fn import_legacy(&self) -> Result<()> {
+        let Some(p) = &self.inner.persistence else {
+            return Ok(());
+        };
+        if !legacy::present(p.storage.as_ref(), &p.root) {
+            return Ok(());
+        }
+        let batch = legacy::read(p.storage.as_ref(), &p.root, self.inner.config.dimension)?;
+        self.insert(self.ticket(), batch)?;
+        self.checkpoint(self.ticket())
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        &self.inner.name
     }
 
     pub fn config(&self) -> &CollectionConfig {
-        &self.config
+        &self.inner.config
+    }
+
+    pub fn is_persistent(&self) -> bool {
+        self.inner.persistence.is_some()
     }
 
     /// Reserves the next place in the write order. Call it where the
     /// operation is requested, before handing the work to another thread.
     pub fn ticket(&self) -> WriteTicket {
-        self.gate.issue()
+        self.inner.gate.issue()
     }
 
-    fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, State>> {
-        let state = self.state.read().map_err(|_| Error::Poisoned)?;
+    pub fn is_open(&self) -> bool {
+        self.inner.open.load(Ordering::Acquire)
+    }
+
+    fn read(&self) -> Result<RwLockReadGuard<'_, State>> {
+        let state = self.inner.state.read().map_err(|_| Error::Poisoned)?;
         if !state.open {
             return Err(Error::Closed);
         }
         Ok(state)
     }
 
-    /// Runs `apply` on the collection in ticket order.
-    fn write<T>(
-        &self,
-        ticket: WriteTicket,
-        apply: impl FnOnce(&mut State) -> Result<T>,
-    ) -> Result<T> {
-        self.gate.wait_for_turn(ticket.number);
-        let result = {
-            let mut state = self.state.write().map_err(|_| Error::Poisoned)?;
-            apply(&mut state)
-        };
+    /// Queues `request` in ticket order and waits for its outcome. Whoever
+    /// finds no commit running commits everything queued (group commit).
+    fn submit(&self, ticket: WriteTicket, request: Request) -> Result<Outcome> {
+        let inner = &self.inner;
+        inner.gate.wait_for_turn(ticket.number);
+        let id = ticket.number;
+        let mut queue = lock(&inner.queue);
+        queue.pending.push((id, request));
         drop(ticket);
-        result
-    }
-
-    fn write_open<T>(
-        &self,
-        ticket: WriteTicket,
-        apply: impl FnOnce(&mut Collection) -> Result<T>,
-    ) -> Result<T> {
-        self.write(ticket, |state| {
-            if !state.open {
-                return Err(Error::Closed);
+        loop {
+            if let Some(result) = queue.results.remove(&id) {
+                return result;
             }
-            apply(&mut state.collection)
-        })
+            if !queue.leader {
+                queue.leader = true;
+                let batch = std::mem::take(&mut queue.pending);
+                drop(queue);
+                let results = catch_unwind(AssertUnwindSafe(|| inner.commit(batch)))
+                    .unwrap_or_else(|_| Vec::new());
+                queue = lock(&inner.queue);
+                queue.results.extend(results);
+                queue.leader = false;
+                inner.queue_changed.notify_all();
+                if !queue.results.contains_key(&id) && !queue.pending.iter().any(|(t, _)| *t == id)
+                {
+                    // The commit panicked before reaching this request.
+                    return Err(Error::Poisoned);
+                }
+                continue;
+            }
+            queue = inner
+                .queue_changed
+                .wait(queue)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
     }
 
-    pub fn is_open(&self) -> bool {
-        self.open.load(Ordering::Acquire)
+    fn apply(&self, ticket: WriteTicket, op: Op) -> Result<bool> {
+        match self.submit(ticket, Request::Op(op))? {
+            Outcome::Applied(found) => Ok(found),
+            _ => Err(Error::Internal {
+                reason: "unexpected outcome for a write".into(),
+            }),
+        }
     }
 
     pub fn insert(&self, ticket: WriteTicket, batch: PointBatch) -> Result<()> {
-        self.write_open(ticket, |c| c.insert(batch))
+        if batch.dimension != self.inner.config.dimension {
+            return Err(Error::DimensionMismatch {
+                expected: self.inner.config.dimension,
+                actual: batch.dimension,
+                index: BatchIndex(None),
+            });
+        }
+        self.apply(ticket, Op::Insert(batch)).map(|_| ())
     }
 
     pub fn update(
@@ -232,37 +422,44 @@ impl Store {
         vector: &[f32],
         payload: Payload,
     ) -> Result<()> {
-        self.write_open(ticket, |c| c.update(id, vector, payload))
+        check_vector(vector, self.inner.config.dimension, BatchIndex(None))?;
+        let op = Op::Update {
+            id: id.clone(),
+            vector: vector.to_vec(),
+            payload,
+        };
+        self.apply(ticket, op).map(|_| ())
     }
 
+    /// Removes a point; resolves to whether it existed.
     pub fn delete(&self, ticket: WriteTicket, id: &PointId) -> Result<bool> {
-        self.write_open(ticket, |c| Ok(c.delete(id)))
+        self.apply(ticket, Op::Delete(id.clone()))
     }
 
     pub fn clear(&self, ticket: WriteTicket) -> Result<()> {
-        self.write_open(ticket, |c| {
-            c.clear();
-            Ok(())
-        })
+        self.apply(ticket, Op::Clear).map(|_| ())
     }
 
-    /// Closes the store: every later call fails with [`Error::Closed`] until
-    /// [`Store::reopen`]. Closing a closed store is a no-op.
+    /// Writes a checkpoint now: snapshot, manifest, and removal of the WAL it
+    /// covers. Writes and reads go on meanwhile. A no-op without persistence.
+    pub fn checkpoint(&self, ticket: WriteTicket) -> Result<()> {
+        match self.submit(ticket, Request::Checkpoint)? {
+            Outcome::Checkpoint(Some(job)) => self.inner.publish(&job),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checkpoints, releases the directory lock and closes: every later
+    /// call fails with [`Error::Closed`] until [`Store::reopen`]. Closing a
+    /// closed store is a no-op.
     pub fn close(&self, ticket: WriteTicket) -> Result<()> {
-        self.write(ticket, |state| {
-            state.open = false;
-            self.open.store(false, Ordering::Release);
-            Ok(())
-        })
+        self.submit(ticket, Request::Close).map(|_| ())
     }
 
-    /// Opens a closed store again with the data it held.
+    /// Opens a closed store again: a persistent store reloads from disk, a
+    /// memory-only one keeps the data it had.
     pub fn reopen(&self, ticket: WriteTicket) -> Result<()> {
-        self.write(ticket, |state| {
-            state.open = true;
-            self.open.store(true, Ordering::Release);
-            Ok(())
-        })
+        self.submit(ticket, Request::Reopen).map(|_| ())
     }
 
     pub fn len(&self) -> Result<usize> {
@@ -284,6 +481,276 @@ impl Store {
     pub fn list(&self, filter: &Filter, limit: usize) -> Result<Page> {
         Ok(self.read()?.collection.list(filter, limit))
     }
+
+    /// Writes the collection in the older backend's layout into `dir`.
+    pub fn export_legacy(&self, dir: &Path) -> Result<()> {
+        let copy = self.read()?.collection.clone();
+        let storage: Arc<dyn Storage> = match &self.inner.persistence {
+            Some(p) => Arc::clone(&p.storage),
+            None => Arc::new(OsStorage),
+        };
+        legacy::write(storage.as_ref(), dir, &copy)
+    }
+
+    pub fn stats(&self) -> Result<Stats> {
+        let count = self.read()?.collection.len();
+        let inner = &self.inner;
+        let info = lock(&inner.info);
+        let mut stats = Stats {
+            count,
+            persistent: inner.persistence.is_some(),
+            last_checkpoint_ms: info.last_checkpoint_ms,
+            last_checkpoint_error: info.last_checkpoint_error.clone(),
+            writes_disabled: lock(&inner.write_error).clone(),
+            recovered_snapshot_points: info.recovery.snapshot_points,
+            replayed_records: info.recovery.replayed_records,
+            torn_bytes: info.recovery.torn_bytes,
+            recovered_to: info
+                .recovery
+                .recovered_to
+                .as_ref()
+                .map(|p| p.display().to_string()),
+            ..Stats::default()
+        };
+        drop(info);
+        if let (Some(p), Some(dir)) = (&inner.persistence, lock(&inner.dir).as_ref()) {
+            stats.path = Some(dir.path().display().to_string());
+            stats.wal_bytes = dir.wal_bytes();
+            stats.sequence = dir.next_seq() - 1;
+            if stats.last_checkpoint_ms.is_none() && dir.manifest().checkpointed_at_ms > 0 {
+                stats.last_checkpoint_ms = Some(dir.manifest().checkpointed_at_ms);
+            }
+            let names = p
+                .storage
+                .list(dir.path())
+                .map_err(|e| Error::io("list", dir.path(), e))?;
+            stats.bytes_on_disk = names
+                .iter()
+                .filter_map(|n| p.storage.size(&dir.path().join(n)).ok())
+                .sum();
+        }
+        Ok(stats)
+    }
+}
+
+impl Inner {
+    fn disable_writes(&self, error: &Error) {
+        let mut slot = lock(&self.write_error);
+        if slot.is_none() {
+            *slot = Some(error.full_message());
+        }
+    }
+
+    fn writes_disabled(&self) -> Option<Error> {
+        lock(&self.write_error)
+            .as_ref()
+            .map(|reason| Error::WritesDisabled {
+                reason: reason.clone(),
+            })
+    }
+
+    /// Runs one group of queued requests, in order.
+    fn commit(self: &Arc<Self>, batch: Vec<(u64, Request)>) -> Vec<(u64, Result<Outcome>)> {
+        let mut results = Vec::with_capacity(batch.len());
+        let mut group: Vec<(u64, Op)> = Vec::new();
+        let mut dir = lock(&self.dir);
+        for (id, request) in batch {
+            match request {
+                Request::Op(op) => group.push((id, op)),
+                other => {
+                    results.extend(self.commit_ops(&mut dir, std::mem::take(&mut group)));
+                    let outcome = match other {
+                        Request::Checkpoint => self.rotate(&mut dir).map(Outcome::Checkpoint),
+                        Request::Close => self.close(&mut dir).map(|()| Outcome::Done),
+                        Request::Reopen => self.reopen(&mut dir).map(|()| Outcome::Done),
+                        Request::Op(_) => unreachable!("handled above"),
+                    };
+                    results.push((id, outcome));
+                }
+            }
+        }
+        results.extend(self.commit_ops(&mut dir, group));
+        let start_checkpoint = dir
+            .as_ref()
+            .is_some_and(|d| d.wal_bytes() >= d.options().checkpoint_wal_bytes);
+        drop(dir);
+        if start_checkpoint && !self.checkpoint_running.swap(true, Ordering::AcqRel) {
+            let store = Store {
+                inner: Arc::clone(self),
+            };
+            std::thread::spawn(move || {
+                let outcome = store.checkpoint(store.ticket());
+                if let Err(error) = outcome {
+                    lock(&store.inner.info).last_checkpoint_error = Some(error.full_message());
+                }
+                store
+                    .inner
+                    .checkpoint_running
+                    .store(false, Ordering::Release);
+            });
+        }
+        results
+    }
+
+    /// Logs, syncs and applies a run of operations: one write, one fsync.
+    fn commit_ops(
+        &self,
+        dir: &mut Option<CollectionDir>,
+        group: Vec<(u64, Op)>,
+    ) -> Vec<(u64, Result<Outcome>)> {
+        if group.is_empty() {
+            return Vec::new();
+        }
+        let fail_all = |group: Vec<(u64, Op)>, first: Error, rest: &dyn Fn() -> Error| {
+            let mut first = Some(first);
+            group
+                .into_iter()
+                .map(|(id, _)| (id, Err(first.take().unwrap_or_else(rest))))
+                .collect::<Vec<_>>()
+        };
+        if !self.open.load(Ordering::Acquire) {
+            return fail_all(group, Error::Closed, &|| Error::Closed);
+        }
+        if let Some(d) = dir.as_mut() {
+            if let Some(error) = self.writes_disabled() {
+                let reason = error.to_string();
+                return fail_all(group, error, &|| Error::WritesDisabled {
+                    reason: reason.clone(),
+                });
+            }
+            let ops: Vec<&Op> = group.iter().map(|(_, op)| op).collect();
+            let mut logged = d.append(&ops);
+            if logged.is_ok() && d.options().durability == Durability::Fsync {
+                logged = d.sync();
+            }
+            if let Err(error) = logged {
+                // Never retry: after a failed write or fsync the file's
+                // contents are unknown. Memory stays as it was.
+                self.disable_writes(&error);
+                let reason = error.full_message();
+                return fail_all(group, error, &|| Error::WritesDisabled {
+                    reason: reason.clone(),
+                });
+            }
+        }
+        let mut state = match self.state.write() {
+            Ok(state) => state,
+            Err(_) => return fail_all(group, Error::Poisoned, &|| Error::Poisoned),
+        };
+        group
+            .into_iter()
+            .map(|(id, op)| (id, state.collection.apply(&op).map(Outcome::Applied)))
+            .collect()
+    }
+
+    /// Checkpoint step 1, on the commit path: copy the state, start a new WAL.
+    fn rotate(&self, dir: &mut Option<CollectionDir>) -> Result<Option<CheckpointJob>> {
+        if !self.open.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let Some(d) = dir.as_mut() else {
+            return Ok(None);
+        };
+        if let Some(error) = self.writes_disabled() {
+            return Err(error);
+        }
+        let copy = self
+            .state
+            .read()
+            .map_err(|_| Error::Poisoned)?
+            .collection
+            .clone();
+        d.rotate(copy)
+            .map(Some)
+            .inspect_err(|e| self.disable_writes(e))
+    }
+
+    /// Checkpoint steps 2–4, off the commit path.
+    fn publish(&self, job: &CheckpointJob) -> Result<()> {
+        let (path, previous) = match lock(&self.dir).as_ref() {
+            Some(d) => (d.path().to_path_buf(), d.manifest().clone()),
+            None => return Ok(()),
+        };
+        if let Some(manifest) = self.publish_from(&path, &previous, job)? {
+            if let Some(d) = lock(&self.dir).as_mut() {
+                if d.manifest().snapshot < manifest.snapshot {
+                    d.set_manifest(manifest);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes `job` unless a later checkpoint already did; one at a time.
+    fn publish_from(
+        &self,
+        path: &Path,
+        previous: &Manifest,
+        job: &CheckpointJob,
+    ) -> Result<Option<Manifest>> {
+        let Some(p) = &self.persistence else {
+            return Ok(None);
+        };
+        let _serial = lock(&self.publish);
+        let newest = lock(&self.info).published_generation.max(previous.snapshot);
+        if newest >= job.generation {
+            return Ok(None);
+        }
+        let manifest =
+            CollectionDir::publish(p.storage.as_ref(), path, job, p.options.gzip, previous)?;
+        let mut info = lock(&self.info);
+        info.published_generation = job.generation;
+        info.last_checkpoint_ms = Some(manifest.checkpointed_at_ms);
+        info.last_checkpoint_error = None;
+        Ok(Some(manifest))
+    }
+
+    fn close(&self, dir: &mut Option<CollectionDir>) -> Result<()> {
+        if !self.open.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if dir.is_some() && self.writes_disabled().is_none() {
+            if let Some(job) = self.rotate(dir)? {
+                if let Some(d) = dir.as_ref() {
+                    let (path, previous) = (d.path().to_path_buf(), d.manifest().clone());
+                    self.publish_from(&path, &previous, &job)?;
+                }
+            }
+        }
+        let mut state = self.state.write().map_err(|_| Error::Poisoned)?;
+        state.open = false;
+        self.open.store(false, Ordering::Release);
+        if dir.take().is_some() {
+            // The data lives on disk; reopening reloads it.
+            state.collection = Collection::new(self.config);
+        }
+        Ok(())
+    }
+
+    fn reopen(&self, dir: &mut Option<CollectionDir>) -> Result<()> {
+        if self.open.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut state = self.state.write().map_err(|_| Error::Poisoned)?;
+        if let Some(p) = &self.persistence {
+            let (opened, collection, report) = CollectionDir::open(
+                Arc::clone(&p.storage),
+                &p.root.join(&self.name),
+                self.config,
+                p.options,
+            )?;
+            state.collection = collection;
+            let mut info = lock(&self.info);
+            info.recovery = report;
+            info.published_generation = opened.manifest().snapshot;
+            drop(info);
+            *dir = Some(opened);
+            *lock(&self.write_error) = None;
+        }
+        state.open = true;
+        self.open.store(true, Ordering::Release);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -298,6 +765,7 @@ mod tests {
             Store::open(StoreOptions {
                 name: "test".into(),
                 config: CollectionConfig::new(2, Distance::Dot, None).unwrap(),
+                persistence: None,
             })
             .unwrap(),
         )

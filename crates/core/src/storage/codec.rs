@@ -1,0 +1,146 @@
+//! Little-endian encoding helpers shared by the on-disk formats. Reads are
+//! bounds-checked and never allocate more than the input can hold.
+
+use crate::id::PointId;
+
+/// A cursor over bytes whose every read fails, rather than panics, past the end.
+pub struct ByteReader<'a> {
+    bytes: &'a [u8],
+    position: usize,
+}
+
+/// Why a read failed: a short, fixed description for error messages.
+pub type DecodeError = String;
+
+impl<'a> ByteReader<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        ByteReader { bytes, position: 0 }
+    }
+
+    pub fn position(&self) -> usize {
+        self.position
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.bytes.len() - self.position
+    }
+
+    pub fn take(&mut self, len: usize) -> Result<&'a [u8], DecodeError> {
+        if len > self.remaining() {
+            return Err(format!(
+                "needs {len} bytes at offset {}, only {} remain",
+                self.position,
+                self.remaining()
+            ));
+        }
+        let slice = &self.bytes[self.position..self.position + len];
+        self.position += len;
+        Ok(slice)
+    }
+
+    pub fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+
+    pub fn u32(&mut self) -> Result<u32, DecodeError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    pub fn u64(&mut self) -> Result<u64, DecodeError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    pub fn i64(&mut self) -> Result<i64, DecodeError> {
+        Ok(self.u64()? as i64)
+    }
+
+    /// `count` little-endian f32 values, checked against the input size first.
+    pub fn f32s(&mut self, count: usize) -> Result<Vec<f32>, DecodeError> {
+        let len = count
+            .checked_mul(4)
+            .ok_or_else(|| format!("{count} floats overflow"))?;
+        let bytes = self.take(len)?;
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+
+    /// A `u32` length followed by that many bytes.
+    pub fn bytes_u32(&mut self) -> Result<&'a [u8], DecodeError> {
+        let len = self.u32()? as usize;
+        self.take(len)
+    }
+
+    pub fn point_id(&mut self) -> Result<PointId, DecodeError> {
+        match self.u8()? {
+            0 => Ok(PointId::Int(self.i64()?)),
+            1 => {
+                let bytes = self.bytes_u32()?;
+                let text =
+                    std::str::from_utf8(bytes).map_err(|e| format!("id is not UTF-8: {e}"))?;
+                Ok(PointId::Str(text.into()))
+            }
+            tag => Err(format!("unknown id tag {tag}")),
+        }
+    }
+
+    pub fn finish(&self) -> Result<(), DecodeError> {
+        if self.remaining() != 0 {
+            return Err(format!("{} unexpected trailing bytes", self.remaining()));
+        }
+        Ok(())
+    }
+}
+
+pub fn put_u32(out: &mut Vec<u8>, value: u32) {
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
+pub fn put_u64(out: &mut Vec<u8>, value: u64) {
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
+pub fn put_f32s(out: &mut Vec<u8>, values: &[f32]) {
+    out.reserve(values.len() * 4);
+    for v in values {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+pub fn put_bytes_u32(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_u32(out, bytes.len() as u32);
+    out.extend_from_slice(bytes);
+}
+
+pub fn put_point_id(out: &mut Vec<u8>, id: &PointId) {
+    match id {
+        PointId::Int(n) => {
+            out.push(0);
+            put_u64(out, *n as u64);
+        }
+        PointId::Str(s) => {
+            out.push(1);
+            put_bytes_u32(out, s.as_bytes());
+        }
+    }
+}
+
+/// A per-file random value mixed into checksums, so that bytes from another
+/// file or an older generation never pass as records of this one.
+pub fn random_salt() -> u64 {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = RandomState::new().build_hasher();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    hasher.write_u128(now);
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}

@@ -1,0 +1,616 @@
+//! One collection's directory: `LOCK`, `MANIFEST`, `snapshot-*.avs`,
+//! `wal-*.log`. Opening it recovers the collection; afterwards it appends
+//! WAL records and publishes checkpoints.
+//!
+//! Checkpoint protocol (each step durable before the next):
+//! 1. rotate: create `wal-<g+1>` (header, fsync, fsync dir); new records go there;
+//! 2. write `snapshot-<g>.avs.tmp` from a copy of the state as of the last
+//!    record of `wal-<g>`, fsync, rename to `snapshot-<g>.avs`, fsync dir;
+//! 3. write `MANIFEST` the same way, now naming `snapshot-<g>` and `walStart = g+1`;
+//! 4. remove the WAL files and snapshots the manifest no longer names.
+//!
+//! A crash anywhere leaves the old manifest (old snapshot + every WAL file
+//! from its `walStart`, all still present) or the new one (new snapshot +
+//! `wal-<g+1>` onwards): nothing acknowledged is lost either way.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::collection::{Collection, CollectionConfig};
+use crate::error::{Error, Result};
+use crate::op::{decode_record, encode_group, Op, OP_GROUP};
+use crate::storage::codec::random_salt;
+use crate::storage::fs::{Storage, StorageFile, StorageLock};
+use crate::storage::manifest::{self, Manifest};
+use crate::storage::{snapshot, wal};
+
+pub const LOCK_FILE: &str = "LOCK";
+const TMP_SUFFIX: &str = ".tmp";
+
+/// When a write's Promise resolves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// After `fdatasync` of the WAL: survives a power cut.
+    #[default]
+    Fsync,
+    /// After `write` to the OS: survives the process being killed, not a power cut.
+    Flush,
+}
+
+/// What open does with a corrupt WAL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecoveryMode {
+    /// Refuse to open, naming the file and offset.
+    #[default]
+    Strict,
+    /// Keep everything before the corruption, move the rest to
+    /// `recovered-<ms>/` in the collection directory, and open.
+    Truncate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirOptions {
+    pub durability: Durability,
+    pub recovery: RecoveryMode,
+    pub gzip: bool,
+    /// A checkpoint starts in the background once the WAL holds this many bytes.
+    pub checkpoint_wal_bytes: u64,
+}
+
+impl Default for DirOptions {
+    fn default() -> Self {
+        DirOptions {
+            durability: Durability::Fsync,
+            recovery: RecoveryMode::Strict,
+            gzip: false,
+            checkpoint_wal_bytes: 64 << 20,
+        }
+    }
+}
+
+/// What recovery found, for `stats()` and logs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    pub snapshot_points: usize,
+    pub replayed_records: u64,
+    /// Bytes of torn tail cut from the last WAL file.
+    pub torn_bytes: u64,
+    /// Where `RecoveryMode::Truncate` put what it cut, if it cut anything.
+    pub recovered_to: Option<PathBuf>,
+}
+
+struct WalFile {
+    file: Arc<dyn StorageFile>,
+    generation: u64,
+    salt: u64,
+    bytes: u64,
+}
+
+/// A consistent copy of the state, to be written as a snapshot off the commit path.
+pub struct CheckpointJob {
+    pub collection: Collection,
+    pub seq: u64,
+    pub generation: u64,
+}
+
+pub struct CollectionDir {
+    storage: Arc<dyn Storage>,
+    path: PathBuf,
+    options: DirOptions,
+    manifest: Manifest,
+    wal: WalFile,
+    next_seq: u64,
+    _lock: Box<dyn StorageLock>,
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Writes `name` in `dir` atomically: temp file, fsync, rename, fsync dir.
+pub fn write_atomically(storage: &dyn Storage, dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
+    let target = dir.join(name);
+    let file = storage
+        .create(&tmp)
+        .map_err(|e| Error::io("create", &tmp, e))?;
+    file.append(bytes)
+        .map_err(|e| Error::io("write", &tmp, e))?;
+    file.sync().map_err(|e| Error::io("fsync", &tmp, e))?;
+    drop(file);
+    storage
+        .rename(&tmp, &target)
+        .map_err(|e| Error::io("rename", &tmp, e))?;
+    storage
+        .sync_dir(dir)
+        .map_err(|e| Error::io("fsync directory", dir, e))
+}
+
+fn create_wal(
+    storage: &dyn Storage,
+    dir: &Path,
+    generation: u64,
+    first_seq: u64,
+) -> Result<WalFile> {
+    let path = dir.join(wal::file_name(generation));
+    let salt = random_salt();
+    let header = wal::Header { salt, first_seq }.encode();
+    let file = storage
+        .create(&path)
+        .map_err(|e| Error::io("create", &path, e))?;
+    file.append(&header)
+        .map_err(|e| Error::io("write", &path, e))?;
+    file.sync().map_err(|e| Error::io("fsync", &path, e))?;
+    storage
+        .sync_dir(dir)
+        .map_err(|e| Error::io("fsync directory", dir, e))?;
+    Ok(WalFile {
+        file,
+        generation,
+        salt,
+        bytes: header.len() as u64,
+    })
+}
+
+fn config_matches(manifest: &Manifest, config: &CollectionConfig) -> Result<()> {
+    if manifest.dimension != config.dimension {
+        return Err(Error::ConfigMismatch {
+            reason: format!(
+                "the collection on disk has dimension {}, the store was opened with {}",
+                manifest.dimension, config.dimension
+            ),
+        });
+    }
+    if manifest.distance != config.distance.name() {
+        return Err(Error::ConfigMismatch {
+            reason: format!(
+                "the collection on disk uses distance {}, the store was opened with {}",
+                manifest.distance,
+                config.distance.name()
+            ),
+        });
+    }
+    Ok(())
+}
+
+impl CollectionDir {
+    /// Takes the lock and recovers the collection stored in `path`
+    /// (creating an empty one if the directory holds none).
+    pub fn open(
+        storage: Arc<dyn Storage>,
+        path: &Path,
+        config: CollectionConfig,
+        options: DirOptions,
+    ) -> Result<(CollectionDir, Collection, RecoveryReport)> {
+        storage
+            .create_dir_all(path)
+            .map_err(|e| Error::io("create directory", path, e))?;
+        let lock_path = path.join(LOCK_FILE);
+        let lock = storage.lock(&lock_path).map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock => Error::InUse {
+                path: path.display().to_string(),
+            },
+            _ => Error::io("lock", &lock_path, e),
+        })?;
+        let names = storage.list(path).map_err(|e| Error::io("list", path, e))?;
+        for name in names.iter().filter(|n| n.ends_with(TMP_SUFFIX)) {
+            let leftover = path.join(name);
+            storage
+                .remove(&leftover)
+                .map_err(|e| Error::io("remove", &leftover, e))?;
+        }
+        let manifest_path = path.join(manifest::FILE_NAME);
+        if !names.iter().any(|n| n == manifest::FILE_NAME) {
+            if let Some(stray) = names.iter().find(|n| {
+                wal::parse_file_name(n).is_some() || snapshot::parse_file_name(n).is_some()
+            }) {
+                return Err(Error::corrupt(
+                    &manifest_path,
+                    0,
+                    format!(
+                        "MANIFEST is missing but {stray} exists; refusing to start empty over it"
+                    ),
+                ));
+            }
+            return Self::create_fresh(storage, path, config, options, lock);
+        }
+        let manifest_bytes = storage
+            .read(&manifest_path)
+            .map_err(|e| Error::io("read", &manifest_path, e))?;
+        let manifest = Manifest::decode(&manifest_bytes)
+            .map_err(|(offset, reason)| Error::corrupt(&manifest_path, offset, reason))?;
+        config_matches(&manifest, &config)?;
+        let mut report = RecoveryReport::default();
+        let mut collection = if manifest.snapshot == 0 {
+            Collection::new(config)
+        } else {
+            let snapshot_path = path.join(snapshot::file_name(manifest.snapshot));
+            let bytes = storage.read(&snapshot_path).map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => Error::corrupt(
+                    &manifest_path,
+                    0,
+                    format!(
+                        "the manifest names {}, which is missing",
+                        snapshot_path.display()
+                    ),
+                ),
+                _ => Error::io("read", &snapshot_path, e),
+            })?;
+            let decoded = snapshot::decode(&bytes)
+                .map_err(|(offset, reason)| Error::corrupt(&snapshot_path, offset, reason))?;
+            if decoded.seq != manifest.snapshot_seq {
+                return Err(Error::corrupt(
+                    &snapshot_path,
+                    24,
+                    format!(
+                        "snapshot holds sequence {}, the manifest says {}",
+                        decoded.seq, manifest.snapshot_seq
+                    ),
+                ));
+            }
+            let collection = decoded.into_collection(config.max_vectors).map_err(|e| {
+                Error::corrupt(&snapshot_path, snapshot::HEADER_LEN as u64, e.to_string())
+            })?;
+            report.snapshot_points = collection.len();
+            collection
+        };
+
+        let mut generations: Vec<u64> = names
+            .iter()
+            .filter_map(|n| wal::parse_file_name(n))
+            .filter(|&g| g >= manifest.wal_start)
+            .collect();
+        generations.sort_unstable();
+        if generations.is_empty() && manifest.snapshot == 0 && manifest.wal_start == 1 {
+            // Creation was interrupted before the first log file existed:
+            // nothing was ever written.
+            let wal = create_wal(storage.as_ref(), path, 1, 1)?;
+            return Ok((
+                CollectionDir {
+                    storage,
+                    path: path.to_path_buf(),
+                    options,
+                    manifest,
+                    wal,
+                    next_seq: 1,
+                    _lock: lock,
+                },
+                collection,
+                report,
+            ));
+        }
+        if generations.first() != Some(&manifest.wal_start) {
+            return Err(Error::corrupt(
+                &manifest_path,
+                0,
+                format!(
+                    "the manifest starts the log at {}, which is missing",
+                    wal::file_name(manifest.wal_start)
+                ),
+            ));
+        }
+        if let Some(pair) = generations.windows(2).find(|w| w[1] != w[0] + 1) {
+            return Err(Error::corrupt(
+                &path.join(wal::file_name(pair[0] + 1)),
+                0,
+                "a WAL file in the middle of the log is missing",
+            ));
+        }
+
+        let mut next_seq = manifest.snapshot_seq + 1;
+        let mut open_wal = None;
+        let last_index = generations.len() - 1;
+        for (index, &generation) in generations.iter().enumerate() {
+            let is_last = index == last_index;
+            let wal_path = path.join(wal::file_name(generation));
+            let bytes = storage
+                .read(&wal_path)
+                .map_err(|e| Error::io("read", &wal_path, e))?;
+            let scan = match wal::scan(&bytes) {
+                Ok(scan) => scan,
+                Err((_, _)) if is_last && bytes.len() < wal::HEADER_LEN => {
+                    // Torn while being created, before anything was acknowledged in it.
+                    report.torn_bytes += bytes.len() as u64;
+                    open_wal = Some(create_wal(storage.as_ref(), path, generation, next_seq)?);
+                    break;
+                }
+                Err((offset, reason)) => return Err(Error::corrupt(&wal_path, offset, reason)),
+            };
+            if scan.header.first_seq != next_seq {
+                return Err(Error::corrupt(
+                    &wal_path,
+                    24,
+                    format!(
+                        "log file starts at sequence {}, expected {next_seq}",
+                        scan.header.first_seq
+                    ),
+                ));
+            }
+            for record in &scan.records {
+                let ops = decode_record(record.op, &bytes[record.body.clone()])
+                    .map_err(|reason| Error::corrupt(&wal_path, record.offset, reason))?;
+                for op in &ops {
+                    // A refused operation was refused when it was first applied too.
+                    let _ = collection.apply(op);
+                }
+                next_seq = record.seq + 1;
+                report.replayed_records += 1;
+            }
+            let cut_at = match (&scan.end, is_last, options.recovery) {
+                (wal::End::Clean, _, _) => None,
+                (wal::End::Torn { offset, .. }, true, _) => {
+                    report.torn_bytes += bytes.len() as u64 - offset;
+                    Some(*offset)
+                }
+                (wal::End::Torn { offset, reason }, false, RecoveryMode::Strict)
+                | (wal::End::Corrupt { offset, reason }, _, RecoveryMode::Strict) => {
+                    return Err(Error::corrupt(
+                        &wal_path,
+                        *offset,
+                        format!(
+                            "{reason} (open with recovery: 'truncate' to keep what precedes it)"
+                        ),
+                    ));
+                }
+                (wal::End::Torn { offset, .. }, false, RecoveryMode::Truncate)
+                | (wal::End::Corrupt { offset, .. }, _, RecoveryMode::Truncate) => {
+                    let later: Vec<u64> = generations[index + 1..].to_vec();
+                    report.recovered_to = Some(Self::set_aside(
+                        storage.as_ref(),
+                        path,
+                        generation,
+                        &bytes[*offset as usize..],
+                        &later,
+                    )?);
+                    Some(*offset)
+                }
+            };
+            if let Some(offset) = cut_at {
+                let file = storage
+                    .open_append(&wal_path)
+                    .map_err(|e| Error::io("open", &wal_path, e))?;
+                file.set_len(offset)
+                    .map_err(|e| Error::io("truncate", &wal_path, e))?;
+                file.sync().map_err(|e| Error::io("fsync", &wal_path, e))?;
+            }
+            if is_last || cut_at.is_some() {
+                let file = storage
+                    .open_append(&wal_path)
+                    .map_err(|e| Error::io("open", &wal_path, e))?;
+                open_wal = Some(WalFile {
+                    file,
+                    generation,
+                    salt: scan.header.salt,
+                    bytes: cut_at.unwrap_or(scan.valid_len),
+                });
+                break;
+            }
+        }
+        let wal = match open_wal {
+            Some(wal) => wal,
+            None => {
+                return Err(Error::Internal {
+                    reason: "recovery ended without a log file".into(),
+                })
+            }
+        };
+        Ok((
+            CollectionDir {
+                storage,
+                path: path.to_path_buf(),
+                options,
+                manifest,
+                wal,
+                next_seq,
+                _lock: lock,
+            },
+            collection,
+            report,
+        ))
+    }
+
+    fn create_fresh(
+        storage: Arc<dyn Storage>,
+        path: &Path,
+        config: CollectionConfig,
+        options: DirOptions,
+        lock: Box<dyn StorageLock>,
+    ) -> Result<(CollectionDir, Collection, RecoveryReport)> {
+        // Manifest first: a crash before the first WAL exists leaves a
+        // manifest naming no snapshot and a missing `wal-1`, which open
+        // recognises as an interrupted creation.
+        let manifest = Manifest {
+            dimension: config.dimension,
+            distance: config.distance.name().to_owned(),
+            snapshot: 0,
+            snapshot_seq: 0,
+            wal_start: 1,
+            checkpointed_at_ms: 0,
+        };
+        write_atomically(
+            storage.as_ref(),
+            path,
+            manifest::FILE_NAME,
+            &manifest.encode(),
+        )?;
+        let wal = create_wal(storage.as_ref(), path, 1, 1)?;
+        Ok((
+            CollectionDir {
+                storage,
+                path: path.to_path_buf(),
+                options,
+                manifest,
+                wal,
+                next_seq: 1,
+                _lock: lock,
+            },
+            Collection::new(config),
+            RecoveryReport::default(),
+        ))
+    }
+
+    /// Copies the cut part of the log to `recovered-<ms>/` and removes the later files.
+    fn set_aside(
+        storage: &dyn Storage,
+        dir: &Path,
+        generation: u64,
+        tail: &[u8],
+        later: &[u64],
+    ) -> Result<PathBuf> {
+        let target = dir.join(format!("recovered-{}", now_ms()));
+        storage
+            .create_dir_all(&target)
+            .map_err(|e| Error::io("create directory", &target, e))?;
+        write_atomically(
+            storage,
+            &target,
+            &format!("{}.tail", wal::file_name(generation)),
+            tail,
+        )?;
+        for &g in later {
+            let from = dir.join(wal::file_name(g));
+            let bytes = storage
+                .read(&from)
+                .map_err(|e| Error::io("read", &from, e))?;
+            write_atomically(storage, &target, &wal::file_name(g), &bytes)?;
+            storage
+                .remove(&from)
+                .map_err(|e| Error::io("remove", &from, e))?;
+        }
+        storage
+            .sync_dir(dir)
+            .map_err(|e| Error::io("fsync directory", dir, e))?;
+        Ok(target)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn options(&self) -> &DirOptions {
+        &self.options
+    }
+
+    /// Sequence number the next record will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    pub fn wal_bytes(&self) -> u64 {
+        self.wal.bytes
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Appends `ops` as one record (a group when there are several), in one
+    /// write. On error nothing may be assumed about the file: the caller
+    /// must stop writing (a later good record after a partial one would read
+    /// as corruption).
+    pub fn append(&mut self, ops: &[&Op]) -> Result<()> {
+        let mut buf = Vec::new();
+        let seq = self.next_seq;
+        match ops {
+            [] => return Ok(()),
+            [op] => wal::encode_record(&mut buf, self.wal.salt, seq, op.code(), |out| {
+                op.encode_body(out)
+            }),
+            _ => wal::encode_record(&mut buf, self.wal.salt, seq, OP_GROUP, |out| {
+                encode_group(ops, out)
+            }),
+        }
+        let path = self.wal_path();
+        self.wal
+            .file
+            .append(&buf)
+            .map_err(|e| Error::io("write", &path, e))?;
+        self.wal.bytes += buf.len() as u64;
+        self.next_seq = seq + 1;
+        Ok(())
+    }
+
+    /// Makes every appended record durable.
+    pub fn sync(&self) -> Result<()> {
+        self.wal
+            .file
+            .sync()
+            .map_err(|e| Error::io("fsync", &self.wal_path(), e))
+    }
+
+    fn wal_path(&self) -> PathBuf {
+        self.path.join(wal::file_name(self.wal.generation))
+    }
+
+    /// Step 1 of a checkpoint: starts a new WAL file and returns the job that
+    /// writes `collection` (the state as of the last appended record).
+    pub fn rotate(&mut self, collection: Collection) -> Result<CheckpointJob> {
+        // The old file's records must be durable before the snapshot covering
+        // them can replace them.
+        self.sync()?;
+        let generation = self.wal.generation;
+        let next = create_wal(
+            self.storage.as_ref(),
+            &self.path,
+            generation + 1,
+            self.next_seq,
+        )?;
+        self.wal = next;
+        Ok(CheckpointJob {
+            collection,
+            seq: self.next_seq - 1,
+            generation,
+        })
+    }
+
+    pub fn storage(&self) -> Arc<dyn Storage> {
+        Arc::clone(&self.storage)
+    }
+
+    /// Steps 2–4 of a checkpoint. Needs no lock on the store: it touches only
+    /// files the commit path no longer writes.
+    pub fn publish(
+        storage: &dyn Storage,
+        path: &Path,
+        job: &CheckpointJob,
+        gzip: bool,
+        previous: &Manifest,
+    ) -> Result<Manifest> {
+        let bytes = snapshot::encode(&job.collection, job.seq, gzip);
+        write_atomically(storage, path, &snapshot::file_name(job.generation), &bytes)?;
+        let manifest = Manifest {
+            snapshot: job.generation,
+            snapshot_seq: job.seq,
+            wal_start: job.generation + 1,
+            checkpointed_at_ms: now_ms(),
+            ..previous.clone()
+        };
+        write_atomically(storage, path, manifest::FILE_NAME, &manifest.encode())?;
+        // Only now may what the old manifest needed go.
+        let names = storage.list(path).map_err(|e| Error::io("list", path, e))?;
+        for name in names {
+            let obsolete = wal::parse_file_name(&name).is_some_and(|g| g <= job.generation)
+                || snapshot::parse_file_name(&name).is_some_and(|g| g < job.generation);
+            if obsolete {
+                let file = path.join(&name);
+                storage
+                    .remove(&file)
+                    .map_err(|e| Error::io("remove", &file, e))?;
+            }
+        }
+        storage
+            .sync_dir(path)
+            .map_err(|e| Error::io("fsync directory", path, e))?;
+        Ok(manifest)
+    }
+
+    /// Records a manifest that [`CollectionDir::publish`] wrote.
+    pub fn set_manifest(&mut self, manifest: Manifest) {
+        self.manifest = manifest;
+    }
+}

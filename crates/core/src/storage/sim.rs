@@ -1,0 +1,400 @@
+//! A simulated disk for crash and fault tests.
+//!
+//! It keeps, for every file, what has been written (visible to reads) and
+//! what has been made durable by `sync`; and, for the namespace, which
+//! creates, renames and removes a `sync_dir` has made durable. A simulated
+//! crash ([`SimStorage::crash`]) throws away everything not durable, except
+//! that an unsynced tail may survive in part with some bytes garbled, as
+//! pages do after a real power cut. `kill -9` cannot find a missing fsync
+//! (the page cache survives a killed process); this can.
+//!
+//! Faults: [`SimStorage::fail_at`] makes the n-th operation (counted from
+//! now) fail with `EIO`, `ENOSPC`, a short write or a failed fsync, once or
+//! from then on; [`SimStorage::crash_at`] makes it the last operation that
+//! happens before the crash.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use super::fs::{Storage, StorageFile, StorageLock};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// `EIO` from the operation; nothing happens.
+    Io,
+    /// `ENOSPC` from a write; nothing is written.
+    NoSpace,
+    /// A write stores only part of its bytes, then fails.
+    ShortWrite,
+    /// `fsync` fails: the data stays visible but is not durable.
+    Sync,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Inode {
+    data: Vec<u8>,
+    durable: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    inodes: HashMap<u64, Inode>,
+    next_inode: u64,
+    /// Path → inode as the live system sees it.
+    names: HashMap<PathBuf, u64>,
+    /// Path → inode as a crash would leave it.
+    durable_names: HashMap<PathBuf, u64>,
+    dirs: Vec<PathBuf>,
+    locks: HashMap<PathBuf, u64>,
+    next_lock: u64,
+    ops: u64,
+    crash_at: Option<u64>,
+    crashed: bool,
+    fault: Option<(u64, Fault, bool)>,
+    rng: u64,
+}
+
+impl State {
+    fn random(&mut self) -> u64 {
+        // xorshift64*: deterministic for a given seed.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Counts one operation; `Err` when it must fail, with the fault to simulate.
+    fn tick(&mut self, kinds: &[Fault]) -> Result<(), (io::Error, Option<Fault>)> {
+        if self.crashed {
+            return Err((
+                io::Error::other("simulated crash: the machine is down"),
+                None,
+            ));
+        }
+        let index = self.ops;
+        self.ops += 1;
+        if self.crash_at == Some(index) {
+            self.crashed = true;
+            return Err((io::Error::other("simulated crash"), None));
+        }
+        if let Some((at, fault, always)) = self.fault {
+            let hit = if always { index >= at } else { index == at };
+            if hit && kinds.contains(&fault) {
+                let error = match fault {
+                    Fault::NoSpace => io::Error::from_raw_os_error(28),
+                    _ => io::Error::from_raw_os_error(5),
+                };
+                return Err((error, Some(fault)));
+            }
+        }
+        Ok(())
+    }
+
+    fn inode_of(&self, path: &Path) -> io::Result<u64> {
+        self.names.get(path).copied().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} not found", path.display()),
+            )
+        })
+    }
+}
+
+/// See the module documentation.
+#[derive(Clone, Default)]
+pub struct SimStorage {
+    state: Arc<Mutex<State>>,
+}
+
+impl SimStorage {
+    pub fn new(seed: u64) -> Self {
+        let storage = SimStorage::default();
+        storage.lock_state().rng = seed | 1;
+        storage
+    }
+
+    fn lock_state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Operations counted so far.
+    pub fn ops(&self) -> u64 {
+        self.lock_state().ops
+    }
+
+    /// The operation `n` operations from now is the last before a crash:
+    /// it and everything after it fail until [`SimStorage::crash`].
+    pub fn crash_at(&self, n: u64) {
+        let mut s = self.lock_state();
+        s.crash_at = Some(s.ops + n);
+    }
+
+    /// The operation `n` operations from now fails with `fault` (and every
+    /// later one of the kinds it applies to, when `always`).
+    pub fn fail_at(&self, n: u64, fault: Fault, always: bool) {
+        let mut s = self.lock_state();
+        s.fault = Some((s.ops + n, fault, always));
+    }
+
+    pub fn clear_faults(&self) {
+        let mut s = self.lock_state();
+        s.fault = None;
+        s.crash_at = None;
+    }
+
+    pub fn has_crashed(&self) -> bool {
+        self.lock_state().crashed
+    }
+
+    /// Power cut and reboot: undurable namespace changes are undone, file
+    /// contents fall back to what was synced, plus possibly part of an
+    /// unsynced tail with garbled bytes. Locks are released.
+    pub fn crash(&self) {
+        let mut s = self.lock_state();
+        s.names = s.durable_names.clone();
+        let live: Vec<u64> = s.names.values().copied().collect();
+        for id in live {
+            let (durable, data) = {
+                let inode = &s.inodes[&id];
+                (inode.durable.clone(), inode.data.clone())
+            };
+            let mut after = durable.clone();
+            if data.len() > durable.len() && data.starts_with(&durable) {
+                // Some of the unsynced tail may have reached the disk.
+                let extra = data.len() - durable.len();
+                let keep = (s.random() % (extra as u64 + 1)) as usize;
+                after.extend_from_slice(&data[durable.len()..durable.len() + keep]);
+                if keep > 0 && s.random().is_multiple_of(2) {
+                    let at = durable.len() + (s.random() % keep as u64) as usize;
+                    after[at] ^= 0x5a;
+                }
+            }
+            if let Some(inode) = s.inodes.get_mut(&id) {
+                inode.data = after.clone();
+                inode.durable = after;
+            }
+        }
+        s.locks.clear();
+        s.crashed = false;
+        s.crash_at = None;
+        s.fault = None;
+    }
+
+    /// Visible content of a file, for assertions.
+    pub fn contents(&self, path: &Path) -> Option<Vec<u8>> {
+        let s = self.lock_state();
+        let id = s.names.get(path)?;
+        Some(s.inodes[id].data.clone())
+    }
+
+    /// Overwrites a file's content, durably (to plant corruption).
+    pub fn put(&self, path: &Path, bytes: &[u8]) {
+        let mut s = self.lock_state();
+        let id = match s.names.get(path) {
+            Some(&id) => id,
+            None => {
+                let id = s.next_inode;
+                s.next_inode += 1;
+                s.names.insert(path.to_path_buf(), id);
+                s.durable_names.insert(path.to_path_buf(), id);
+                id
+            }
+        };
+        s.inodes.insert(
+            id,
+            Inode {
+                data: bytes.to_vec(),
+                durable: bytes.to_vec(),
+            },
+        );
+    }
+}
+
+struct SimFile {
+    state: Arc<Mutex<State>>,
+    inode: u64,
+}
+
+impl SimFile {
+    fn lock_state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl StorageFile for SimFile {
+    fn append(&self, buf: &[u8]) -> io::Result<()> {
+        let mut s = self.lock_state();
+        match s.tick(&[Fault::Io, Fault::NoSpace, Fault::ShortWrite]) {
+            Ok(()) => {}
+            Err((error, Some(Fault::ShortWrite))) => {
+                let part = buf.len() / 2;
+                if let Some(inode) = s.inodes.get_mut(&self.inode) {
+                    inode.data.extend_from_slice(&buf[..part]);
+                }
+                return Err(error);
+            }
+            Err((error, _)) => return Err(error),
+        }
+        if let Some(inode) = s.inodes.get_mut(&self.inode) {
+            inode.data.extend_from_slice(buf);
+        }
+        Ok(())
+    }
+
+    fn sync(&self) -> io::Result<()> {
+        let mut s = self.lock_state();
+        s.tick(&[Fault::Io, Fault::Sync]).map_err(|(e, _)| e)?;
+        if let Some(inode) = s.inodes.get_mut(&self.inode) {
+            inode.durable = inode.data.clone();
+        }
+        Ok(())
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        let mut s = self.lock_state();
+        s.tick(&[Fault::Io]).map_err(|(e, _)| e)?;
+        if let Some(inode) = s.inodes.get_mut(&self.inode) {
+            inode.data.resize(len as usize, 0);
+        }
+        Ok(())
+    }
+}
+
+struct SimLock {
+    state: Arc<Mutex<State>>,
+    path: PathBuf,
+    token: u64,
+}
+
+impl StorageLock for SimLock {}
+
+impl Drop for SimLock {
+    fn drop(&mut self) {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if s.locks.get(&self.path) == Some(&self.token) {
+            s.locks.remove(&self.path);
+        }
+    }
+}
+
+impl Storage for SimStorage {
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        let mut s = self.lock_state();
+        s.tick(&[Fault::Io]).map_err(|(e, _)| e)?;
+        if !s.dirs.iter().any(|d| d == path) {
+            // Directories are taken as durable once made: the tests crash
+            // what lives inside the collection directory.
+            s.dirs.push(path.to_path_buf());
+        }
+        Ok(())
+    }
+
+    fn create(&self, path: &Path) -> io::Result<Arc<dyn StorageFile>> {
+        let mut s = self.lock_state();
+        s.tick(&[Fault::Io, Fault::NoSpace]).map_err(|(e, _)| e)?;
+        let id = s.next_inode;
+        s.next_inode += 1;
+        s.inodes.insert(id, Inode::default());
+        s.names.insert(path.to_path_buf(), id);
+        Ok(Arc::new(SimFile {
+            state: Arc::clone(&self.state),
+            inode: id,
+        }))
+    }
+
+    fn open_append(&self, path: &Path) -> io::Result<Arc<dyn StorageFile>> {
+        let mut s = self.lock_state();
+        s.tick(&[Fault::Io]).map_err(|(e, _)| e)?;
+        let id = s.inode_of(path)?;
+        Ok(Arc::new(SimFile {
+            state: Arc::clone(&self.state),
+            inode: id,
+        }))
+    }
+
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        let mut s = self.lock_state();
+        s.tick(&[Fault::Io]).map_err(|(e, _)| e)?;
+        let id = s.inode_of(path)?;
+        Ok(s.inodes[&id].data.clone())
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut s = self.lock_state();
+        s.tick(&[Fault::Io]).map_err(|(e, _)| e)?;
+        let id = s.inode_of(from)?;
+        s.names.remove(from);
+        s.names.insert(to.to_path_buf(), id);
+        Ok(())
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        let mut s = self.lock_state();
+        s.tick(&[Fault::Io]).map_err(|(e, _)| e)?;
+        s.inode_of(path)?;
+        s.names.remove(path);
+        Ok(())
+    }
+
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        let mut s = self.lock_state();
+        s.tick(&[Fault::Io, Fault::Sync]).map_err(|(e, _)| e)?;
+        let in_dir = |p: &Path| p.parent() == Some(path);
+        let mut durable: HashMap<PathBuf, u64> = s
+            .durable_names
+            .iter()
+            .filter(|(p, _)| !in_dir(p))
+            .map(|(p, id)| (p.clone(), *id))
+            .collect();
+        durable.extend(
+            s.names
+                .iter()
+                .filter(|(p, _)| in_dir(p))
+                .map(|(p, id)| (p.clone(), *id)),
+        );
+        s.durable_names = durable;
+        Ok(())
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut s = self.lock_state();
+        s.tick(&[Fault::Io]).map_err(|(e, _)| e)?;
+        let mut names: Vec<String> = s
+            .names
+            .keys()
+            .filter(|p| p.parent() == Some(dir))
+            .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        let s = self.lock_state();
+        s.names.contains_key(path) || s.dirs.iter().any(|d| d == path)
+    }
+
+    fn size(&self, path: &Path) -> io::Result<u64> {
+        let s = self.lock_state();
+        let id = s.inode_of(path)?;
+        Ok(s.inodes[&id].data.len() as u64)
+    }
+
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn StorageLock>> {
+        let mut s = self.lock_state();
+        s.tick(&[Fault::Io]).map_err(|(e, _)| e)?;
+        if s.locks.contains_key(path) {
+            return Err(io::Error::new(io::ErrorKind::WouldBlock, "locked"));
+        }
+        let token = s.next_lock;
+        s.next_lock += 1;
+        s.locks.insert(path.to_path_buf(), token);
+        Ok(Box::new(SimLock {
+            state: Arc::clone(&self.state),
+            path: path.to_path_buf(),
+            token,
+        }))
+    }
+}
