@@ -8,7 +8,7 @@ import {
   type InMemoryVectorStore,
   type VectorStoreHandle,
 } from '../index'
-import { tempDirs } from './fixtures'
+import { rejectionOf, tempDirs } from './fixtures'
 
 const dirs = tempDirs()
 const open: VectorStoreHandle[] = []
@@ -31,15 +31,8 @@ async function unchanged(store: InMemoryVectorStore): Promise<void> {
   expect((await store.get('seed'))?.vector).toEqual([1, 2, 3])
 }
 
-async function rejection(promise: Promise<unknown>): Promise<VectorStoreError> {
-  try {
-    await promise
-  } catch (error) {
-    expect(error).toBeInstanceOf(Error)
-    expect(error).toBeInstanceOf(VectorStoreError)
-    return error as VectorStoreError
-  }
-  throw new Error('expected a rejection')
+function rejection(promise: Promise<unknown>): Promise<VectorStoreError> {
+  return rejectionOf(promise, VectorStoreError)
 }
 
 async function expectKind(promise: Promise<unknown>, kind: keyof typeof ErrorCodes, operation?: string) {

@@ -45,3 +45,18 @@ export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   }
   return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb)
 }
+
+/** Awaits `promise`, expects it to reject with an instance of `type`, and returns the error. */
+export async function rejectionOf<E extends Error>(
+  promise: Promise<unknown>,
+  type: abstract new (...args: never[]) => E,
+): Promise<E> {
+  try {
+    await promise
+  } catch (error) {
+    expect(error).toBeInstanceOf(Error)
+    expect(error).toBeInstanceOf(type)
+    return error as E
+  }
+  throw new Error(`expected a rejection with ${type.name}`)
+}

@@ -9,7 +9,7 @@ import {
   type VectorStoreConfig,
   type VectorStoreHandle,
 } from '../index'
-import { rng, tempDirs } from './fixtures'
+import { rejectionOf, rng, tempDirs } from './fixtures'
 
 const dirs = tempDirs()
 const open: VectorStoreHandle[] = []
@@ -26,19 +26,27 @@ async function make(config: Partial<VectorStoreConfig> & { persistencePath: stri
   return handle
 }
 
+/** Runs `body` in a child process with `store` open on `path`; the child exits without disconnecting. */
+function inChild(path: string, body: string): void {
+  const script = `
+    const { createVectorStore } = require(${JSON.stringify(join(__dirname, '..'))})
+    createVectorStore({ collectionName: 'docs', dimension: 3, persistencePath: process.argv[1] }).then(async ({ store }) => {
+      ${body}
+      process.exit(0) // no disconnect: nothing but the WAL holds the data
+    })`
+  const result = spawnSync(process.execPath, ['-e', script, path], { encoding: 'utf8' })
+  expect(result.stderr).toBe('')
+  expect(result.status).toBe(0)
+}
+
 async function closeAll(): Promise<void> {
   for (const { manager } of open.splice(0)) await manager.disconnect()
 }
 
 async function persistenceError(promise: Promise<unknown>): Promise<PersistenceError> {
-  try {
-    await promise
-  } catch (error) {
-    expect(error).toBeInstanceOf(PersistenceError)
-    expect(error).toBeInstanceOf(VectorStoreError)
-    return error as PersistenceError
-  }
-  throw new Error('expected a PersistenceError')
+  const error = await rejectionOf(promise, PersistenceError)
+  expect(error).toBeInstanceOf(VectorStoreError)
+  return error
 }
 
 describe('restart persistence', () => {
@@ -66,15 +74,9 @@ describe('restart persistence', () => {
 
   test('writes survive without a clean disconnect (WAL replay), in another process', async () => {
     const path = dirs.next()
-    const script = `
-      const { createVectorStore } = require(${JSON.stringify(join(__dirname, '..'))})
-      createVectorStore({ collectionName: 'docs', dimension: 3, persistencePath: process.argv[1] }).then(async ({ store }) => {
-        await store.insert([[1, 2, 3]], ['kept'], [{ n: 1 }])
-        await store.update('kept', [3, 2, 1], { n: 2 })
-        process.exit(0) // no disconnect: nothing but the WAL holds the data
-      })`
-    const result = spawnSync(process.execPath, ['-e', script, path], { encoding: 'utf8' })
-    expect(result.status).toBe(0)
+    inChild(path, `
+      await store.insert([[1, 2, 3]], ['kept'], [{ n: 1 }])
+      await store.update('kept', [3, 2, 1], { n: 2 })`)
     const { store } = await make({ persistencePath: path })
     expect(await store.get('kept')).toEqual({ id: 'kept', vector: [3, 2, 1], payload: { n: 2 } })
     const stats = await store.stats()
@@ -245,13 +247,7 @@ describe('corruption and configuration', () => {
   test('a bad record followed by good ones refuses to open; recovery truncate keeps the prefix and a copy', async () => {
     const path = dirs.next()
     // Disconnect checkpoints, so write the WAL records from a process that exits without one.
-    const script = `
-      const { createVectorStore } = require(${JSON.stringify(join(__dirname, '..'))})
-      createVectorStore({ collectionName: 'docs', dimension: 3, persistencePath: process.argv[1] }).then(async ({ store }) => {
-        for (let i = 1; i <= 4; i++) await store.insert([[i, 0, 0]], [i], [{ i }])
-        process.exit(0)
-      })`
-    expect(spawnSync(process.execPath, ['-e', script, path]).status).toBe(0)
+    inChild(path, 'for (let i = 1; i <= 4; i++) await store.insert([[i, 0, 0]], [i], [{ i }])')
     const wal = walFile(path)
     const bytes = readFileSync(wal)
     const size = bytes.length
@@ -277,13 +273,7 @@ describe('corruption and configuration', () => {
 
   test('a torn tail is cut and the store opens with every complete record', async () => {
     const path = dirs.next()
-    const script = `
-      const { createVectorStore } = require(${JSON.stringify(join(__dirname, '..'))})
-      createVectorStore({ collectionName: 'docs', dimension: 3, persistencePath: process.argv[1] }).then(async ({ store }) => {
-        for (let i = 1; i <= 3; i++) await store.insert([[i, 0, 0]], [i], [{ i }])
-        process.exit(0)
-      })`
-    expect(spawnSync(process.execPath, ['-e', script, path]).status).toBe(0)
+    inChild(path, 'for (let i = 1; i <= 3; i++) await store.insert([[i, 0, 0]], [i], [{ i }])')
     const wal = walFile(path)
     const bytes = readFileSync(wal)
     writeFileSync(wal, bytes.subarray(0, bytes.length - 5))

@@ -270,19 +270,8 @@ impl CollectionDir {
             // Creation was interrupted before the first log file existed:
             // nothing was ever written.
             let wal = create_wal(storage.as_ref(), path, 1, 1)?;
-            return Ok((
-                CollectionDir {
-                    storage,
-                    path: path.to_path_buf(),
-                    options,
-                    manifest,
-                    wal,
-                    next_seq: 1,
-                    _lock: lock,
-                },
-                collection,
-                report,
-            ));
+            let dir = CollectionDir::assemble(storage, path, options, manifest, wal, 1, lock);
+            return Ok((dir, collection, report));
         }
         if generations.first() != Some(&manifest.wal_start) {
             return Err(Error::corrupt(
@@ -399,19 +388,28 @@ impl CollectionDir {
                 })
             }
         };
-        Ok((
-            CollectionDir {
-                storage,
-                path: path.to_path_buf(),
-                options,
-                manifest,
-                wal,
-                next_seq,
-                _lock: lock,
-            },
-            collection,
-            report,
-        ))
+        let dir = CollectionDir::assemble(storage, path, options, manifest, wal, next_seq, lock);
+        Ok((dir, collection, report))
+    }
+
+    fn assemble(
+        storage: Arc<dyn Storage>,
+        path: &Path,
+        options: DirOptions,
+        manifest: Manifest,
+        wal: WalFile,
+        next_seq: u64,
+        lock: Box<dyn StorageLock>,
+    ) -> CollectionDir {
+        CollectionDir {
+            storage,
+            path: path.to_path_buf(),
+            options,
+            manifest,
+            wal,
+            next_seq,
+            _lock: lock,
+        }
     }
 
     fn create_fresh(
@@ -439,19 +437,8 @@ impl CollectionDir {
             &manifest.encode(),
         )?;
         let wal = create_wal(storage.as_ref(), path, 1, 1)?;
-        Ok((
-            CollectionDir {
-                storage,
-                path: path.to_path_buf(),
-                options,
-                manifest,
-                wal,
-                next_seq: 1,
-                _lock: lock,
-            },
-            Collection::new(config),
-            RecoveryReport::default(),
-        ))
+        let dir = CollectionDir::assemble(storage, path, options, manifest, wal, 1, lock);
+        Ok((dir, Collection::new(config), RecoveryReport::default()))
     }
 
     /// Copies the cut part of the log to `recovered-<ms>/` and removes the later files.
