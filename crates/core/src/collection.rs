@@ -253,15 +253,15 @@ impl Collection {
     /// Executes one logged operation. Returns whether a `Delete` found its id
     /// (false for the others). Deterministic: the same state and operation
     /// give the same outcome, on the live path and on replay.
-    pub fn apply(&mut self, op: &Op) -> Result<bool> {
+    pub fn apply(&mut self, op: Op) -> Result<bool> {
         match op {
-            Op::Insert(batch) => self.insert(batch.clone()).map(|()| false),
+            Op::Insert(batch) => self.insert(batch).map(|()| false),
             Op::Update {
                 id,
                 vector,
                 payload,
-            } => self.update(id, vector, payload.clone()).map(|()| false),
-            Op::Delete(id) => Ok(self.delete(id)),
+            } => self.update(&id, &vector, payload).map(|()| false),
+            Op::Delete(id) => Ok(self.delete(&id)),
             Op::Clear => {
                 self.clear();
                 Ok(false)
@@ -278,31 +278,43 @@ impl Collection {
         })
     }
 
-    /// Builds a collection from points stored back to back (a snapshot).
+    /// Builds a collection from points stored back to back (a snapshot),
+    /// taking the vectors without copying them.
+    /// `vectors[start..]` holds the points' vectors.
     pub fn from_points(
         config: CollectionConfig,
         ids: Vec<PointId>,
-        vectors: &[f32],
+        vectors: Vec<f32>,
+        start: usize,
         payloads: Vec<Payload>,
     ) -> Result<Self> {
-        let mut collection = Collection::new(config);
         let dim = config.dimension;
-        if ids.len() != payloads.len() || vectors.len() != ids.len() * dim {
+        let count = ids.len();
+        if count != payloads.len() || vectors.len() < start + count * dim {
             return Err(Error::Internal {
                 reason: "snapshot columns differ in length".into(),
             });
         }
-        collection.arena.reserve(ids.len());
-        for ((id, vector), payload) in ids.into_iter().zip(vectors.chunks_exact(dim)).zip(payloads)
-        {
-            if collection.slot_of.contains_key(&id) {
+        let mut slot_of = BTreeMap::new();
+        let mut points = Vec::with_capacity(ids.len());
+        for (slot, (id, payload)) in ids.into_iter().zip(payloads).enumerate() {
+            if slot_of.insert(id.clone(), slot as u32).is_some() {
                 return Err(Error::Internal {
                     reason: format!("id {id} appears twice"),
                 });
             }
-            collection.put(id, vector, Arc::new(payload));
+            points.push(Some(Point {
+                id,
+                payload: Arc::new(payload),
+            }));
         }
-        Ok(collection)
+        Ok(Collection {
+            config,
+            slot_of,
+            points,
+            arena: VectorArena::from_vec(dim, vectors, start, count),
+            free_slots: Vec::new(),
+        })
     }
 
     /// Inserts a batch; an id that already exists is overwritten (upsert).

@@ -13,7 +13,10 @@ use crate::distance::{self, Distance};
 #[derive(Debug, Clone, Default)]
 pub struct VectorArena {
     dim: usize,
+    /// Slot 0 starts at `data[start]`: a snapshot's vectors are used where
+    /// they were read, after its header.
     data: Vec<f32>,
+    start: usize,
     inverse_norms: Vec<f32>,
 }
 
@@ -22,6 +25,7 @@ impl VectorArena {
         VectorArena {
             dim,
             data: Vec::new(),
+            start: 0,
             inverse_norms: Vec::new(),
         }
     }
@@ -35,6 +39,23 @@ impl VectorArena {
         self.inverse_norms.len()
     }
 
+    /// Takes `count` vectors stored back to back from `data[start..]`
+    /// (e.g. a snapshot as read from disk) without copying them.
+    pub fn from_vec(dim: usize, mut data: Vec<f32>, start: usize, count: usize) -> Self {
+        data.truncate(start + count * dim);
+        data.shrink_to_fit();
+        let inverse_norms = data[start..]
+            .chunks_exact(dim.max(1))
+            .map(distance::inverse_norm)
+            .collect();
+        VectorArena {
+            dim,
+            data,
+            start,
+            inverse_norms,
+        }
+    }
+
     pub fn push(&mut self, vector: &[f32]) -> u32 {
         debug_assert_eq!(vector.len(), self.dim);
         let slot = self.slots() as u32;
@@ -44,18 +65,19 @@ impl VectorArena {
     }
 
     pub fn set(&mut self, slot: u32, vector: &[f32]) {
-        let start = slot as usize * self.dim;
+        let start = self.start + slot as usize * self.dim;
         self.data[start..start + self.dim].copy_from_slice(vector);
         self.inverse_norms[slot as usize] = distance::inverse_norm(vector);
     }
 
     pub fn get(&self, slot: u32) -> &[f32] {
-        let start = slot as usize * self.dim;
+        let start = self.start + slot as usize * self.dim;
         &self.data[start..start + self.dim]
     }
 
     pub fn clear(&mut self) {
         self.data = Vec::new();
+        self.start = 0;
         self.inverse_norms = Vec::new();
     }
 
@@ -141,7 +163,7 @@ pub fn search(
     }
     let dim = arena.dim;
     let mut top = TopK::new(k);
-    let rows = arena.data.chunks_exact(dim.max(1));
+    let rows = arena.data[arena.start..].chunks_exact(dim.max(1));
     for (slot, (row, inverse_norm)) in rows.zip(&arena.inverse_norms).enumerate() {
         let slot = slot as u32;
         if !accept(slot) {

@@ -639,7 +639,7 @@ impl Inner {
         };
         group
             .into_iter()
-            .map(|(id, op)| (id, state.collection.apply(&op).map(Outcome::Applied)))
+            .map(|(id, op)| (id, state.collection.apply(op).map(Outcome::Applied)))
             .collect()
     }
 

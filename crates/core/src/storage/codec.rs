@@ -64,10 +64,13 @@ impl<'a> ByteReader<'a> {
             .checked_mul(4)
             .ok_or_else(|| format!("{count} floats overflow"))?;
         let bytes = self.take(len)?;
-        Ok(bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect())
+        let mut out = vec![0f32; count];
+        // Element-wise on equal-length slices: compiles to a straight copy on
+        // little-endian targets.
+        for (value, raw) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+            *value = f32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
+        }
+        Ok(out)
     }
 
     /// A `u32` length followed by that many bytes.
@@ -106,9 +109,10 @@ pub fn put_u64(out: &mut Vec<u8>, value: u64) {
 }
 
 pub fn put_f32s(out: &mut Vec<u8>, values: &[f32]) {
-    out.reserve(values.len() * 4);
-    for v in values {
-        out.extend_from_slice(&v.to_le_bytes());
+    let start = out.len();
+    out.resize(start + values.len() * 4, 0);
+    for (raw, value) in out[start..].chunks_exact_mut(4).zip(values) {
+        raw.copy_from_slice(&value.to_le_bytes());
     }
 }
 

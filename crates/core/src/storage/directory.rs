@@ -230,7 +230,7 @@ impl CollectionDir {
             Collection::new(config)
         } else {
             let snapshot_path = path.join(snapshot::file_name(manifest.snapshot));
-            let bytes = storage.read(&snapshot_path).map_err(|e| match e.kind() {
+            let missing_or_io = |e: io::Error| match e.kind() {
                 io::ErrorKind::NotFound => Error::corrupt(
                     &manifest_path,
                     0,
@@ -240,8 +240,17 @@ impl CollectionDir {
                     ),
                 ),
                 _ => Error::io("read", &snapshot_path, e),
-            })?;
-            let decoded = snapshot::decode(&bytes)
+            };
+            let len = storage.size(&snapshot_path).map_err(missing_or_io)? as usize;
+            // Read into an f32 buffer so the vectors can stay where they land.
+            let mut words = vec![0f32; len.div_ceil(4)];
+            storage
+                .read_into(
+                    &snapshot_path,
+                    &mut bytemuck::cast_slice_mut::<f32, u8>(&mut words)[..len],
+                )
+                .map_err(missing_or_io)?;
+            let decoded = snapshot::decode_words(words, len)
                 .map_err(|(offset, reason)| Error::corrupt(&snapshot_path, offset, reason))?;
             if decoded.seq != manifest.snapshot_seq {
                 return Err(Error::corrupt(
@@ -323,7 +332,7 @@ impl CollectionDir {
             for record in &scan.records {
                 let ops = decode_record(record.op, &bytes[record.body.clone()])
                     .map_err(|reason| Error::corrupt(&wal_path, record.offset, reason))?;
-                for op in &ops {
+                for op in ops {
                     // A refused operation was refused when it was first applied too.
                     let _ = collection.apply(op);
                 }
@@ -532,6 +541,11 @@ impl CollectionDir {
 
     fn wal_path(&self) -> PathBuf {
         self.path.join(wal::file_name(self.wal.generation))
+    }
+
+    /// Whether records were written since the snapshot the manifest names.
+    pub fn has_changes_since_snapshot(&self) -> bool {
+        self.next_seq - 1 > self.manifest.snapshot_seq
     }
 
     /// Step 1 of a checkpoint: starts a new WAL file and returns the job that

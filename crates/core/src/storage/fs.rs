@@ -32,6 +32,8 @@ pub trait Storage: Send + Sync {
     /// Opens an existing file for appending at its end.
     fn open_append(&self, path: &Path) -> io::Result<Arc<dyn StorageFile>>;
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// Fills `buf` from the start of the file (which must hold that many bytes).
+    fn read_into(&self, path: &Path, buf: &mut [u8]) -> io::Result<()>;
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     fn remove(&self, path: &Path) -> io::Result<()>;
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
@@ -96,6 +98,10 @@ impl Storage for OsStorage {
         let mut buf = Vec::with_capacity(file.metadata()?.len() as usize);
         file.read_to_end(&mut buf)?;
         Ok(buf)
+    }
+
+    fn read_into(&self, path: &Path, buf: &mut [u8]) -> io::Result<()> {
+        File::open(path)?.read_exact(buf)
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {

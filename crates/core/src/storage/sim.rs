@@ -321,6 +321,15 @@ impl Storage for SimStorage {
         Ok(s.inodes[&id].data.clone())
     }
 
+    fn read_into(&self, path: &Path, buf: &mut [u8]) -> io::Result<()> {
+        let data = self.read(path)?;
+        if data.len() < buf.len() {
+            return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+        }
+        buf.copy_from_slice(&data[..buf.len()]);
+        Ok(())
+    }
+
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut s = self.lock_state();
         s.tick(&[Fault::Io]).map_err(|(e, _)| e)?;

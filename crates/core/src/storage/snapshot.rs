@@ -69,44 +69,52 @@ fn distance_from_code(code: u8) -> Option<Distance> {
 pub fn encode(collection: &Collection, seq: u64, gzip: bool) -> Vec<u8> {
     let config = collection.config();
     let count = collection.len();
-    let mut body = Vec::with_capacity(count * (config.dimension * 4 + 64));
+    // The body goes straight after a header placeholder, filled in at the end.
+    let mut out = Vec::with_capacity(HEADER_LEN + count * (config.dimension * 4 + 64));
+    out.resize(HEADER_LEN, 0);
     for (_, vector, _) in collection.points() {
-        put_f32s(&mut body, vector);
+        put_f32s(&mut out, vector);
     }
     for (id, _, _) in collection.points() {
-        put_point_id(&mut body, id);
+        put_point_id(&mut out, id);
     }
+    let mut json = Vec::new();
     for (_, _, payload) in collection.points() {
+        json.clear();
         // A map of JSON values always serialises.
-        let json = serde_json::to_vec(payload.as_ref()).unwrap_or_else(|_| b"{}".to_vec());
-        put_bytes_u32(&mut body, &json);
+        if serde_json::to_writer(&mut json, payload.as_ref()).is_err() {
+            json = b"{}".to_vec();
+        }
+        put_bytes_u32(&mut out, &json);
     }
-    let raw_len = body.len() as u64;
-    let stored = if gzip {
+    let raw_len = (out.len() - HEADER_LEN) as u64;
+    if gzip {
         let mut encoder = GzEncoder::new(
-            Vec::with_capacity(body.len() / 2),
+            Vec::with_capacity(out.len() / 2),
             flate2::Compression::fast(),
         );
         // Writing into a Vec cannot fail.
-        let _ = encoder.write_all(&body);
-        encoder.finish().unwrap_or_default()
-    } else {
-        body
-    };
-    let mut out = Vec::with_capacity(HEADER_LEN + stored.len());
-    out.extend_from_slice(MAGIC);
-    put_u32(&mut out, VERSION);
-    put_u32(&mut out, if gzip { FLAG_GZIP } else { 0 });
-    put_u32(&mut out, config.dimension as u32);
-    out.extend_from_slice(&[distance_code(config.distance), 0, 0, 0]);
-    put_u64(&mut out, seq);
-    put_u64(&mut out, count as u64);
-    put_u64(&mut out, stored.len() as u64);
-    put_u64(&mut out, raw_len);
-    put_u32(&mut out, crc32c::crc32c(&stored));
-    let header_crc = crc32c::crc32c(&out);
-    put_u32(&mut out, header_crc);
-    out.extend_from_slice(&stored);
+        let _ = encoder.write_all(&out[HEADER_LEN..]);
+        let stored = encoder.finish().unwrap_or_default();
+        out.truncate(HEADER_LEN);
+        out.extend_from_slice(&stored);
+    }
+    let stored_len = (out.len() - HEADER_LEN) as u64;
+    let body_crc = crc32c::crc32c(&out[HEADER_LEN..]);
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    header.extend_from_slice(MAGIC);
+    put_u32(&mut header, VERSION);
+    put_u32(&mut header, if gzip { FLAG_GZIP } else { 0 });
+    put_u32(&mut header, config.dimension as u32);
+    header.extend_from_slice(&[distance_code(config.distance), 0, 0, 0]);
+    put_u64(&mut header, seq);
+    put_u64(&mut header, count as u64);
+    put_u64(&mut header, stored_len);
+    put_u64(&mut header, raw_len);
+    put_u32(&mut header, body_crc);
+    let header_crc = crc32c::crc32c(&header);
+    put_u32(&mut header, header_crc);
+    out[..HEADER_LEN].copy_from_slice(&header);
     out
 }
 
@@ -117,19 +125,36 @@ pub struct Decoded {
     pub distance: Distance,
     pub seq: u64,
     pub ids: Vec<PointId>,
+    /// The vectors, back to back, from `vectors[vectors_start..]`.
     pub vectors: Vec<f32>,
+    pub vectors_start: usize,
     pub payloads: Vec<Payload>,
 }
 
 impl Decoded {
     pub fn into_collection(self, max_vectors: Option<usize>) -> crate::Result<Collection> {
         let config = CollectionConfig::new(self.dimension, self.distance, max_vectors)?;
-        Collection::from_points(config, self.ids, &self.vectors, self.payloads)
+        Collection::from_points(
+            config,
+            self.ids,
+            self.vectors,
+            self.vectors_start,
+            self.payloads,
+        )
     }
 }
 
-/// Decodes a snapshot; `Err((offset, reason))` for anything wrong.
-pub fn decode(bytes: &[u8]) -> Result<Decoded, (u64, String)> {
+struct Header {
+    gzip: bool,
+    dimension: usize,
+    distance: Distance,
+    seq: u64,
+    count: usize,
+    raw_len: u64,
+}
+
+/// Checks the header and the stored body's length and checksum.
+fn check(bytes: &[u8]) -> Result<Header, (u64, String)> {
     if bytes.len() < HEADER_LEN {
         return Err((
             0,
@@ -183,51 +208,124 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, (u64, String)> {
             format!("{count} points cannot fit in a {raw_len}-byte body"),
         ));
     }
-    let inflated;
-    let body: &[u8] = if flags & u64::from(FLAG_GZIP) != 0 {
-        let mut out = Vec::with_capacity(raw_len.min(stored_len.saturating_mul(64)) as usize);
-        GzDecoder::new(stored)
-            .take(raw_len + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| {
-                (
-                    HEADER_LEN as u64,
-                    format!("gzip body does not decompress: {e}"),
-                )
-            })?;
-        inflated = out;
-        &inflated
-    } else {
-        stored
-    };
-    if body.len() as u64 != raw_len {
-        return Err((
-            HEADER_LEN as u64,
-            format!("body is {} bytes, the header says {raw_len}", body.len()),
-        ));
-    }
-    let count = count as usize;
-    let at = |r: &ByteReader<'_>| HEADER_LEN as u64 + r.position() as u64;
-    let mut r = ByteReader::new(body);
-    let vectors = r.f32s(count * dimension).map_err(|e| (at(&r), e))?;
-    let mut ids = Vec::with_capacity(count);
-    for _ in 0..count {
-        ids.push(r.point_id().map_err(|e| (at(&r), e))?);
-    }
-    let mut payloads = Vec::with_capacity(count);
-    for _ in 0..count {
-        let json = r.bytes_u32().map_err(|e| (at(&r), e))?;
-        let payload: Payload = serde_json::from_slice(json)
-            .map_err(|e| (at(&r), format!("payload is not a JSON object: {e}")))?;
-        payloads.push(payload);
-    }
-    r.finish().map_err(|e| (at(&r), e))?;
-    Ok(Decoded {
+    Ok(Header {
+        gzip: flags & u64::from(FLAG_GZIP) != 0,
         dimension,
         distance,
         seq,
+        count: count as usize,
+        raw_len,
+    })
+}
+
+/// Reads the ids and payloads that follow the vectors in `body`.
+fn ids_and_payloads(
+    body: &[u8],
+    h: &Header,
+) -> Result<(Vec<PointId>, Vec<Payload>), (u64, String)> {
+    let at = |r: &ByteReader<'_>| HEADER_LEN as u64 + r.position() as u64;
+    let mut r = ByteReader::new(body);
+    r.take(h.count * h.dimension * 4).map_err(|e| (at(&r), e))?;
+    let mut ids = Vec::with_capacity(h.count);
+    for _ in 0..h.count {
+        ids.push(r.point_id().map_err(|e| (at(&r), e))?);
+    }
+    let mut texts = Vec::with_capacity(h.count);
+    for _ in 0..h.count {
+        let offset = at(&r);
+        texts.push((offset, r.bytes_u32().map_err(|e| (at(&r), e))?));
+    }
+    r.finish().map_err(|e| (at(&r), e))?;
+    let parse = |part: &[(u64, &[u8])]| -> Result<Vec<Payload>, (u64, String)> {
+        part.iter()
+            .map(|(offset, json)| {
+                serde_json::from_slice(json)
+                    .map_err(|e| (*offset, format!("payload is not a JSON object: {e}")))
+            })
+            .collect()
+    };
+    // Payload JSON is the costliest part of a load: parse it on two threads.
+    let payloads = if texts.len() >= 4096 {
+        let (first, second) = texts.split_at(texts.len() / 2);
+        let (a, b) = std::thread::scope(|scope| {
+            let other = scope.spawn(|| parse(second));
+            (parse(first), other.join())
+        });
+        let b = b.map_err(|_| (HEADER_LEN as u64, "payload parser panicked".to_string()))?;
+        let mut all = a?;
+        all.extend(b?);
+        all
+    } else {
+        parse(&texts)?
+    };
+    Ok((ids, payloads))
+}
+
+fn inflate(stored: &[u8], raw_len: u64) -> Result<Vec<u8>, (u64, String)> {
+    let mut out = Vec::with_capacity(raw_len.min(stored.len() as u64 * 64) as usize);
+    GzDecoder::new(stored)
+        .take(raw_len + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| {
+            (
+                HEADER_LEN as u64,
+                format!("gzip body does not decompress: {e}"),
+            )
+        })?;
+    if out.len() as u64 != raw_len {
+        return Err((
+            HEADER_LEN as u64,
+            format!("body is {} bytes, the header says {raw_len}", out.len()),
+        ));
+    }
+    Ok(out)
+}
+
+fn vectors_of(body: &[u8], h: &Header) -> Result<Vec<f32>, (u64, String)> {
+    ByteReader::new(body)
+        .f32s(h.count * h.dimension)
+        .map_err(|e| (HEADER_LEN as u64, e))
+}
+
+/// Decodes a snapshot; `Err((offset, reason))` for anything wrong.
+pub fn decode(bytes: &[u8]) -> Result<Decoded, (u64, String)> {
+    let mut words = vec![0f32; bytes.len().div_ceil(4)];
+    bytemuck::cast_slice_mut::<f32, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
+    decode_words(words, bytes.len())
+}
+
+/// Decodes a snapshot read into `words` (its first `len` bytes). An
+/// uncompressed snapshot's vectors are used in place on little-endian
+/// machines: loading copies them once, from the file into memory.
+pub fn decode_words(words: Vec<f32>, len: usize) -> Result<Decoded, (u64, String)> {
+    let bytes = &bytemuck::cast_slice::<f32, u8>(&words)[..len];
+    let h = check(bytes)?;
+    let (ids, payloads, vectors, vectors_start) = if h.gzip {
+        let body = inflate(&bytes[HEADER_LEN..], h.raw_len)?;
+        let (ids, payloads) = ids_and_payloads(&body, &h)?;
+        (ids, payloads, vectors_of(&body, &h)?, 0)
+    } else {
+        if h.raw_len != (len - HEADER_LEN) as u64 {
+            return Err((
+                48,
+                format!("raw length {} differs from the stored body", h.raw_len),
+            ));
+        }
+        let (ids, payloads) = ids_and_payloads(&bytes[HEADER_LEN..], &h)?;
+        if cfg!(target_endian = "little") {
+            (ids, payloads, words, HEADER_LEN / 4)
+        } else {
+            let vectors = vectors_of(&bytes[HEADER_LEN..], &h)?;
+            (ids, payloads, vectors, 0)
+        }
+    };
+    Ok(Decoded {
+        dimension: h.dimension,
+        distance: h.distance,
+        seq: h.seq,
         ids,
         vectors,
+        vectors_start,
         payloads,
     })
 }
