@@ -146,6 +146,33 @@ describe('restart persistence', () => {
     expect((await again.store.get('x'))?.payload).toEqual({ text: 'hello '.repeat(100) })
   })
 
+  test.each([
+    ['flush', { durability: 'flush' as const }],
+    ['memory only', { annPersistIndex: false }],
+  ])('%s: small writes applied at once keep call order and reject with typed errors', async (_name, extra) => {
+    const path = dirs.next()
+    const { store } = await make({ persistencePath: path, ...extra })
+    const big = Array.from({ length: 6000 }, (_, i) => [i, 1, 1])
+    const calls = [
+      store.insert(big, big.map((_, i) => `big-${i}`), big.map(() => ({}))), // large: goes to the thread pool
+      store.insert([[1, 0, 0]], ['x'], [{ step: 1 }]), // queued behind it, not applied ahead of it
+      store.update('x', [0, 1, 0], { step: 2 }),
+      store.delete('big-0'),
+    ]
+    const bad = store.insert([[1, 0]], ['y'], [{}])
+    await Promise.all(calls)
+    await expect(bad).rejects.toMatchObject({ name: 'VectorDimensionError', expectedDimension: 3, actualDimension: 2 })
+    expect(await store.get('x')).toEqual({ id: 'x', vector: [0, 1, 0], payload: { step: 2 } })
+    expect(await store.get('big-0')).toBeNull()
+    expect(await store.count()).toBe(6000)
+    await closeAll()
+    if (!('annPersistIndex' in extra)) {
+      const again = await make({ persistencePath: path })
+      expect(await again.store.count()).toBe(6000)
+      expect((await again.store.get('x'))?.payload).toEqual({ step: 2 })
+    }
+  })
+
   test('annPersistIndex: false touches no file', async () => {
     const path = join(dirs.next(), 'never-created')
     const { store, manager } = await make({ persistencePath: path, annPersistIndex: false })

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use std::path::PathBuf;
 
+use annvault_core::op::Op;
 use annvault_core::storage::directory::{DirOptions, Durability, RecoveryMode};
 use annvault_core::storage::fs::OsStorage;
 use annvault_core::store::Persistence;
@@ -20,8 +21,12 @@ use annvault_core::{
 use napi::bindgen_prelude::{AsyncTask, Float32Array, Uint32Array};
 use napi_derive::napi;
 
+use crate::error::to_js_error;
 use crate::job::Job;
 use crate::point_id::{check_all, JsPointId};
+
+/// Largest batch (in floats) validated and applied on the JS thread.
+const INLINE_MAX_FLOATS: usize = 16 * 1024;
 
 #[napi(object)]
 pub struct StoreConfig {
@@ -180,11 +185,13 @@ impl NativeStore {
     }
 
     /// `vectors`: the batch's vectors back to back; `lengths[i]`: length of
-    /// vector `i`; `payloads`: a JSON array of objects.
+    /// vector `i`; `payloads`: a JSON array of objects. Returns undefined
+    /// when the write was applied right away (a small batch on a store that
+    /// needs no fsync, with nothing ahead of it), else a Promise.
     #[napi(
         catch_unwind,
         ts_args_type = "vectors: Float32Array, lengths: Uint32Array, ids: Array<string | number>, payloads: string",
-        ts_return_type = "Promise<void>"
+        ts_return_type = "Promise<void> | undefined"
     )]
     pub fn insert(
         &self,
@@ -192,21 +199,29 @@ impl NativeStore {
         lengths: Uint32Array,
         ids: Vec<JsPointId>,
         payloads: String,
-    ) -> AsyncTask<Job<()>> {
+    ) -> napi::Result<Option<AsyncTask<Job<()>>>> {
         let store = Arc::clone(&self.store);
         let ticket = store.ticket();
-        AsyncTask::new(Job::new("insert", move || {
+        let dimension = store.config().dimension;
+        let float_count = vectors.len();
+        let prepare = move || -> annvault_core::Result<Op> {
             let ids = check_all(ids)?;
             let payloads = parse_payloads(&payloads)?;
-            let batch = PointBatch::new(
-                store.config().dimension,
-                ids,
-                vectors.to_vec(),
-                &lengths,
-                payloads,
-            )?;
-            store.insert(ticket, batch)
-        }))
+            PointBatch::new(dimension, ids, vectors.to_vec(), &lengths, payloads).map(Op::Insert)
+        };
+        if !store.allows_inline_writes() || float_count > INLINE_MAX_FLOATS {
+            return Ok(Some(AsyncTask::new(Job::new("insert", move || {
+                store.apply(ticket, prepare()?).map(|_| ())
+            }))));
+        }
+        // Small enough to validate here; apply here too unless that could block.
+        let op = prepare().map_err(|e| to_js_error(e, "insert"))?;
+        match store.try_apply_now(ticket, op) {
+            Ok(result) => result.map(|_| None).map_err(|e| to_js_error(e, "insert")),
+            Err((ticket, op)) => Ok(Some(AsyncTask::new(Job::new("insert", move || {
+                store.apply(ticket, op).map(|_| ())
+            })))),
+        }
     }
 
     #[napi(

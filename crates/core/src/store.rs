@@ -139,6 +139,10 @@ impl WriteGate {
         }
     }
 
+    fn is_turn(&self, number: u64) -> bool {
+        self.lock().next == number
+    }
+
     fn wait_for_turn(&self, number: u64) {
         let mut state = self.lock();
         while state.next != number {
@@ -395,7 +399,57 @@ impl Store {
         }
     }
 
-    fn apply(&self, ticket: WriteTicket, op: Op) -> Result<bool> {
+    /// Whether writes may be applied on the caller's thread: they need no
+    /// fsync (memory only, or `Durability::Flush`).
+    pub fn allows_inline_writes(&self) -> bool {
+        self.inner
+            .persistence
+            .as_ref()
+            .is_none_or(|p| p.options.durability == Durability::Flush)
+    }
+
+    /// Applies `op` on the calling thread when that cannot block: the store
+    /// needs no fsync, it is this ticket's turn, no commit is running or
+    /// queued, and no reader holds the state. Otherwise gives the ticket and
+    /// the operation back, to go through [`Store::submit`] on another thread.
+    #[allow(clippy::result_large_err)]
+    pub fn try_apply_now(
+        &self,
+        ticket: WriteTicket,
+        op: Op,
+    ) -> std::result::Result<Result<bool>, (WriteTicket, Op)> {
+        let inner = &self.inner;
+        if !self.allows_inline_writes() || !inner.gate.is_turn(ticket.number) {
+            return Err((ticket, op));
+        }
+        match inner.queue.try_lock() {
+            Ok(mut queue) if !queue.leader && queue.pending.is_empty() => queue.leader = true,
+            _ => return Err((ticket, op)),
+        }
+        let dir = inner.dir.try_lock().ok();
+        let state = dir.as_ref().and_then(|_| inner.state.try_write().ok());
+        let outcome = match (dir, state) {
+            (Some(mut dir), Some(mut state)) => {
+                let result = inner
+                    .log(&mut dir, &[&op])
+                    .and_then(|()| state.collection.apply(op));
+                drop(state);
+                inner.maybe_start_checkpoint(&dir);
+                Ok(result)
+            }
+            _ => Err((ticket, op)),
+        };
+        let mut queue = lock(&inner.queue);
+        queue.leader = false;
+        inner.queue_changed.notify_all();
+        drop(queue);
+        // An applied write's ticket ends with this function: the next write's turn.
+        outcome
+    }
+
+    /// Queues `op` in ticket order and waits until it is logged and applied.
+    /// Returns whether a `Delete` found its id.
+    pub fn apply(&self, ticket: WriteTicket, op: Op) -> Result<bool> {
         match self.submit(ticket, Request::Op(op))? {
             Outcome::Applied(found) => Ok(found),
             _ => Err(Error::Internal {
@@ -570,25 +624,8 @@ impl Inner {
             }
         }
         results.extend(self.commit_ops(&mut dir, group));
-        let start_checkpoint = dir
-            .as_ref()
-            .is_some_and(|d| d.wal_bytes() >= d.options().checkpoint_wal_bytes);
+        self.maybe_start_checkpoint(&dir);
         drop(dir);
-        if start_checkpoint && !self.checkpoint_running.swap(true, Ordering::AcqRel) {
-            let store = Store {
-                inner: Arc::clone(self),
-            };
-            std::thread::spawn(move || {
-                let outcome = store.checkpoint(store.ticket());
-                if let Err(error) = outcome {
-                    lock(&store.inner.info).last_checkpoint_error = Some(error.full_message());
-                }
-                store
-                    .inner
-                    .checkpoint_running
-                    .store(false, Ordering::Release);
-            });
-        }
         results
     }
 
@@ -608,30 +645,21 @@ impl Inner {
                 .map(|(id, _)| (id, Err(first.take().unwrap_or_else(rest))))
                 .collect::<Vec<_>>()
         };
-        if !self.open.load(Ordering::Acquire) {
-            return fail_all(group, Error::Closed, &|| Error::Closed);
-        }
-        if let Some(d) = dir.as_mut() {
-            if let Some(error) = self.writes_disabled() {
-                let reason = error.to_string();
-                return fail_all(group, error, &|| Error::WritesDisabled {
+        let ops: Vec<&Op> = group.iter().map(|(_, op)| op).collect();
+        if let Err(error) = self.log(dir, &ops) {
+            let rest = match &error {
+                Error::Closed => Error::Closed,
+                other => Error::WritesDisabled {
+                    reason: other.full_message(),
+                },
+            };
+            return fail_all(group, error, &|| match &rest {
+                Error::Closed => Error::Closed,
+                Error::WritesDisabled { reason } => Error::WritesDisabled {
                     reason: reason.clone(),
-                });
-            }
-            let ops: Vec<&Op> = group.iter().map(|(_, op)| op).collect();
-            let mut logged = d.append(&ops);
-            if logged.is_ok() && d.options().durability == Durability::Fsync {
-                logged = d.sync();
-            }
-            if let Err(error) = logged {
-                // Never retry: after a failed write or fsync the file's
-                // contents are unknown. Memory stays as it was.
-                self.disable_writes(&error);
-                let reason = error.full_message();
-                return fail_all(group, error, &|| Error::WritesDisabled {
-                    reason: reason.clone(),
-                });
-            }
+                },
+                _ => Error::Poisoned,
+            });
         }
         let mut state = match self.state.write() {
             Ok(state) => state,
@@ -641,6 +669,49 @@ impl Inner {
             .into_iter()
             .map(|(id, op)| (id, state.collection.apply(op).map(Outcome::Applied)))
             .collect()
+    }
+
+    /// Writes `ops` to the WAL as one record (and fsyncs it, in fsync mode).
+    /// A failure disables writes: after a failed write or fsync the file's
+    /// contents are unknown, and retrying could report success for lost data.
+    fn log(&self, dir: &mut Option<CollectionDir>, ops: &[&Op]) -> Result<()> {
+        if !self.open.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let Some(d) = dir.as_mut() else {
+            return Ok(());
+        };
+        if let Some(error) = self.writes_disabled() {
+            return Err(error);
+        }
+        let mut logged = d.append(ops);
+        if logged.is_ok() && d.options().durability == Durability::Fsync {
+            logged = d.sync();
+        }
+        logged.inspect_err(|error| self.disable_writes(error))
+    }
+
+    /// Starts a background checkpoint when the WAL has grown past its threshold.
+    fn maybe_start_checkpoint(self: &Arc<Self>, dir: &Option<CollectionDir>) {
+        let due = dir
+            .as_ref()
+            .is_some_and(|d| d.wal_bytes() >= d.options().checkpoint_wal_bytes);
+        if !due || self.checkpoint_running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let store = Store {
+            inner: Arc::clone(self),
+        };
+        std::thread::spawn(move || {
+            let outcome = store.checkpoint(store.ticket());
+            if let Err(error) = outcome {
+                lock(&store.inner.info).last_checkpoint_error = Some(error.full_message());
+            }
+            store
+                .inner
+                .checkpoint_running
+                .store(false, Ordering::Release);
+        });
     }
 
     /// Checkpoint step 1, on the commit path: copy the state, start a new WAL.
@@ -826,6 +897,38 @@ mod tests {
         }
         let last = s.get(&PointId::Int(1)).unwrap().unwrap();
         assert_eq!(last.payload["x"], 7.0);
+    }
+
+    #[test]
+    fn inline_writes_apply_when_nothing_else_runs_and_step_aside_otherwise() {
+        let s = store();
+        assert!(s.allows_inline_writes());
+        let applied = s.try_apply_now(s.ticket(), Op::Insert(one(1, 1.0)));
+        assert!(matches!(applied, Ok(Ok(false))));
+        assert_eq!(s.len().unwrap(), 1);
+
+        // An earlier ticket still pending: not this write's turn.
+        let earlier = s.ticket();
+        let (ticket, op) = s
+            .try_apply_now(s.ticket(), Op::Insert(one(2, 2.0)))
+            .expect_err("must step aside");
+        drop(earlier);
+        // A reader holding the state: stepping aside beats blocking.
+        let reader = s.inner.state.read().unwrap();
+        let (ticket, op) = s.try_apply_now(ticket, op).expect_err("must step aside");
+        drop(reader);
+        assert!(matches!(s.try_apply_now(ticket, op), Ok(Ok(false))));
+        assert_eq!(s.len().unwrap(), 2);
+        // Refusals come back as errors, like on the queued path.
+        let update = Op::Update {
+            id: PointId::Int(9),
+            vector: vec![1.0, 1.0],
+            payload: Payload::new(),
+        };
+        assert!(matches!(
+            s.try_apply_now(s.ticket(), update),
+            Ok(Err(Error::NotFound { .. }))
+        ));
     }
 
     #[test]
