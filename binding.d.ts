@@ -17,11 +17,11 @@ export declare class NativeStore {
   get isOpen(): boolean
   /**
    * `vectors`: the batch's vectors back to back; `lengths[i]`: length of
-   * vector `i`; `payloads`: a JSON array of objects. Returns undefined
+   * vector `i`; `payloads`: a JSON array of objects. Returns null
    * when the write was applied right away (a small batch on a store that
    * needs no fsync, with nothing ahead of it), else a Promise.
    */
-  insert(vectors: Float32Array, lengths: Uint32Array, ids: Array<string | number>, payloads: string): Promise<void> | undefined
+  insert(vectors: Float32Array, lengths: Uint32Array, ids: Array<string | number>, payloads: string): Promise<void> | null
   update(id: string | number, vector: Float32Array, payload: string): Promise<void>
   /** Resolves to whether the id existed. */
   delete(id: string | number): Promise<boolean>

@@ -384,9 +384,9 @@ class InMemoryVectorStore {
       checkArray(payloads, 'payloads', 'insert')
       payloads.forEach((p, i) => payloadJson(p, 'insert', i))
       const { flat, lengths } = packVectors(vectors, 'insert')
-      // undefined: applied already (small batch, no fsync needed, nothing ahead of it).
+      // null: applied already (small batch, no fsync needed, nothing ahead of it).
       const pending = store.insert(flat, lengths, ids, JSON.stringify(payloads))
-      if (pending !== undefined) await pending
+      if (pending != null) await pending
     })
   }
 

@@ -28,6 +28,35 @@ use crate::point_id::{check_all, JsPointId};
 /// Largest batch (in floats) validated and applied on the JS thread.
 const INLINE_MAX_FLOATS: usize = 16 * 1024;
 
+/// Largest typed array copied on the JS thread before a job. Smaller ones
+/// are copied there so that they are also released there: a typed array
+/// dropped on the pool sends its release back to the JS thread, one more
+/// wake-up per call.
+const COPY_MAX_FLOATS: usize = 4 << 20;
+
+/// Vectors for a job: copied on the JS thread, or (when large) read on the pool.
+enum Floats {
+    Copied(Vec<f32>),
+    Shared(Float32Array),
+}
+
+impl Floats {
+    fn new(array: Float32Array) -> Self {
+        if array.len() <= COPY_MAX_FLOATS {
+            Floats::Copied(array.to_vec())
+        } else {
+            Floats::Shared(array)
+        }
+    }
+
+    fn into_vec(self) -> Vec<f32> {
+        match self {
+            Floats::Copied(v) => v,
+            Floats::Shared(a) => a.to_vec(),
+        }
+    }
+}
+
 #[napi(object)]
 pub struct StoreConfig {
     pub collection_name: String,
@@ -185,13 +214,13 @@ impl NativeStore {
     }
 
     /// `vectors`: the batch's vectors back to back; `lengths[i]`: length of
-    /// vector `i`; `payloads`: a JSON array of objects. Returns undefined
+    /// vector `i`; `payloads`: a JSON array of objects. Returns null
     /// when the write was applied right away (a small batch on a store that
     /// needs no fsync, with nothing ahead of it), else a Promise.
     #[napi(
         catch_unwind,
         ts_args_type = "vectors: Float32Array, lengths: Uint32Array, ids: Array<string | number>, payloads: string",
-        ts_return_type = "Promise<void> | undefined"
+        ts_return_type = "Promise<void> | null"
     )]
     pub fn insert(
         &self,
@@ -204,10 +233,12 @@ impl NativeStore {
         let ticket = store.ticket();
         let dimension = store.config().dimension;
         let float_count = vectors.len();
+        let vectors = Floats::new(vectors);
+        let lengths = lengths.to_vec();
         let prepare = move || -> annvault_core::Result<Op> {
             let ids = check_all(ids)?;
             let payloads = parse_payloads(&payloads)?;
-            PointBatch::new(dimension, ids, vectors.to_vec(), &lengths, payloads).map(Op::Insert)
+            PointBatch::new(dimension, ids, vectors.into_vec(), &lengths, payloads).map(Op::Insert)
         };
         if !store.allows_inline_writes() || float_count > INLINE_MAX_FLOATS {
             return Ok(Some(AsyncTask::new(Job::new("insert", move || {
@@ -237,10 +268,11 @@ impl NativeStore {
     ) -> AsyncTask<Job<()>> {
         let store = Arc::clone(&self.store);
         let ticket = store.ticket();
+        let vector = Floats::new(vector);
         AsyncTask::new(Job::new("update", move || {
             let id = id.check(BatchIndex(None))?;
             let payload = parse_payload(&payload)?;
-            store.update(ticket, &id, &vector, payload)
+            store.update(ticket, &id, &vector.into_vec(), payload)
         }))
     }
 
@@ -309,10 +341,11 @@ impl NativeStore {
         filter: Option<String>,
     ) -> AsyncTask<Job<String>> {
         let store = Arc::clone(&self.store);
+        let query = Floats::new(query);
         AsyncTask::new(Job::new("search", move || {
             let limit = parse_limit(limit)?;
             let filter = filter_from(filter)?;
-            to_json(&store.search(&query, limit, &filter)?)
+            to_json(&store.search(&query.into_vec(), limit, &filter)?)
         }))
     }
 

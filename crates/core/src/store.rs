@@ -725,6 +725,10 @@ impl Inner {
         if let Some(error) = self.writes_disabled() {
             return Err(error);
         }
+        if !d.has_changes_since_snapshot() {
+            // The snapshot on disk already holds everything.
+            return Ok(None);
+        }
         let copy = self
             .state
             .read()
