@@ -108,14 +108,19 @@ function fromNative(error, operation) {
   }
 }
 
+function translate(error, operation) {
+  return error instanceof VectorStoreError ? error : fromNative(error, operation)
+}
+
 async function call(operation, run) {
   try {
     return await run()
   } catch (error) {
-    if (error instanceof VectorStoreError) throw error
-    throw fromNative(error, operation)
+    throw translate(error, operation)
   }
 }
+
+const DONE = Promise.resolve()
 
 // ------------------------------------------------------- argument packing
 
@@ -376,18 +381,28 @@ class InMemoryVectorStore {
     return this.#native !== null && this.#native.isOpen
   }
 
-  async insert(vectors, ids, payloads) {
-    return call('insert', async () => {
+  // Not `async`: a write the native layer applied at once resolves without
+  // another trip through the microtask queue. Errors still reject, never throw.
+  insert(vectors, ids, payloads) {
+    try {
       const store = this.#open('insert')
       checkArray(vectors, 'vectors', 'insert')
       checkArray(ids, 'ids', 'insert')
       checkArray(payloads, 'payloads', 'insert')
-      payloads.forEach((p, i) => payloadJson(p, 'insert', i))
+      for (let i = 0; i < payloads.length; i++) payloadJson(payloads[i], 'insert', i)
       const { flat, lengths } = packVectors(vectors, 'insert')
       // null: applied already (small batch, no fsync needed, nothing ahead of it).
       const pending = store.insert(flat, lengths, ids, JSON.stringify(payloads))
-      if (pending != null) await pending
-    })
+      if (pending == null) return DONE
+      return pending.then(
+        () => undefined,
+        (error) => {
+          throw translate(error, 'insert')
+        },
+      )
+    } catch (error) {
+      return Promise.reject(translate(error, 'insert'))
+    }
   }
 
   async search(query, limit = DEFAULT_SEARCH_LIMIT, filters) {

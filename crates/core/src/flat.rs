@@ -44,10 +44,29 @@ impl VectorArena {
     pub fn from_vec(dim: usize, mut data: Vec<f32>, start: usize, count: usize) -> Self {
         data.truncate(start + count * dim);
         data.shrink_to_fit();
-        let inverse_norms = data[start..]
-            .chunks_exact(dim.max(1))
-            .map(distance::inverse_norm)
-            .collect();
+        let rows = &data[start..];
+        let norms = |part: &[f32]| -> Vec<f32> {
+            part.chunks_exact(dim.max(1))
+                .map(distance::inverse_norm)
+                .collect()
+        };
+        // A snapshot load is waiting on this: use the second core when it pays.
+        let inverse_norms = if count >= 8192 {
+            let (first, second) = rows.split_at((count / 2) * dim);
+            let (mut a, b) = std::thread::scope(|scope| {
+                let other = scope.spawn(|| norms(second));
+                (norms(first), other.join())
+            });
+            match b {
+                Ok(b) => {
+                    a.extend(b);
+                    a
+                }
+                Err(_) => norms(rows),
+            }
+        } else {
+            norms(rows)
+        };
         VectorArena {
             dim,
             data,
@@ -241,6 +260,29 @@ mod tests {
         expected.truncate(25);
         let got = search(&a, Distance::Dot, &[0.3, -0.2, 0.9], 25, |s| s % 3 != 0);
         assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn an_arena_taken_from_a_buffer_matches_one_built_by_pushing() {
+        let dim = 3;
+        let count = 9000; // large enough for the two-thread norm pass
+        let data: Vec<f32> = (0..count * dim).map(|i| ((i * 37) % 101) as f32 - 50.0).collect();
+        let mut pushed = VectorArena::new(dim);
+        for row in data.chunks_exact(dim) {
+            pushed.push(row);
+        }
+        let mut buffer = vec![7.0; 5];
+        buffer.extend_from_slice(&data);
+        buffer.extend_from_slice(&[1.0; 11]);
+        let taken = VectorArena::from_vec(dim, buffer, 5, count);
+        assert_eq!(taken.slots(), count);
+        assert_eq!(taken.inverse_norms, pushed.inverse_norms);
+        assert_eq!(taken.get(8999), pushed.get(8999));
+        let query = [0.3, -1.0, 2.0];
+        assert_eq!(
+            search(&taken, Distance::Cosine, &query, 7, |_| true),
+            search(&pushed, Distance::Cosine, &query, 7, |_| true)
+        );
     }
 
     #[test]

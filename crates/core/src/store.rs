@@ -112,6 +112,8 @@ impl Drop for WriteTicket {
 #[derive(Debug, Default)]
 struct GateState {
     next: u64,
+    /// Threads blocked in `wait_for_turn`: nobody to wake when 0.
+    waiters: usize,
     issued: u64,
     finished_early: BTreeSet<u64>,
 }
@@ -146,10 +148,12 @@ impl WriteGate {
     fn wait_for_turn(&self, number: u64) {
         let mut state = self.lock();
         while state.next != number {
+            state.waiters += 1;
             state = self
                 .turn_changed
                 .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
+            state.waiters -= 1;
         }
     }
 
@@ -167,8 +171,11 @@ impl WriteGate {
         } else {
             state.finished_early.insert(number);
         }
+        let wake = state.waiters > 0;
         drop(state);
-        self.turn_changed.notify_all();
+        if wake {
+            self.turn_changed.notify_all();
+        }
     }
 }
 
@@ -210,6 +217,8 @@ enum Outcome {
 struct Queue {
     pending: Vec<(u64, Request)>,
     leader: bool,
+    /// Writers blocked waiting for their outcome: nobody to wake when 0.
+    waiters: usize,
     results: HashMap<u64, Result<Outcome>>,
 }
 
@@ -384,7 +393,9 @@ impl Store {
                 queue = lock(&inner.queue);
                 queue.results.extend(results);
                 queue.leader = false;
-                inner.queue_changed.notify_all();
+                if queue.waiters > 0 {
+                    inner.queue_changed.notify_all();
+                }
                 if !queue.results.contains_key(&id) && !queue.pending.iter().any(|(t, _)| *t == id)
                 {
                     // The commit panicked before reaching this request.
@@ -392,10 +403,12 @@ impl Store {
                 }
                 continue;
             }
+            queue.waiters += 1;
             queue = inner
                 .queue_changed
                 .wait(queue)
                 .unwrap_or_else(PoisonError::into_inner);
+            queue.waiters -= 1;
         }
     }
 
@@ -441,7 +454,9 @@ impl Store {
         };
         let mut queue = lock(&inner.queue);
         queue.leader = false;
-        inner.queue_changed.notify_all();
+        if queue.waiters > 0 {
+            inner.queue_changed.notify_all();
+        }
         drop(queue);
         // An applied write's ticket ends with this function: the next write's turn.
         outcome
