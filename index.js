@@ -122,6 +122,9 @@ async function call(operation, run) {
 
 const DONE = Promise.resolve()
 
+// Batches up to this many floats go through `insertSmall` (read in place, maybe applied at once).
+const SMALL_BATCH_FLOATS = 16 * 1024
+
 // ------------------------------------------------------- argument packing
 
 function describe(value) {
@@ -392,7 +395,11 @@ class InMemoryVectorStore {
       for (let i = 0; i < payloads.length; i++) payloadJson(payloads[i], 'insert', i)
       const { flat, lengths } = packVectors(vectors, 'insert')
       // null: applied already (small batch, no fsync needed, nothing ahead of it).
-      const pending = store.insert(flat, lengths, ids, JSON.stringify(payloads))
+      const json = JSON.stringify(payloads)
+      const pending =
+        flat.length <= SMALL_BATCH_FLOATS
+          ? store.insertSmall(flat, lengths, ids, json)
+          : store.insert(flat, lengths, ids, json)
       if (pending == null) return DONE
       return pending.then(
         () => undefined,

@@ -229,18 +229,53 @@ impl NativeStore {
         ids: Vec<JsPointId>,
         payloads: String,
     ) -> napi::Result<Option<AsyncTask<Job<()>>>> {
+        let inline = vectors.len() <= INLINE_MAX_FLOATS;
+        self.insert_floats(
+            Floats::new(vectors),
+            lengths.to_vec(),
+            ids,
+            payloads,
+            inline,
+        )
+    }
+
+    /// `insert` for batches of at most 16K floats: the typed arrays are read
+    /// in place (no reference to create and release), copied, and the write
+    /// is applied right away when possible.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "vectors: Float32Array, lengths: Uint32Array, ids: Array<string | number>, payloads: string",
+        ts_return_type = "Promise<void> | null"
+    )]
+    pub fn insert_small(
+        &self,
+        vectors: &[f32],
+        lengths: &[u32],
+        ids: Vec<JsPointId>,
+        payloads: String,
+    ) -> napi::Result<Option<AsyncTask<Job<()>>>> {
+        let inline = vectors.len() <= INLINE_MAX_FLOATS;
+        let vectors = Floats::Copied(vectors.to_vec());
+        self.insert_floats(vectors, lengths.to_vec(), ids, payloads, inline)
+    }
+
+    fn insert_floats(
+        &self,
+        vectors: Floats,
+        lengths: Vec<u32>,
+        ids: Vec<JsPointId>,
+        payloads: String,
+        inline: bool,
+    ) -> napi::Result<Option<AsyncTask<Job<()>>>> {
         let store = Arc::clone(&self.store);
         let ticket = store.ticket();
         let dimension = store.config().dimension;
-        let float_count = vectors.len();
-        let vectors = Floats::new(vectors);
-        let lengths = lengths.to_vec();
         let prepare = move || -> annvault_core::Result<Op> {
             let ids = check_all(ids)?;
             let payloads = parse_payloads(&payloads)?;
             PointBatch::new(dimension, ids, vectors.into_vec(), &lengths, payloads).map(Op::Insert)
         };
-        if !store.allows_inline_writes() || float_count > INLINE_MAX_FLOATS {
+        if !inline || !store.allows_inline_writes() {
             return Ok(Some(AsyncTask::new(Job::new("insert", move || {
                 store.apply(ticket, prepare()?).map(|_| ())
             }))));
