@@ -22,6 +22,12 @@ export declare class NativeStore {
    * needs no fsync, with nothing ahead of it), else a Promise.
    */
   insert(vectors: Float32Array, lengths: Uint32Array, ids: Array<string | number>, payloads: string): Promise<void> | null
+  /**
+   * `insert` for batches of at most 16K floats: the typed arrays are read
+   * in place (no reference to create and release), copied, and the write
+   * is applied right away when possible.
+   */
+  insertSmall(vectors: Float32Array, lengths: Uint32Array, ids: Array<string | number>, payloads: string): Promise<void> | null
   update(id: string | number, vector: Float32Array, payload: string): Promise<void>
   /** Resolves to whether the id existed. */
   delete(id: string | number): Promise<boolean>

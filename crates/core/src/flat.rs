@@ -266,7 +266,9 @@ mod tests {
     fn an_arena_taken_from_a_buffer_matches_one_built_by_pushing() {
         let dim = 3;
         let count = 9000; // large enough for the two-thread norm pass
-        let data: Vec<f32> = (0..count * dim).map(|i| ((i * 37) % 101) as f32 - 50.0).collect();
+        let data: Vec<f32> = (0..count * dim)
+            .map(|i| ((i * 37) % 101) as f32 - 50.0)
+            .collect();
         let mut pushed = VectorArena::new(dim);
         for row in data.chunks_exact(dim) {
             pushed.push(row);
