@@ -235,6 +235,20 @@ async function run() {
     results.dataset = dataset.name
     const vectorOf = (i) => dataset.data.subarray((i % dataset.rows) * dim, ((i % dataset.rows) + 1) * dim)
     const payloadOf = (i) => ({ i, source: dataset.sources ? dataset.sources[i % dataset.rows] : 'synthetic' })
+
+    /** `count` single inserts of ids from `firstId`, each awaited before the next; rate and latencies. */
+    async function awaitedSingleInserts(store, firstId, count) {
+      const latencies = new Float64Array(count)
+      const start = now()
+      for (let k = 0; k < count; k++) {
+        const id = firstId + k
+        const t0 = now()
+        await store.insert([vectorOf(id)], [id], [payloadOf(id)])
+        latencies[k] = now() - t0
+      }
+      const seconds = (now() - start) / 1000
+      return { inserts: count, seconds, perSecond: count / seconds, ...latencySummary(latencies) }
+    }
     sampleRss()
 
     const baseConfig = {
@@ -294,18 +308,8 @@ async function run() {
     // 4. Durable single inserts, each awaited.
     let nextId = n
     phase(`durable single inserts: ${inserts}, awaited one at a time (durability fsync)`)
-    {
-      const latencies = new Float64Array(inserts)
-      const start = now()
-      for (let k = 0; k < inserts; k++) {
-        const id = nextId++
-        const t0 = now()
-        await store.insert([vectorOf(id)], [id], [payloadOf(id)])
-        latencies[k] = now() - t0
-      }
-      const seconds = (now() - start) / 1000
-      results.durableSingle = { inserts, seconds, perSecond: inserts / seconds, ...latencySummary(latencies) }
-    }
+    results.durableSingle = await awaitedSingleInserts(store, nextId, inserts)
+    nextId += inserts
     sampleRss()
 
     // 6. Durable single inserts, CONCURRENCY in flight (group commit).
@@ -362,18 +366,8 @@ async function run() {
     await manager.disconnect()
     ;({ manager, store } = await createVectorStore({ ...baseConfig, durability: 'flush' }))
     phase(`flush single inserts: ${inserts}, awaited one at a time (durability flush)`)
-    {
-      const latencies = new Float64Array(inserts)
-      const start = now()
-      for (let k = 0; k < inserts; k++) {
-        const id = nextId++
-        const t0 = now()
-        await store.insert([vectorOf(id)], [id], [payloadOf(id)])
-        latencies[k] = now() - t0
-      }
-      const seconds = (now() - start) / 1000
-      results.flushSingle = { inserts, seconds, perSecond: inserts / seconds, ...latencySummary(latencies) }
-    }
+    results.flushSingle = await awaitedSingleInserts(store, nextId, inserts)
+    nextId += inserts
     phase(`flush single inserts: ${inserts}, ${CONCURRENCY} in flight (durability flush)`)
     {
       const start = now()
@@ -395,15 +389,7 @@ async function run() {
     phase(`memory-only single inserts: ${inserts}, awaited (no file I/O: the per-call overhead)`)
     {
       const memory = await createVectorStore({ collectionName: 'bench-memory', dimension: dim, annPersistIndex: false })
-      const latencies = new Float64Array(inserts)
-      const start = now()
-      for (let k = 0; k < inserts; k++) {
-        const t0 = now()
-        await memory.store.insert([vectorOf(k)], [k], [payloadOf(k)])
-        latencies[k] = now() - t0
-      }
-      const seconds = (now() - start) / 1000
-      results.memorySingle = { inserts, seconds, perSecond: inserts / seconds, ...latencySummary(latencies) }
+      results.memorySingle = await awaitedSingleInserts(memory.store, 0, inserts)
       await memory.manager.disconnect()
     }
 

@@ -78,6 +78,22 @@ pub struct Persistence {
     pub options: DirOptions,
 }
 
+impl Persistence {
+    /// Opens (recovers) collection `name` in `root/<name>/`.
+    fn open(
+        &self,
+        name: &str,
+        config: CollectionConfig,
+    ) -> Result<(CollectionDir, Collection, RecoveryReport)> {
+        CollectionDir::open(
+            Arc::clone(&self.storage),
+            &self.root.join(name),
+            config,
+            self.options,
+        )
+    }
+}
+
 impl std::fmt::Debug for Persistence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Persistence")
@@ -284,12 +300,7 @@ impl Store {
         let mut recovery = RecoveryReport::default();
         let (collection, dir) = match &options.persistence {
             Some(p) => {
-                let (dir, collection, report) = CollectionDir::open(
-                    Arc::clone(&p.storage),
-                    &p.root.join(&options.name),
-                    options.config,
-                    p.options,
-                )?;
+                let (dir, collection, report) = p.open(&options.name, options.config)?;
                 recovery = report;
                 (collection, Some(dir))
             }
@@ -823,12 +834,7 @@ impl Inner {
         }
         let mut state = self.state.write().map_err(|_| Error::Poisoned)?;
         if let Some(p) = &self.persistence {
-            let (opened, collection, report) = CollectionDir::open(
-                Arc::clone(&p.storage),
-                &p.root.join(&self.name),
-                self.config,
-                p.options,
-            )?;
+            let (opened, collection, report) = p.open(&self.name, self.config)?;
             state.collection = collection;
             let mut info = lock(&self.info);
             info.recovery = report;
