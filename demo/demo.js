@@ -29,9 +29,9 @@ function rng(seed) {
 const random = rng(2026)
 const centres = TOPICS.map(() => Float32Array.from({ length: DIMENSION }, () => random() * 2 - 1))
 
-function embed(topic, noise) {
+function embed(topic, noise, next = random) {
   const v = new Float32Array(DIMENSION)
-  for (let d = 0; d < DIMENSION; d++) v[d] = centres[topic][d] + (random() * 2 - 1) * noise
+  for (let d = 0; d < DIMENSION; d++) v[d] = centres[topic][d] + (next() * 2 - 1) * noise
   return v
 }
 
@@ -74,7 +74,8 @@ async function main() {
     console.log(`ingested ${DOCUMENTS} documents in ${(seconds * 1000).toFixed(1)} ms (${Math.round(DOCUMENTS / seconds)} docs/s)`)
   }
 
-  const query = embed(TOPICS.indexOf('rust'), 0.5)
+  // Its own generator: the same query whether or not this run ingested.
+  const query = embed(TOPICS.indexOf('rust'), 0.5, rng(7))
   const searches = [
     ['unfiltered', undefined],
     ["topic = 'rust'", { topic: 'rust' }],
