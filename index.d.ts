@@ -152,28 +152,15 @@ export interface ResolvedVectorStoreConfig {
   checkpointWalBytes: number | undefined
 }
 
-export declare class InMemoryVectorStore implements VectorStore {
+// The class's instance side is the interface of the same name (declaration
+// merging): the VectorStore methods plus getConfig().
+export interface InMemoryVectorStore extends VectorStore {
+  getConfig(): ResolvedVectorStoreConfig
+}
+
+export declare class InMemoryVectorStore {
   /** Validates `config`; call `connect()` before use. */
   constructor(config: VectorStoreConfig)
-  insert(vectors: Vector[], ids: Id[], payloads: Payload[]): Promise<void>
-  search(query: Vector, limit?: number, filters?: SearchFilters): Promise<SearchResult[]>
-  get(id: Id): Promise<StoredPoint | null>
-  update(id: Id, vector: Vector, payload: Payload): Promise<void>
-  delete(id: Id): Promise<void>
-  deleteCollection(): Promise<void>
-  list(filters?: SearchFilters, limit?: number): Promise<[VectorStoreResult[], number]>
-  count(): Promise<number>
-  checkpoint(): Promise<void>
-  flush(): Promise<void>
-  stats(): Promise<StoreStats>
-  exportLegacy(dir: string): Promise<void>
-  connect(): Promise<void>
-  disconnect(): Promise<void>
-  isConnected(): boolean
-  getBackendType(): 'in-memory'
-  getDimension(): number
-  getCollectionName(): string
-  getConfig(): ResolvedVectorStoreConfig
 }
 
 export interface VectorStoreInfo {

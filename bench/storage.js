@@ -249,6 +249,21 @@ async function run() {
       const seconds = (now() - start) / 1000
       return { inserts: count, seconds, perSecond: count / seconds, ...latencySummary(latencies) }
     }
+
+    /** `count` single inserts of ids from `firstId`, CONCURRENCY in flight at a time. */
+    async function concurrentInserts(store, firstId, count) {
+      const start = now()
+      for (let k = 0; k < count; k += CONCURRENCY) {
+        const round = []
+        for (let j = 0; j < CONCURRENCY && k + j < count; j++) {
+          const id = firstId + k + j
+          round.push(store.insert([vectorOf(id)], [id], [payloadOf(id)]))
+        }
+        await Promise.all(round)
+      }
+      const seconds = (now() - start) / 1000
+      return { inserts: count, concurrency: CONCURRENCY, seconds, perSecond: count / seconds }
+    }
     sampleRss()
 
     const baseConfig = {
@@ -316,18 +331,10 @@ async function run() {
     phase(`durable single inserts: ${inserts}, ${CONCURRENCY} in flight (durability fsync)`)
     {
       const before = (await store.stats()).sequence
-      const start = now()
-      for (let k = 0; k < inserts; k += CONCURRENCY) {
-        const round = []
-        for (let j = 0; j < CONCURRENCY && k + j < inserts; j++) {
-          const id = nextId++
-          round.push(store.insert([vectorOf(id)], [id], [payloadOf(id)]))
-        }
-        await Promise.all(round)
-      }
-      const seconds = (now() - start) / 1000
+      const timed = await concurrentInserts(store, nextId, inserts)
+      nextId += inserts
       const records = (await store.stats()).sequence - before
-      results.durableConcurrent = { inserts, concurrency: CONCURRENCY, seconds, perSecond: inserts / seconds, walRecords: records, insertsPerFsync: inserts / records }
+      results.durableConcurrent = { ...timed, walRecords: records, insertsPerFsync: inserts / records }
     }
     sampleRss()
 
@@ -369,19 +376,8 @@ async function run() {
     results.flushSingle = await awaitedSingleInserts(store, nextId, inserts)
     nextId += inserts
     phase(`flush single inserts: ${inserts}, ${CONCURRENCY} in flight (durability flush)`)
-    {
-      const start = now()
-      for (let k = 0; k < inserts; k += CONCURRENCY) {
-        const round = []
-        for (let j = 0; j < CONCURRENCY && k + j < inserts; j++) {
-          const id = nextId++
-          round.push(store.insert([vectorOf(id)], [id], [payloadOf(id)]))
-        }
-        await Promise.all(round)
-      }
-      const seconds = (now() - start) / 1000
-      results.flushConcurrent = { inserts, concurrency: CONCURRENCY, seconds, perSecond: inserts / seconds }
-    }
+    results.flushConcurrent = await concurrentInserts(store, nextId, inserts)
+    nextId += inserts
     sampleRss()
 
     // Diagnostic: the same awaited single inserts into a memory-only store
