@@ -85,6 +85,48 @@ export interface VectorStoreConfig {
   compression?: 'none' | 'gzip'
   /** WAL size in bytes that starts a background checkpoint. Default 64 MiB. */
   checkpointWalBytes?: number
+  /**
+   * 'auto' (default): exact search below `annMinDatasetSize` points, an HNSW graph from there on;
+   * 'flat': always exact; 'hnsw': a graph as soon as there is data.
+   */
+  annAlgorithm?: 'auto' | 'flat' | 'hnsw'
+  /** Size from which 'auto' uses the graph. Default 1000. */
+  annMinDatasetSize?: number
+  /** Graph parameters. Defaults: m 16, efConstruction 100, efSearch 64. */
+  hnsw?: HnswOptions
+}
+
+export interface HnswOptions {
+  /** Links per node and layer (layer 0 keeps 2·m), 2–128. */
+  m?: number
+  /** Candidate list width while building, 1–65536. */
+  efConstruction?: number
+  /** Candidate list width while searching, 1–65536; can be given per query too. */
+  efSearch?: number
+}
+
+export interface SearchOptions {
+  /** Overrides the configured `hnsw.efSearch` for this query (wider: better recall, slower). */
+  efSearch?: number
+}
+
+export interface IndexStats {
+  /** What a search uses right now. */
+  algorithm: 'flat' | 'hnsw'
+  configured: 'auto' | 'flat' | 'hnsw'
+  /** Points in the graph, tombstones included. */
+  graphSize: number
+  /** Graph entries of deleted or replaced points that searches skip; a rebuild clears them. */
+  tombstones: number
+  /** Live points not yet in the graph: searched exactly until the indexer takes them. */
+  unindexed: number
+  /** Graphs built (or rebuilt) by this process since the store was opened. */
+  builds: number
+  lastBuildMs: number | null
+  /** Whether the graph was loaded from the files saved with the last checkpoint. */
+  loadedFromDisk: boolean
+  /** Why the graph was rebuilt on open or could not be saved, if it was. */
+  warning: string | null
 }
 
 export interface StoreStats {
@@ -105,13 +147,16 @@ export interface StoreStats {
   replayedRecords: number
   tornBytes: number
   recoveredTo: string | null
+  index: IndexStats
 }
 
 export interface VectorStore {
   /** Inserts (or overwrites) a batch: all of it or, on any error, none of it. */
   insert(vectors: Vector[], ids: Id[], payloads: Payload[]): Promise<void>
   /** The `limit` (default 10) closest points that match `filters`, best first. */
-  search(query: Vector, limit?: number, filters?: SearchFilters): Promise<SearchResult[]>
+  search(query: Vector, limit?: number, filters?: SearchFilters, options?: SearchOptions): Promise<SearchResult[]>
+  /** Resolves to true once the background indexer is idle, false if `timeoutMs` (default 600000) passes first. */
+  waitForIndex(timeoutMs?: number): Promise<boolean>
   get(id: Id): Promise<StoredPoint | null>
   /** Replaces the vector and payload of an existing point (error NOT_FOUND otherwise). */
   update(id: Id, vector: Vector, payload: Payload): Promise<void>
@@ -150,6 +195,9 @@ export interface ResolvedVectorStoreConfig {
   recovery: 'strict' | 'truncate'
   compression: 'none' | 'gzip'
   checkpointWalBytes: number | undefined
+  annAlgorithm: 'auto' | 'flat' | 'hnsw'
+  annMinDatasetSize: number
+  hnsw: HnswOptions | undefined
 }
 
 // The class's instance side is the interface of the same name (declaration
@@ -172,6 +220,7 @@ export interface VectorStoreInfo {
   persistencePath: string
   persistent: boolean
   durability: 'fsync' | 'flush'
+  annAlgorithm: 'auto' | 'flat' | 'hnsw'
   connected: boolean
 }
 

@@ -260,7 +260,33 @@ const CONFIG_KEYS = new Set([
   'recovery',
   'compression',
   'checkpointWalBytes',
+  'annAlgorithm',
+  'annMinDatasetSize',
+  'hnsw',
 ])
+
+const HNSW_KEYS = new Set(['m', 'efConstruction', 'efSearch'])
+
+function hnswOf(config, operation) {
+  const hnsw = config.hnsw
+  if (hnsw === undefined) return undefined
+  if (!isPlainObject(hnsw)) {
+    throw storeError('INVALID_ARGUMENT', operation, `hnsw must be an object, got ${describe(hnsw)}`, { argument: 'hnsw' })
+  }
+  for (const key of Object.keys(hnsw)) {
+    if (!HNSW_KEYS.has(key) && hnsw[key] !== undefined) {
+      throw storeError('INVALID_ARGUMENT', operation, `unsupported hnsw option '${key}' (known: m, efConstruction, efSearch)`, {
+        argument: `hnsw.${key}`,
+      })
+    }
+    if (hnsw[key] !== undefined && typeof hnsw[key] !== 'number') {
+      throw storeError('INVALID_ARGUMENT', operation, `hnsw.${key} must be a number, got ${describe(hnsw[key])}`, {
+        argument: `hnsw.${key}`,
+      })
+    }
+  }
+  return { m: hnsw.m, efConstruction: hnsw.efConstruction, efSearch: hnsw.efSearch }
+}
 
 function optionalOf(config, key, type, operation) {
   const value = config[key]
@@ -324,6 +350,9 @@ function normalizeConfig(config) {
     recovery: optionalOf(config, 'recovery', 'string', operation) ?? 'strict',
     compression: optionalOf(config, 'compression', 'string', operation) ?? 'none',
     checkpointWalBytes: optionalOf(config, 'checkpointWalBytes', 'number', operation),
+    annAlgorithm: optionalOf(config, 'annAlgorithm', 'string', operation) ?? 'auto',
+    annMinDatasetSize: optionalOf(config, 'annMinDatasetSize', 'number', operation) ?? 1000,
+    hnsw: hnswOf(config, operation),
   }
 }
 
@@ -362,6 +391,9 @@ class InMemoryVectorStore {
           recovery: c.recovery,
           compression: c.compression,
           checkpointWalBytes: c.checkpointWalBytes,
+          annAlgorithm: c.annAlgorithm,
+          annMinDatasetSize: c.annMinDatasetSize,
+          hnsw: c.hnsw,
         })
         try {
           this.#native = await this.#opening
@@ -412,12 +444,37 @@ class InMemoryVectorStore {
     }
   }
 
-  async search(query, limit = DEFAULT_SEARCH_LIMIT, filters) {
+  async search(query, limit = DEFAULT_SEARCH_LIMIT, filters, options) {
     return call('search', async () => {
       const store = this.#open('search')
       const vector = toFloat32(query, 'search', 'query')
-      const json = await store.search(vector, checkLimit(limit, 'search'), filterJson(filters, 'search'))
+      let efSearch
+      if (options !== undefined && options !== null) {
+        if (!isPlainObject(options)) {
+          throw storeError('INVALID_ARGUMENT', 'search', `options must be an object, got ${describe(options)}`, { argument: 'options' })
+        }
+        efSearch = options.efSearch
+        if (efSearch !== undefined && typeof efSearch !== 'number') {
+          throw storeError('INVALID_ARGUMENT', 'search', `efSearch must be a number, got ${describe(efSearch)}`, { argument: 'efSearch' })
+        }
+      }
+      const json = await store.search(vector, checkLimit(limit, 'search'), filterJson(filters, 'search'), efSearch)
       return JSON.parse(json)
+    })
+  }
+
+  /**
+   * Resolves to true once the background indexer is idle (graph built and the tail indexed),
+   * false if `timeoutMs` (default 10 minutes) passes first.
+   */
+  async waitForIndex(timeoutMs = 600000) {
+    return call('waitForIndex', async () => {
+      if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
+        throw storeError('INVALID_ARGUMENT', 'waitForIndex', `timeoutMs must be a non-negative number, got ${describe(timeoutMs)}`, {
+          argument: 'timeoutMs',
+        })
+      }
+      return this.#open('waitForIndex').waitForIndex(timeoutMs)
     })
   }
 
@@ -538,6 +595,7 @@ class VectorStoreManager {
       persistencePath: config.persistencePath,
       persistent: config.annPersistIndex,
       durability: config.durability,
+      annAlgorithm: config.annAlgorithm,
       connected: this.#store.isConnected(),
     }
   }

@@ -15,8 +15,8 @@ use annvault_core::storage::directory::{DirOptions, Durability, RecoveryMode};
 use annvault_core::storage::fs::OsStorage;
 use annvault_core::store::Persistence;
 use annvault_core::{
-    parse_limit, parse_payload, parse_payloads, positive_integer, BatchIndex, CollectionConfig,
-    Distance, Filter, PointBatch, Store, StoreOptions,
+    parse_limit, parse_payload, parse_payloads, positive_integer, Algorithm, AnnConfig, BatchIndex,
+    CollectionConfig, Distance, Filter, HnswParams, PointBatch, Store, StoreOptions,
 };
 use napi::bindgen_prelude::{AsyncTask, Float32Array, Uint32Array};
 use napi_derive::napi;
@@ -74,6 +74,49 @@ pub struct StoreConfig {
     pub compression: Option<String>,
     /// WAL size that starts a background checkpoint (default 64 MiB).
     pub checkpoint_wal_bytes: Option<f64>,
+    /// 'auto' (default), 'flat' or 'hnsw'.
+    pub ann_algorithm: Option<String>,
+    /// Below this many points 'auto' searches exactly (default 1000).
+    pub ann_min_dataset_size: Option<f64>,
+    pub hnsw: Option<HnswConfig>,
+}
+
+#[napi(object)]
+pub struct HnswConfig {
+    pub m: Option<f64>,
+    pub ef_construction: Option<f64>,
+    pub ef_search: Option<f64>,
+}
+
+fn ann_config(config: &StoreConfig) -> annvault_core::Result<AnnConfig> {
+    let defaults = AnnConfig::default();
+    let algorithm = match config.ann_algorithm.as_deref() {
+        Some(name) => Algorithm::parse(name)?,
+        None => defaults.algorithm,
+    };
+    let min_dataset_size = match config.ann_min_dataset_size {
+        Some(n) => positive_integer("annMinDatasetSize", n)?,
+        None => defaults.min_dataset_size,
+    };
+    let d = defaults.hnsw;
+    let param = |name: &'static str, value: Option<f64>, default: usize| match value {
+        Some(v) => positive_integer(name, v),
+        None => Ok(default),
+    };
+    let hnsw = match &config.hnsw {
+        Some(h) => HnswParams::new(
+            param("hnsw.m", h.m, d.m)?,
+            param("hnsw.efConstruction", h.ef_construction, d.ef_construction)?,
+            param("hnsw.efSearch", h.ef_search, d.ef_search)?,
+        )?,
+        None => d,
+    };
+    Ok(AnnConfig {
+        algorithm,
+        min_dataset_size,
+        hnsw,
+        ..defaults
+    })
 }
 
 fn choice<T: Copy>(
@@ -150,10 +193,12 @@ fn store_options(config: StoreConfig) -> annvault_core::Result<StoreOptions> {
         .map(|m| positive_integer("maxVectors", m))
         .transpose()?;
     let persistence = persistence(&config)?;
+    let ann = ann_config(&config)?;
     Ok(StoreOptions {
         name: config.collection_name,
         config: CollectionConfig::new(dimension, distance, max_vectors)?,
         persistence,
+        ann,
     })
 }
 
@@ -366,7 +411,7 @@ impl NativeStore {
     /// Resolves to the hits as a JSON array of `{id, score, payload}`.
     #[napi(
         catch_unwind,
-        ts_args_type = "query: Float32Array, limit: number, filter?: string | undefined | null",
+        ts_args_type = "query: Float32Array, limit: number, filter?: string | undefined | null, efSearch?: number | undefined | null",
         ts_return_type = "Promise<string>"
     )]
     pub fn search(
@@ -374,13 +419,27 @@ impl NativeStore {
         query: Float32Array,
         limit: f64,
         filter: Option<String>,
+        ef_search: Option<f64>,
     ) -> AsyncTask<Job<String>> {
         let store = Arc::clone(&self.store);
         let query = Floats::new(query);
         AsyncTask::new(Job::new("search", move || {
             let limit = parse_limit(limit)?;
             let filter = filter_from(filter)?;
-            to_json(&store.search(&query.into_vec(), limit, &filter)?)
+            let ef = ef_search
+                .map(|ef| positive_integer("efSearch", ef))
+                .transpose()?;
+            to_json(&store.search_with(&query.into_vec(), limit, &filter, ef)?)
+        }))
+    }
+
+    /// Resolves to whether the background indexer went idle within `timeout_ms`.
+    #[napi(catch_unwind, ts_return_type = "Promise<boolean>")]
+    pub fn wait_for_index(&self, timeout_ms: f64) -> AsyncTask<Job<bool>> {
+        let store = Arc::clone(&self.store);
+        AsyncTask::new(Job::new("waitForIndex", move || {
+            let timeout = std::time::Duration::from_millis(timeout_ms.clamp(0.0, 1e12) as u64);
+            store.wait_for_index(timeout)
         }))
     }
 

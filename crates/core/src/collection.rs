@@ -218,6 +218,75 @@ struct Point {
     payload: Arc<Payload>,
 }
 
+/// Marks a label whose vector is gone (deleted or replaced).
+pub const DEAD: u32 = u32::MAX;
+
+/// Labels name one version of one point's vector: every insert or update
+/// takes a fresh label and retires the point's old one. The ANN graph stores
+/// labels, so a graph entry whose label is retired is a tombstone, and a live
+/// label always means "this slot, with the vector it has now".
+#[derive(Debug, Clone, Default)]
+pub struct Labels {
+    /// Label → slot, or [`DEAD`].
+    slot_of_label: Vec<u32>,
+    /// Slot → its current label (meaningless for a free slot).
+    label_of_slot: Vec<u32>,
+    dead: usize,
+    /// Changes whenever labels are renumbered: a graph built for another
+    /// epoch cannot be used.
+    epoch: u64,
+}
+
+impl Labels {
+    /// Labels handed out so far in this epoch (live and retired).
+    pub fn count(&self) -> usize {
+        self.slot_of_label.len()
+    }
+
+    pub fn dead(&self) -> usize {
+        self.dead
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The slot whose current vector carries `label`, if any.
+    #[inline]
+    pub fn slot(&self, label: usize) -> Option<u32> {
+        match self.slot_of_label.get(label) {
+            Some(&slot) if slot != DEAD => Some(slot),
+            _ => None,
+        }
+    }
+
+    pub fn label_of(&self, slot: u32) -> u32 {
+        self.label_of_slot[slot as usize]
+    }
+
+    fn assign(&mut self, slot: u32, fresh_slot: bool) -> u32 {
+        let label = self.slot_of_label.len() as u32;
+        self.slot_of_label.push(slot);
+        if fresh_slot {
+            debug_assert_eq!(self.label_of_slot.len(), slot as usize);
+            self.label_of_slot.push(label);
+        } else {
+            self.label_of_slot[slot as usize] = label;
+        }
+        label
+    }
+
+    fn retire(&mut self, slot: u32) {
+        let old = self.label_of_slot[slot as usize] as usize;
+        if let Some(entry) = self.slot_of_label.get_mut(old) {
+            if *entry != DEAD {
+                *entry = DEAD;
+                self.dead += 1;
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Collection {
     config: CollectionConfig,
@@ -225,6 +294,7 @@ pub struct Collection {
     points: Vec<Option<Point>>,
     arena: VectorArena,
     free_slots: Vec<u32>,
+    labels: Labels,
 }
 
 impl Collection {
@@ -235,7 +305,64 @@ impl Collection {
             points: Vec::new(),
             arena: VectorArena::new(config.dimension),
             free_slots: Vec::new(),
+            labels: Labels::default(),
         }
+    }
+
+    pub fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    pub fn arena(&self) -> &VectorArena {
+        &self.arena
+    }
+
+    /// The id and payload of the point in `slot`, if it is live.
+    pub fn point(&self, slot: u32) -> Option<(&PointId, &Arc<Payload>)> {
+        self.points
+            .get(slot as usize)?
+            .as_ref()
+            .map(|p| (&p.id, &p.payload))
+    }
+
+    /// The slot of `id`, if stored.
+    pub fn slot_of(&self, id: &PointId) -> Option<u32> {
+        self.slot_of.get(id).copied()
+    }
+
+    /// Renumbers labels: `order[i]` (a label of the current epoch) becomes
+    /// label `i` when it is still live; every other live point gets a label
+    /// after them. Starts a new epoch. Returns how many of `order` were kept
+    /// (the rest of `0..order.len()` are tombstones).
+    pub fn relabel(&mut self, order: &[Option<u32>]) -> usize {
+        let mut labels = Labels {
+            slot_of_label: Vec::with_capacity(self.len() + order.len() / 8),
+            label_of_slot: vec![DEAD; self.points.len()],
+            dead: 0,
+            epoch: self.labels.epoch + 1,
+        };
+        let mut kept = 0;
+        for old in order {
+            match old.and_then(|l| self.labels.slot(l as usize)) {
+                Some(slot) if labels.label_of_slot[slot as usize] == DEAD => {
+                    labels.label_of_slot[slot as usize] = labels.slot_of_label.len() as u32;
+                    labels.slot_of_label.push(slot);
+                    kept += 1;
+                }
+                _ => {
+                    labels.slot_of_label.push(DEAD);
+                    labels.dead += 1;
+                }
+            }
+        }
+        for &slot in self.slot_of.values() {
+            if labels.label_of_slot[slot as usize] == DEAD {
+                labels.label_of_slot[slot as usize] = labels.slot_of_label.len() as u32;
+                labels.slot_of_label.push(slot);
+            }
+        }
+        self.labels = labels;
+        kept
     }
 
     pub fn config(&self) -> &CollectionConfig {
@@ -314,6 +441,12 @@ impl Collection {
             points,
             arena: VectorArena::from_vec(dim, vectors, start, count),
             free_slots: Vec::new(),
+            labels: Labels {
+                slot_of_label: (0..count as u32).collect(),
+                label_of_slot: (0..count as u32).collect(),
+                dead: 0,
+                epoch: 0,
+            },
         })
     }
 
@@ -354,6 +487,8 @@ impl Collection {
     fn put(&mut self, id: PointId, vector: &[f32], payload: Arc<Payload>) {
         if let Some(&slot) = self.slot_of.get(&id) {
             self.arena.set(slot, vector);
+            self.labels.retire(slot);
+            self.labels.assign(slot, false);
             if let Some(point) = self.points[slot as usize].as_mut() {
                 point.payload = payload;
             }
@@ -362,11 +497,13 @@ impl Collection {
         let slot = match self.free_slots.pop() {
             Some(slot) => {
                 self.arena.set(slot, vector);
+                self.labels.assign(slot, false);
                 slot
             }
             None => {
                 let slot = self.arena.push(vector);
                 self.points.push(None);
+                self.labels.assign(slot, true);
                 slot
             }
         };
@@ -384,6 +521,8 @@ impl Collection {
             return Err(Error::NotFound { id: id.to_string() });
         };
         self.arena.set(slot, vector);
+        self.labels.retire(slot);
+        self.labels.assign(slot, false);
         if let Some(point) = self.points[slot as usize].as_mut() {
             point.payload = Arc::new(payload);
         }
@@ -396,13 +535,16 @@ impl Collection {
             return false;
         };
         self.points[slot as usize] = None;
+        self.labels.retire(slot);
         self.free_slots.push(slot);
         true
     }
 
     /// Removes every point.
     pub fn clear(&mut self) {
+        let epoch = self.labels.epoch + 1;
         *self = Collection::new(self.config);
+        self.labels.epoch = epoch;
     }
 
     pub fn get(&self, id: &PointId) -> Option<Record> {

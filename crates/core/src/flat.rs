@@ -183,18 +183,53 @@ pub fn search(
     let dim = arena.dim;
     let mut top = TopK::new(k);
     let rows = arena.data[arena.start..].chunks_exact(dim.max(1));
-    for (slot, (row, inverse_norm)) in rows.zip(&arena.inverse_norms).enumerate() {
+    for (slot, (row, &inverse_norm)) in rows.zip(&arena.inverse_norms).enumerate() {
         let slot = slot as u32;
         if !accept(slot) {
             continue;
         }
-        let key = match distance {
-            Distance::Dot => distance::dot(query, row),
-            Distance::Cosine => distance::dot(query, row) * inverse_norm,
-            Distance::Euclidean => -distance::l2_squared(query, row),
-        };
+        let key = key(distance, query, row, inverse_norm);
         top.offer(Candidate { key, slot });
     }
+    scores(distance, query, top)
+}
+
+/// Exact top-`k` among the given slots (an ANN index's candidates, an
+/// unindexed tail), best first, scored like [`search`]. A slot given twice
+/// counts once.
+pub fn rank(
+    arena: &VectorArena,
+    distance: Distance,
+    query: &[f32],
+    k: usize,
+    slots: impl IntoIterator<Item = u32>,
+) -> Vec<(u32, f32)> {
+    if k == 0 {
+        return Vec::new();
+    }
+    let mut slots: Vec<u32> = slots.into_iter().collect();
+    slots.sort_unstable();
+    slots.dedup();
+    let mut top = TopK::new(k);
+    for slot in slots {
+        let row = arena.get(slot);
+        let key = key(distance, query, row, arena.inverse_norms[slot as usize]);
+        top.offer(Candidate { key, slot });
+    }
+    scores(distance, query, top)
+}
+
+/// Greater is closer; the score is derived from it once per hit.
+#[inline(always)]
+fn key(distance: Distance, query: &[f32], row: &[f32], inverse_norm: f32) -> f32 {
+    match distance {
+        Distance::Dot => distance::dot(query, row),
+        Distance::Cosine => distance::dot(query, row) * inverse_norm,
+        Distance::Euclidean => -distance::l2_squared(query, row),
+    }
+}
+
+fn scores(distance: Distance, query: &[f32], top: TopK) -> Vec<(u32, f32)> {
     let query_inverse_norm = distance::inverse_norm(query);
     top.into_sorted()
         .into_iter()
@@ -207,6 +242,13 @@ pub fn search(
             (c.slot, score)
         })
         .collect()
+}
+
+impl VectorArena {
+    /// `1 / ‖v‖` of the vector in `slot` (0 for an all-zero vector).
+    pub fn inverse_norm(&self, slot: u32) -> f32 {
+        self.inverse_norms[slot as usize]
+    }
 }
 
 #[cfg(test)]

@@ -2,16 +2,19 @@
 //! search, payload filters. No Node.js dependency: the napi binding at the
 //! repository root is a thin layer over this crate.
 
+pub mod ann;
 pub mod collection;
 pub mod distance;
 pub mod error;
 pub mod filter;
 pub mod flat;
+pub mod hnsw;
 pub mod id;
 pub mod op;
 pub mod storage;
 pub mod store;
 
+pub use ann::{Algorithm, AnnConfig, HnswParams, IndexStats};
 pub use collection::{
     check_vector, parse_limit, parse_payload, parse_payloads, positive_integer, Collection,
     CollectionConfig, Hit, Page, Payload, PointBatch, Record, MAX_DIMENSION,

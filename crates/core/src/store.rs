@@ -12,9 +12,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::ann::{self, AnnConfig, Graph, IndexStats};
 use crate::collection::{
     check_vector, Collection, CollectionConfig, Hit, Page, Payload, PointBatch, Record,
 };
@@ -109,6 +111,7 @@ pub struct StoreOptions {
     pub config: CollectionConfig,
     /// `None`: the store lives in memory only and touches no file.
     pub persistence: Option<Persistence>,
+    pub ann: AnnConfig,
 }
 
 /// A place in the write order. Taking one reserves a turn; using it in a
@@ -214,6 +217,7 @@ pub struct Stats {
     pub replayed_records: u64,
     pub torn_bytes: u64,
     pub recovered_to: Option<String>,
+    pub index: IndexStats,
 }
 
 enum Request {
@@ -223,9 +227,13 @@ enum Request {
     Reopen,
 }
 
+/// A checkpoint's copy of the state: the collection, and the graph that
+/// indexes it (saved beside the snapshot when its labels match).
+type Checkpoint = (CheckpointJob, Option<Arc<Graph>>);
+
 enum Outcome {
     Applied(bool),
-    Checkpoint(Option<CheckpointJob>),
+    Checkpoint(Option<Checkpoint>),
     Done,
 }
 
@@ -241,6 +249,8 @@ struct Queue {
 struct State {
     collection: Collection,
     open: bool,
+    /// The ANN graph; used only while its epoch is the collection's.
+    graph: Option<Arc<Graph>>,
 }
 
 struct Inner {
@@ -261,7 +271,36 @@ struct Inner {
     publish: Mutex<()>,
     checkpoint_running: AtomicBool,
     info: Mutex<Info>,
+    ann: AnnConfig,
+    indexer: Arc<IndexerSignal>,
+    /// Held while the graph grows and while it is saved: a dump must not
+    /// see half an insert.
+    index_lock: Mutex<()>,
+    ann_info: Mutex<AnnInfo>,
 }
+
+/// Wakes the background indexer.
+#[derive(Default)]
+struct IndexerSignal {
+    pending: Mutex<bool>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct AnnInfo {
+    builds: u64,
+    last_build_ms: Option<f64>,
+    loaded_from_disk: bool,
+    warning: Option<String>,
+    /// The indexer panicked: searches stay exact.
+    failed: bool,
+    /// When the indexer last grew the graph.
+    last_insert: Option<Instant>,
+}
+
+/// Labels the indexer takes into the graph per step, so that the tail
+/// shrinks steadily and a checkpoint's graph dump waits at most one step.
+const INDEX_CHUNK: usize = 2048;
 
 #[derive(Default)]
 struct Info {
@@ -298,13 +337,20 @@ impl Store {
     pub fn open(options: StoreOptions) -> Result<Self> {
         validate_collection_name(&options.name)?;
         let mut recovery = RecoveryReport::default();
-        let (collection, dir) = match &options.persistence {
+        let mut ann_info = AnnInfo::default();
+        let (mut collection, dir) = match &options.persistence {
             Some(p) => {
                 let (dir, collection, report) = p.open(&options.name, options.config)?;
                 recovery = report;
                 (collection, Some(dir))
             }
             None => (Collection::new(options.config), None),
+        };
+        let graph = match (&options.persistence, &dir) {
+            (Some(p), Some(d)) => {
+                attach_saved_graph(p, d, &mut collection, &options.ann, &mut ann_info)
+            }
+            _ => None,
         };
         let fresh = dir
             .as_ref()
@@ -318,6 +364,7 @@ impl Store {
                 state: RwLock::new(State {
                     collection,
                     open: true,
+                    graph,
                 }),
                 open: AtomicBool::new(true),
                 gate: Arc::new(WriteGate::default()),
@@ -332,8 +379,15 @@ impl Store {
                     published_generation,
                     ..Info::default()
                 }),
+                ann: options.ann,
+                indexer: Arc::new(IndexerSignal::default()),
+                index_lock: Mutex::new(()),
+                ann_info: Mutex::new(ann_info),
             }),
         };
+        if options.ann.algorithm != ann::Algorithm::Flat {
+            spawn_indexer(&store.inner);
+        }
         if fresh {
             store.import_legacy()?;
         }
@@ -459,6 +513,7 @@ impl Store {
                     .and_then(|()| state.collection.apply(op));
                 drop(state);
                 inner.maybe_start_checkpoint(&dir);
+                inner.wake_indexer();
                 Ok(result)
             }
             _ => Err((ticket, op)),
@@ -524,7 +579,7 @@ impl Store {
     /// covers. Writes and reads go on meanwhile. A no-op without persistence.
     pub fn checkpoint(&self, ticket: WriteTicket) -> Result<()> {
         match self.submit(ticket, Request::Checkpoint)? {
-            Outcome::Checkpoint(Some(job)) => self.inner.publish(&job),
+            Outcome::Checkpoint(Some((job, graph))) => self.inner.publish(&job, graph.as_ref()),
             _ => Ok(()),
         }
     }
@@ -555,7 +610,56 @@ impl Store {
     }
 
     pub fn search(&self, query: &[f32], limit: usize, filter: &Filter) -> Result<Vec<Hit>> {
-        self.read()?.collection.search(query, limit, filter)
+        self.search_with(query, limit, filter, None)
+    }
+
+    /// Searches through the graph when the collection has one that is
+    /// current, exactly otherwise. `ef_search` overrides the configured one.
+    pub fn search_with(
+        &self,
+        query: &[f32],
+        limit: usize,
+        filter: &Filter,
+        ef_search: Option<usize>,
+    ) -> Result<Vec<Hit>> {
+        let state = self.read()?;
+        let collection = &state.collection;
+        match state.graph.as_ref() {
+            Some(graph) if self.inner.uses_graph(collection, graph) => {
+                let ef = ef_search.unwrap_or(self.inner.ann.hnsw.ef_search);
+                ann::search(collection, graph, query, limit, filter, ef)
+            }
+            _ => collection.search(query, limit, filter),
+        }
+    }
+
+    /// Waits until the background indexer has nothing left to do (the graph
+    /// is built, if the collection wants one, and the tail is indexed), or
+    /// `timeout` passes. Returns whether it got there.
+    pub fn wait_for_index(&self, timeout: Duration) -> Result<bool> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            {
+                let state = self.read()?;
+                let collection = &state.collection;
+                let idle = !self.inner.ann.wants_graph(collection.len())
+                    || lock(&self.inner.ann_info).failed
+                    || state.graph.as_ref().is_some_and(|g| {
+                        g.epoch == collection.labels().epoch()
+                            && g.indexed() >= collection.labels().count()
+                            && g.audited() >= g.indexed()
+                            && !self.inner.rebuild_due(collection, g)
+                    });
+                if idle {
+                    return Ok(true);
+                }
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            self.inner.wake_indexer();
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 
     pub fn list(&self, filter: &Filter, limit: usize) -> Result<Page> {
@@ -573,8 +677,11 @@ impl Store {
     }
 
     pub fn stats(&self) -> Result<Stats> {
-        let count = self.read()?.collection.len();
         let inner = &self.inner;
+        let (count, index) = {
+            let state = self.read()?;
+            (state.collection.len(), inner.index_stats(&state))
+        };
         let info = lock(&inner.info);
         let mut stats = Stats {
             count,
@@ -590,6 +697,7 @@ impl Store {
                 .recovered_to
                 .as_ref()
                 .map(|p| p.display().to_string()),
+            index,
             ..Stats::default()
         };
         drop(info);
@@ -691,10 +799,13 @@ impl Inner {
             Ok(state) => state,
             Err(_) => return fail_all(group, Error::Poisoned, &|| Error::Poisoned),
         };
-        group
+        let results = group
             .into_iter()
             .map(|(id, op)| (id, state.collection.apply(op).map(Outcome::Applied)))
-            .collect()
+            .collect();
+        drop(state);
+        self.wake_indexer();
+        results
     }
 
     /// Writes `ops` to the WAL as one record (and fsyncs it, in fsync mode).
@@ -741,7 +852,7 @@ impl Inner {
     }
 
     /// Checkpoint step 1, on the commit path: copy the state, start a new WAL.
-    fn rotate(&self, dir: &mut Option<CollectionDir>) -> Result<Option<CheckpointJob>> {
+    fn rotate(&self, dir: &mut Option<CollectionDir>) -> Result<Option<Checkpoint>> {
         if !self.open.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
@@ -755,24 +866,26 @@ impl Inner {
             // The snapshot on disk already holds everything.
             return Ok(None);
         }
-        let copy = self
-            .state
-            .read()
-            .map_err(|_| Error::Poisoned)?
-            .collection
-            .clone();
+        let state = self.state.read().map_err(|_| Error::Poisoned)?;
+        let copy = state.collection.clone();
+        let graph = state
+            .graph
+            .as_ref()
+            .filter(|g| g.epoch == copy.labels().epoch())
+            .map(Arc::clone);
+        drop(state);
         d.rotate(copy)
-            .map(Some)
+            .map(|job| Some((job, graph)))
             .inspect_err(|e| self.disable_writes(e))
     }
 
     /// Checkpoint steps 2–4, off the commit path.
-    fn publish(&self, job: &CheckpointJob) -> Result<()> {
+    fn publish(&self, job: &CheckpointJob, graph: Option<&Arc<Graph>>) -> Result<()> {
         let (path, previous) = match lock(&self.dir).as_ref() {
             Some(d) => (d.path().to_path_buf(), d.manifest().clone()),
             None => return Ok(()),
         };
-        if let Some(manifest) = self.publish_from(&path, &previous, job)? {
+        if let Some(manifest) = self.publish_from(&path, &previous, job, graph)? {
             if let Some(d) = lock(&self.dir).as_mut() {
                 if d.manifest().snapshot < manifest.snapshot {
                     d.set_manifest(manifest);
@@ -788,6 +901,7 @@ impl Inner {
         path: &Path,
         previous: &Manifest,
         job: &CheckpointJob,
+        graph: Option<&Arc<Graph>>,
     ) -> Result<Option<Manifest>> {
         let Some(p) = &self.persistence else {
             return Ok(None);
@@ -803,7 +917,207 @@ impl Inner {
         info.published_generation = job.generation;
         info.last_checkpoint_ms = Some(manifest.checkpointed_at_ms);
         info.last_checkpoint_error = None;
+        drop(info);
+        self.save_graph(p, path, job, graph);
         Ok(Some(manifest))
+    }
+
+    /// Saves the graph beside the snapshot just published. The graph is a
+    /// cache of the vectors: a failure is reported in `stats()` and costs a
+    /// rebuild on the next open, never data.
+    fn save_graph(
+        &self,
+        p: &Persistence,
+        path: &Path,
+        job: &CheckpointJob,
+        graph: Option<&Arc<Graph>>,
+    ) {
+        if !p.storage.is_native() {
+            return;
+        }
+        let outcome = match graph {
+            Some(graph) if !graph.engine.is_empty() => {
+                let _quiet = lock(&self.index_lock);
+                ann::save(
+                    p.storage.as_ref(),
+                    path,
+                    job.generation,
+                    &job.collection,
+                    graph,
+                )
+            }
+            _ => ann::remove_saved(p.storage.as_ref(), path),
+        };
+        if let Err(error) = outcome {
+            lock(&self.ann_info).warning =
+                Some(format!("saving the graph failed: {}", error.full_message()));
+        }
+    }
+
+    /// Whether the graph grew since its last audit enough to audit it again:
+    /// by 10 %, or at all and then nothing for a second.
+    fn audit_due(&self, graph: &Graph) -> bool {
+        let (indexed, audited) = (graph.indexed(), graph.audited());
+        if audited >= indexed {
+            return false;
+        }
+        let quiet = lock(&self.ann_info)
+            .last_insert
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+        quiet || indexed - audited >= indexed / 10
+    }
+
+    /// Whether tombstones have passed the rebuild fraction of the graph.
+    fn rebuild_due(&self, collection: &Collection, graph: &Graph) -> bool {
+        let labels = collection.labels();
+        let in_graph = graph.indexed().min(labels.count());
+        in_graph >= 64 && labels.dead() as f64 > self.ann.rebuild_fraction * in_graph as f64
+    }
+
+    fn uses_graph(&self, collection: &Collection, graph: &Graph) -> bool {
+        graph.epoch == collection.labels().epoch() && self.ann.wants_graph(collection.len())
+    }
+
+    fn wake_indexer(&self) {
+        if self.ann.algorithm == ann::Algorithm::Flat {
+            return;
+        }
+        let mut pending = lock(&self.indexer.pending);
+        if !*pending {
+            *pending = true;
+            self.indexer.wake.notify_one();
+        }
+    }
+
+    fn index_stats(&self, state: &State) -> IndexStats {
+        let collection = &state.collection;
+        let labels = collection.labels();
+        let info = lock(&self.ann_info);
+        let configured = match self.ann.algorithm {
+            ann::Algorithm::Flat => "flat",
+            ann::Algorithm::Hnsw => "hnsw",
+            ann::Algorithm::Auto => "auto",
+        };
+        let mut stats = IndexStats {
+            algorithm: "flat",
+            configured,
+            builds: info.builds,
+            last_build_ms: info.last_build_ms,
+            loaded_from_disk: info.loaded_from_disk,
+            warning: info.warning.clone(),
+            ..IndexStats::default()
+        };
+        if let Some(graph) = state.graph.as_ref().filter(|g| g.epoch == labels.epoch()) {
+            if self.uses_graph(collection, graph) {
+                stats.algorithm = "hnsw";
+            }
+            let indexed = graph.indexed().min(labels.count());
+            stats.graph_size = graph.engine.len();
+            stats.tombstones = (0..indexed).filter(|&l| labels.slot(l).is_none()).count();
+            stats.unindexed = (indexed..labels.count())
+                .filter(|&l| labels.slot(l).is_some())
+                .count();
+        } else if self.ann.wants_graph(collection.len()) {
+            stats.unindexed = collection.len();
+        }
+        stats
+    }
+
+    /// One step of background indexing: build or rebuild the graph, or take
+    /// the next chunk of the tail into it. Returns whether there was work.
+    fn index_step(&self) -> bool {
+        if lock(&self.ann_info).failed {
+            return false;
+        }
+        let Ok(state) = self.state.read() else {
+            return false;
+        };
+        if !state.open || !self.ann.wants_graph(state.collection.len()) {
+            return false;
+        }
+        let collection = &state.collection;
+        let labels = collection.labels();
+        let kind = collection.config().distance;
+        let arena = collection.arena();
+        let prepared = |label: usize| {
+            labels.slot(label).map(|slot| {
+                (
+                    label,
+                    ann::prepare(kind, arena.get(slot), arena.inverse_norm(slot)),
+                )
+            })
+        };
+        let current = state.graph.as_ref().filter(|g| g.epoch == labels.epoch());
+        match current {
+            Some(graph) if !self.rebuild_due(collection, graph) => {
+                let from = graph.indexed();
+                let to = labels.count().min(from + INDEX_CHUNK);
+                if from >= to {
+                    if !self.audit_due(graph) {
+                        return false;
+                    }
+                    // Audit: which points can their own vector no longer find?
+                    let points: Vec<(usize, Vec<f32>)> = (0..from).filter_map(prepared).collect();
+                    let graph = Arc::clone(graph);
+                    drop(state);
+                    let _quiet = lock(&self.index_lock);
+                    let pinned = graph.unreachable(&points, self.ann.hnsw.ef_search);
+                    graph.set_audited(from, pinned);
+                    return true;
+                }
+                let points: Vec<(usize, Vec<f32>)> = (from..to).filter_map(prepared).collect();
+                let graph = Arc::clone(graph);
+                drop(state);
+                let _quiet = lock(&self.index_lock);
+                graph.insert(&points);
+                graph.set_indexed(to);
+                lock(&self.ann_info).last_insert = Some(Instant::now());
+                true
+            }
+            _ => {
+                // (Re)build from the live points, off every lock; writes
+                // and searches go on against the old graph or exactly.
+                let epoch = labels.epoch();
+                let points: Vec<(usize, Vec<f32>)> =
+                    (0..labels.count()).filter_map(prepared).collect();
+                drop(state);
+                let started = Instant::now();
+                let engine = ann::new_engine(&self.ann, kind, points.len());
+                let (old_labels, points): (Vec<usize>, Vec<(usize, Vec<f32>)>) = points
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (label, v))| (label, (i, v)))
+                    .unzip();
+                let graph = Graph::new(engine, 0, 0, Vec::new());
+                graph.insert(&points);
+                let unreachable = graph.unreachable(&points, self.ann.hnsw.ef_search);
+                drop(points);
+                let Ok(mut state) = self.state.write() else {
+                    return false;
+                };
+                if !state.open || state.collection.labels().epoch() != epoch {
+                    // Cleared, closed or relabelled meanwhile: start over.
+                    return true;
+                }
+                let order: Vec<Option<u32>> = old_labels.iter().map(|&l| Some(l as u32)).collect();
+                state.collection.relabel(&order);
+                let epoch = state.collection.labels().epoch();
+                let engine = graph.engine;
+                // Counted before the graph shows, so that whoever sees the
+                // graph sees the build too.
+                let mut info = lock(&self.ann_info);
+                info.builds += 1;
+                info.last_build_ms = Some(started.elapsed().as_secs_f64() * 1e3);
+                drop(info);
+                state.graph = Some(Arc::new(Graph::new(
+                    engine,
+                    epoch,
+                    order.len(),
+                    unreachable,
+                )));
+                true
+            }
+        }
     }
 
     fn close(&self, dir: &mut Option<CollectionDir>) -> Result<()> {
@@ -814,7 +1128,7 @@ impl Inner {
             if let Some(job) = self.rotate(dir)? {
                 if let Some(d) = dir.as_ref() {
                     let (path, previous) = (d.path().to_path_buf(), d.manifest().clone());
-                    self.publish_from(&path, &previous, &job)?;
+                    self.publish_from(&path, &previous, &job.0, job.1.as_ref())?;
                 }
             }
         }
@@ -824,6 +1138,7 @@ impl Inner {
         if dir.take().is_some() {
             // The data lives on disk; reopening reloads it.
             state.collection = Collection::new(self.config);
+            state.graph = None;
         }
         Ok(())
     }
@@ -834,7 +1149,11 @@ impl Inner {
         }
         let mut state = self.state.write().map_err(|_| Error::Poisoned)?;
         if let Some(p) = &self.persistence {
-            let (opened, collection, report) = p.open(&self.name, self.config)?;
+            let (opened, mut collection, report) = p.open(&self.name, self.config)?;
+            let mut ann_info = lock(&self.ann_info);
+            *ann_info = AnnInfo::default();
+            state.graph = attach_saved_graph(p, &opened, &mut collection, &self.ann, &mut ann_info);
+            drop(ann_info);
             state.collection = collection;
             let mut info = lock(&self.info);
             info.recovery = report;
@@ -845,7 +1164,95 @@ impl Inner {
         }
         state.open = true;
         self.open.store(true, Ordering::Release);
+        drop(state);
+        self.wake_indexer();
         Ok(())
+    }
+}
+
+/// Loads the graph saved with the snapshot `dir` opened at, matched to
+/// `collection` (whose labels are renumbered to the graph's). A missing or
+/// unusable graph is rebuilt in the background, with a warning.
+fn attach_saved_graph(
+    p: &Persistence,
+    dir: &CollectionDir,
+    collection: &mut Collection,
+    config: &AnnConfig,
+    info: &mut AnnInfo,
+) -> Option<Arc<Graph>> {
+    let generation = dir.manifest().snapshot;
+    if config.algorithm == ann::Algorithm::Flat || !p.storage.is_native() || generation == 0 {
+        return None;
+    }
+    match ann::load(p.storage.as_ref(), dir.path(), generation, collection) {
+        Ok(Some(loaded)) => {
+            collection.relabel(&loaded.order);
+            info.loaded_from_disk = true;
+            let epoch = collection.labels().epoch();
+            Some(Arc::new(Graph::new(
+                loaded.engine,
+                epoch,
+                loaded.order.len(),
+                loaded.pinned,
+            )))
+        }
+        Ok(None) => {
+            if config.wants_graph(collection.len()) {
+                info.warning = Some("no saved graph for this snapshot; rebuilding it".into());
+            }
+            None
+        }
+        Err(error) => {
+            info.warning = Some(format!(
+                "the saved graph is unusable ({}); rebuilding it",
+                error.full_message()
+            ));
+            None
+        }
+    }
+}
+
+/// Runs [`Inner::index_step`] on a thread of its own until the store is
+/// dropped. It holds the store only while it works.
+fn spawn_indexer(inner: &Arc<Inner>) {
+    let weak = Arc::downgrade(inner);
+    let signal = Arc::clone(&inner.indexer);
+    let spawned = std::thread::Builder::new()
+        .name("annvault-indexer".into())
+        .spawn(move || loop {
+            let worked = match weak.upgrade() {
+                None => return,
+                Some(inner) => match catch_unwind(AssertUnwindSafe(|| inner.index_step())) {
+                    Ok(worked) => worked,
+                    Err(_) => {
+                        let mut info = lock(&inner.ann_info);
+                        info.failed = true;
+                        info.warning =
+                            Some("background indexing failed; searches are exact".into());
+                        drop(info);
+                        if let Ok(mut state) = inner.state.write() {
+                            state.graph = None;
+                        }
+                        false
+                    }
+                },
+            };
+            if !worked {
+                let mut pending = lock(&signal.pending);
+                if !*pending {
+                    pending = signal
+                        .wake
+                        .wait_timeout(pending, Duration::from_millis(500))
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+                *pending = false;
+            }
+        });
+    if spawned.is_err() {
+        let mut info = lock(&inner.ann_info);
+        info.failed = true;
+        info.warning = Some("could not start the indexer thread; searches are exact".into());
     }
 }
 
@@ -862,6 +1269,7 @@ mod tests {
                 name: "test".into(),
                 config: CollectionConfig::new(2, Distance::Dot, None).unwrap(),
                 persistence: None,
+                ann: AnnConfig::flat(),
             })
             .unwrap(),
         )

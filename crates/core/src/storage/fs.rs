@@ -45,6 +45,12 @@ pub trait Storage: Send + Sync {
     /// Takes an exclusive lock on `path` (created if missing), failing with
     /// `WouldBlock` when another holder has it, in this process or another.
     fn lock(&self, path: &Path) -> io::Result<Box<dyn StorageLock>>;
+    /// Whether paths name real files that other libraries can open (the
+    /// graph engine writes and reads its own files). Simulators say no, and
+    /// the graph is then rebuilt on open instead of saved.
+    fn is_native(&self) -> bool {
+        false
+    }
 }
 
 /// The real file system.
@@ -75,6 +81,10 @@ struct OsLock {
 impl StorageLock for OsLock {}
 
 impl Storage for OsStorage {
+    fn is_native(&self) -> bool {
+        true
+    }
+
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
         fs::create_dir_all(path)
     }

@@ -9,7 +9,8 @@ use annvault_core::storage::directory::{DirOptions, Durability};
 use annvault_core::storage::fs::Storage;
 use annvault_core::store::Persistence;
 use annvault_core::{
-    CollectionConfig, Distance, Filter, Payload, PointBatch, PointId, Store, StoreOptions,
+    AnnConfig, CollectionConfig, Distance, Filter, Payload, PointBatch, PointId, Store,
+    StoreOptions,
 };
 use serde_json::{json, Value};
 
@@ -26,6 +27,7 @@ pub fn options(storage: Arc<dyn Storage>, root: &Path, dir_options: DirOptions) 
             storage,
             options: dir_options,
         }),
+        ann: AnnConfig::default(),
     }
 }
 

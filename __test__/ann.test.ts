@@ -1,0 +1,89 @@
+import { createVectorStore, VectorStoreError, type VectorStoreHandle } from '../index'
+import { cosine, randomVectors, tempDirs } from './fixtures'
+
+const dirs = tempDirs()
+const open: VectorStoreHandle[] = []
+
+afterEach(async () => {
+  for (const { manager } of open.splice(0)) await manager.disconnect()
+  dirs.cleanup()
+})
+
+const DIM = 32
+const N = 3000
+
+async function make(path: string, extra: Record<string, unknown> = {}) {
+  const handle = await createVectorStore({
+    type: 'in-memory',
+    collectionName: 'ann',
+    dimension: DIM,
+    persistencePath: path,
+    annAlgorithm: 'hnsw',
+    ...extra,
+  })
+  open.push(handle)
+  return handle
+}
+
+describe('HNSW through the façade', () => {
+  test('searches go through the graph, find every point, and reopen without a rebuild', async () => {
+    const path = dirs.next()
+    const { manager, store } = await make(path)
+    const vectors = randomVectors(N, DIM, 11)
+    for (let start = 0; start < N; start += 1000) {
+      const ids = Array.from({ length: 1000 }, (_, i) => start + i)
+      await store.insert(
+        vectors.slice(start, start + 1000),
+        ids,
+        ids.map((i) => ({ i, even: i % 2 === 0 })),
+      )
+    }
+    // Right after the writes, before any indexing finished, every point is already findable.
+    const early = await store.search(vectors[N - 1], 1)
+    expect(early[0].id).toBe(N - 1)
+
+    expect(await store.waitForIndex()).toBe(true)
+    const stats = await store.stats()
+    expect(stats.index.algorithm).toBe('hnsw')
+    expect(stats.index.configured).toBe('hnsw')
+    expect(stats.index.graphSize).toBe(N)
+    expect(stats.index.unindexed).toBe(0)
+    for (let i = 0; i < N; i += 7) {
+      const [first] = await store.search(vectors[i], 1)
+      expect(first.id).toBe(i)
+    }
+    // A filter returns only matches, as many as asked.
+    const evens = await store.search(vectors[3], 10, { even: true }, { efSearch: 32 })
+    expect(evens).toHaveLength(10)
+    for (const hit of evens) expect((hit.id as number) % 2).toBe(0)
+
+    // Deleted and replaced points never come back with old data.
+    await store.delete(5)
+    await store.update(6, vectors[100], { i: 6, even: true, moved: true })
+    const near5 = await store.search(vectors[5], 5)
+    expect(near5.map((h) => h.id)).not.toContain(5)
+    const near100 = await store.search(vectors[100], 2)
+    expect(near100.map((h) => h.id).sort()).toEqual([6, 100])
+    expect(near100[0].score).toBeCloseTo(cosine(vectors[100], vectors[100]), 5)
+
+    await manager.disconnect()
+    open.length = 0
+    const reopened = await make(path)
+    const after = await reopened.store.stats()
+    expect(after.index.loadedFromDisk).toBe(true)
+    expect(after.index.builds).toBe(0)
+    expect(after.index.algorithm).toBe('hnsw')
+    const [again] = await reopened.store.search(vectors[1234], 1)
+    expect(again.id).toBe(1234)
+  })
+
+  test('bad graph options and per-query efSearch are rejected with typed errors', async () => {
+    const path = dirs.next()
+    await expect(make(path, { annAlgorithm: 'faiss' })).rejects.toThrow(VectorStoreError)
+    await expect(make(path, { hnsw: { m: 1000 } })).rejects.toThrow(/hnsw.m/)
+    await expect(make(path, { hnsw: { ef: 10 } })).rejects.toThrow(/unsupported hnsw option/)
+    const { store } = await make(path)
+    await store.insert([randomVectors(1, DIM)[0]], [1], [{}])
+    await expect(store.search(randomVectors(1, DIM)[0], 1, undefined, { efSearch: 0 })).rejects.toThrow(/efSearch/)
+  })
+})

@@ -1,0 +1,618 @@
+//! Approximate nearest-neighbour search over a collection: the graph, the
+//! unindexed tail, tombstones, and the graph's files.
+//!
+//! The collection stays the source of truth. The graph stores *labels*
+//! (see [`crate::collection::Labels`]): one per version of a point's vector.
+//! A search asks the graph for `ef` labels, drops the ones that are retired
+//! (tombstones: deleted or replaced points) or fail the filter, adds the
+//! live labels the background indexer has not reached yet (the tail), and
+//! ranks all of them exactly on the collection's vectors. So a result never
+//! holds a deleted id or a stale vector, and its scores are the exact ones.
+//!
+//! # The index map file: `index-<generation>.map`
+//! Written atomically after the graph files, it says which graph label is
+//! which point, so a reopened store can trust a saved graph:
+//! ```text
+//! u32  magic "AVIX"          u32 version (1)
+//! u8   distance (0 Cosine, 1 Dot, 2 Euclidean)   u32 dimension
+//! u32  file count, then per file: u32 name length, name bytes, u64 size, u32 crc32c
+//! u32  basename length, basename bytes (the graph engine's dump name)
+//! u64  label count, then per label: u8 0 (tombstone)
+//!                                   | u8 1 (2: pinned), u32 crc32c of the f32 LE vector, point id
+//! u32  crc32c of everything above
+//! ```
+//! A label is matched to the reopened collection by id *and* vector
+//! checksum, so points changed after the checkpoint (replayed from the WAL)
+//! are simply indexed again.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::RwLock;
+
+use rayon::prelude::*;
+
+use serde::Serialize;
+
+use crate::collection::{check_vector, Collection, Hit};
+use crate::distance::{self, Distance};
+use crate::error::{BatchIndex, Error, Result};
+use crate::filter::Filter;
+use crate::flat;
+use crate::hnsw::HnswGraph;
+use crate::storage::codec::{put_point_id, put_u32, put_u64, ByteReader};
+use crate::storage::directory::write_atomically;
+use crate::storage::fs::Storage;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Algorithm {
+    /// Always exact.
+    Flat,
+    /// A graph as soon as there is data.
+    Hnsw,
+    /// Exact below `min_dataset_size` points, a graph from there on.
+    #[default]
+    Auto,
+}
+
+impl Algorithm {
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "flat" => Ok(Algorithm::Flat),
+            "hnsw" => Ok(Algorithm::Hnsw),
+            "auto" => Ok(Algorithm::Auto),
+            other => Err(Error::InvalidArgument {
+                name: "annAlgorithm",
+                reason: format!("expected 'flat', 'hnsw' or 'auto', got {other:?}"),
+            }),
+        }
+    }
+}
+
+/// Graph parameters. Defaults measured on the real-text dataset
+/// (20,000 × 384, see BENCHMARKS.md): `m` 16, `efConstruction` 100 gives
+/// recall@10 ≈ 0.99 at `efSearch` 64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HnswParams {
+    pub m: usize,
+    pub ef_construction: usize,
+    pub ef_search: usize,
+}
+
+impl Default for HnswParams {
+    fn default() -> Self {
+        HnswParams {
+            m: 16,
+            ef_construction: 100,
+            ef_search: 64,
+        }
+    }
+}
+
+pub const MAX_M: usize = 128;
+pub const MAX_EF: usize = 65_536;
+
+impl HnswParams {
+    pub fn new(m: usize, ef_construction: usize, ef_search: usize) -> Result<Self> {
+        let check = |name: &'static str, value: usize, min: usize, max: usize| {
+            if value < min || value > max {
+                return Err(Error::InvalidArgument {
+                    name,
+                    reason: format!("must be an integer from {min} to {max}, got {value}"),
+                });
+            }
+            Ok(())
+        };
+        check("hnsw.m", m, 2, MAX_M)?;
+        check("hnsw.efConstruction", ef_construction, 1, MAX_EF)?;
+        check("hnsw.efSearch", ef_search, 1, MAX_EF)?;
+        Ok(HnswParams {
+            m,
+            ef_construction,
+            ef_search,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AnnConfig {
+    pub algorithm: Algorithm,
+    pub min_dataset_size: usize,
+    pub hnsw: HnswParams,
+    /// Rebuild the graph when this fraction of its labels are tombstones.
+    pub rebuild_fraction: f64,
+}
+
+impl Default for AnnConfig {
+    fn default() -> Self {
+        AnnConfig {
+            algorithm: Algorithm::Auto,
+            min_dataset_size: 1000,
+            hnsw: HnswParams::default(),
+            rebuild_fraction: 0.2,
+        }
+    }
+}
+
+impl AnnConfig {
+    pub fn flat() -> Self {
+        AnnConfig {
+            algorithm: Algorithm::Flat,
+            ..AnnConfig::default()
+        }
+    }
+
+    /// Whether a collection of `live` points should be searched through a graph.
+    pub fn wants_graph(&self, live: usize) -> bool {
+        match self.algorithm {
+            Algorithm::Flat => false,
+            Algorithm::Hnsw => live > 0,
+            Algorithm::Auto => live >= self.min_dataset_size.max(1),
+        }
+    }
+}
+
+/// The graph engine behind the index: one trait, so the engine stays cheap
+/// to change. Labels are `usize`; inserts and searches take `&self` and may
+/// run concurrently.
+pub trait GraphEngine: Send + Sync {
+    /// Points in the graph (tombstones included).
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Adds `(vector, label)` pairs, vectors already prepared by
+    /// [`prepare`]. Large batches use every core.
+    fn insert(&self, points: &[(&[f32], usize)]);
+    /// Up to `ef` labels near `query` (prepared), best first, with their
+    /// graph distances.
+    fn search(&self, query: &[f32], ef: usize) -> Vec<(usize, f32)>;
+    /// Writes the graph as `dir/<name>.*`, fsynced; returns the name used.
+    fn save(&self, dir: &Path, basename: &str) -> Result<String>;
+    /// The files a save under `basename` consists of.
+    fn files(&self, basename: &str) -> Vec<String>;
+}
+
+/// The vector the graph stores for `vector`: unit length for cosine (so the
+/// graph compares with one dot product), unchanged otherwise.
+pub fn prepare(kind: Distance, vector: &[f32], inverse_norm: f32) -> Vec<f32> {
+    match kind {
+        Distance::Cosine => vector.iter().map(|x| x * inverse_norm).collect(),
+        _ => vector.to_vec(),
+    }
+}
+
+/// A graph and how far it has indexed the label space it was built for.
+pub struct Graph {
+    pub engine: Box<dyn GraphEngine>,
+    /// The label epoch of the collection this graph belongs to.
+    pub epoch: u64,
+    /// Labels below this are in the graph (or were tombstones when reached).
+    indexed: AtomicUsize,
+    /// Labels whose own vector did not find them first at the last audit:
+    /// every search ranks them exactly, so each stored point stays findable
+    /// even where the graph's greedy search cannot reach it (`hnsw_rs`
+    /// leaves a few such points per 10,000 on real data).
+    pinned: RwLock<Vec<usize>>,
+    /// `indexed` as of the last audit.
+    audited: AtomicUsize,
+}
+
+impl Graph {
+    pub fn new(
+        engine: Box<dyn GraphEngine>,
+        epoch: u64,
+        indexed: usize,
+        pinned: Vec<usize>,
+    ) -> Self {
+        Graph {
+            engine,
+            epoch,
+            indexed: AtomicUsize::new(indexed),
+            pinned: RwLock::new(pinned),
+            audited: AtomicUsize::new(indexed),
+        }
+    }
+
+    pub fn audited(&self) -> usize {
+        self.audited.load(Ordering::Acquire)
+    }
+
+    /// Records an audit of the labels below `upto`: `pinned` replaces the
+    /// pinned set.
+    pub fn set_audited(&self, upto: usize, pinned: Vec<usize>) {
+        if let Ok(mut slot) = self.pinned.write() {
+            *slot = pinned;
+        }
+        self.audited.store(upto, Ordering::Release);
+    }
+
+    pub fn pinned(&self) -> Vec<usize> {
+        self.pinned.read().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    pub fn insert(&self, points: &[(usize, Vec<f32>)]) {
+        let refs: Vec<(&[f32], usize)> = points.iter().map(|(l, v)| (v.as_slice(), *l)).collect();
+        self.engine.insert(&refs);
+    }
+
+    /// Searches each point's own vector, on every core, and returns the
+    /// labels that do not come first at `ef_search` (ties aside): the ones
+    /// to pin. A cheap narrow search clears most points first.
+    pub fn unreachable(&self, points: &[(usize, Vec<f32>)], ef_search: usize) -> Vec<usize> {
+        let found_first = |label: usize, vector: &[f32], ef: usize| {
+            let found = self.engine.search(vector, ef);
+            let first = found.first().map_or(f32::INFINITY, |f| f.1);
+            found.iter().any(|(l, d)| *l == label && *d <= first)
+        };
+        let narrow = ef_search.min(16);
+        let mut missed: Vec<usize> = points
+            .par_iter()
+            .filter(|(label, vector)| {
+                !found_first(*label, vector, narrow) && !found_first(*label, vector, ef_search)
+            })
+            .map(|(label, _)| *label)
+            .collect();
+        missed.sort_unstable();
+        missed
+    }
+
+    pub fn indexed(&self) -> usize {
+        self.indexed.load(Ordering::Acquire)
+    }
+
+    pub fn set_indexed(&self, upto: usize) {
+        self.indexed.fetch_max(upto, Ordering::AcqRel);
+    }
+}
+
+/// Builds an empty graph engine for `config`.
+pub fn new_engine(config: &AnnConfig, kind: Distance, capacity: usize) -> Box<dyn GraphEngine> {
+    Box::new(HnswGraph::new(&config.hnsw, kind, capacity))
+}
+
+/// What `stats()` reports about the index.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IndexStats {
+    /// "flat" or "hnsw": what a search uses right now.
+    pub algorithm: &'static str,
+    pub configured: &'static str,
+    pub graph_size: usize,
+    pub tombstones: usize,
+    pub unindexed: usize,
+    pub builds: u64,
+    pub last_build_ms: Option<f64>,
+    pub loaded_from_disk: bool,
+    pub warning: Option<String>,
+}
+
+/// Labels, tail and filter fraction decide how a search runs; the result is
+/// always ranked exactly.
+pub fn search(
+    collection: &Collection,
+    graph: &Graph,
+    query: &[f32],
+    limit: usize,
+    filter: &Filter,
+    ef_search: usize,
+) -> Result<Vec<Hit>> {
+    let config = collection.config();
+    check_vector(query, config.dimension, BatchIndex(None))?;
+    let live = collection.len();
+    if live == 0 {
+        return Ok(Vec::new());
+    }
+    let mut ef = ef_search.max(limit);
+    let matches = |slot: u32| {
+        filter.is_empty()
+            || collection
+                .point(slot)
+                .is_some_and(|(_, payload)| filter.matches(payload))
+    };
+    let mut fraction = 1.0;
+    if !filter.is_empty() {
+        fraction = estimate_fraction(collection, filter);
+        // Few matches: scanning them exactly is cheaper than widening the
+        // graph search until enough of them turn up, and exact.
+        if fraction < 0.05 || fraction * (live as f64) < (4 * ef) as f64 {
+            return collection.search(query, limit, filter);
+        }
+    }
+    let labels = collection.labels();
+    let arena = collection.arena();
+    let prepared = prepare(config.distance, query, distance::inverse_norm(query));
+    let tail: Vec<u32> = (graph.indexed()..labels.count())
+        .chain(graph.pinned())
+        .filter_map(|label| labels.slot(label))
+        .filter(|&slot| matches(slot))
+        .collect();
+    let graph_size = graph.engine.len();
+    let start_ef = ef;
+    loop {
+        let found = graph.engine.search(&prepared, ef);
+        let found_count = found.len();
+        let exhausted = found_count < ef || ef >= graph_size;
+        let mut candidates: Vec<u32> = found
+            .into_iter()
+            .filter_map(|(label, _)| labels.slot(label))
+            .filter(|&slot| matches(slot))
+            .collect();
+        // Matches should turn up among the graph's candidates about as often
+        // as in the whole collection; far fewer means the filter excludes
+        // this query's neighbourhood, and the true top-k matches lie beyond
+        // the candidates: widen.
+        let representative = candidates.len() as f64 >= 0.5 * fraction * found_count as f64;
+        if (candidates.len() + tail.len() >= limit && representative) || exhausted {
+            if candidates.len() + tail.len() < limit && exhausted && !filter.is_empty() {
+                // The graph ran out before `limit` matches: exact is the
+                // only way to be sure none is missed.
+                return collection.search(query, limit, filter);
+            }
+            candidates.extend_from_slice(&tail);
+            let ranked = flat::rank(arena, config.distance, query, limit, candidates);
+            return Ok(ranked
+                .into_iter()
+                .filter_map(|(slot, score)| {
+                    let (id, payload) = collection.point(slot)?;
+                    Some(Hit {
+                        id: id.clone(),
+                        score,
+                        payload: std::sync::Arc::clone(payload),
+                    })
+                })
+                .collect());
+        }
+        if !filter.is_empty() && ef >= 4 * start_ef {
+            // The filter's matches are rare near this query (the filter is
+            // correlated with where the query lands): widening further
+            // costs more than scanning the matches exactly, and the graph's
+            // far reaches are where its recall is weakest.
+            return collection.search(query, limit, filter);
+        }
+        ef = ef.saturating_mul(2).min(MAX_EF.max(graph_size));
+    }
+}
+
+/// The fraction of live points matching `filter`, from an even sample.
+fn estimate_fraction(collection: &Collection, filter: &Filter) -> f64 {
+    const SAMPLE: usize = 512;
+    let labels = collection.labels();
+    let count = labels.count();
+    let step = (count / SAMPLE).max(1);
+    let (mut seen, mut hits) = (0usize, 0usize);
+    let mut label = 0;
+    while label < count {
+        if let Some((_, payload)) = labels.slot(label).and_then(|s| collection.point(s)) {
+            seen += 1;
+            if filter.matches(payload) {
+                hits += 1;
+            }
+        }
+        label += step;
+    }
+    if seen == 0 {
+        return 0.0;
+    }
+    hits as f64 / seen as f64
+}
+
+const MAP_MAGIC: u32 = u32::from_le_bytes(*b"AVIX");
+const MAP_VERSION: u32 = 1;
+
+pub fn map_file_name(generation: u64) -> String {
+    format!("index-{generation:020}.map")
+}
+
+pub fn graph_basename(generation: u64) -> String {
+    format!("index-{generation:020}")
+}
+
+/// The generation of an `index-*` file name.
+pub fn parse_index_file_name(name: &str) -> Option<u64> {
+    let rest = name.strip_prefix("index-")?;
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    if digits.len() != 20 {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+fn distance_code(kind: Distance) -> u8 {
+    match kind {
+        Distance::Cosine => 0,
+        Distance::Dot => 1,
+        Distance::Euclidean => 2,
+    }
+}
+
+fn vector_crc(vector: &[f32]) -> u32 {
+    crc32c::crc32c(bytemuck::cast_slice(vector))
+}
+
+/// Saves `graph` beside snapshot `generation`, whose contents `collection`
+/// is: the engine's files first (fsynced), then the map, atomically, then
+/// the files of other generations are removed.
+pub fn save(
+    storage: &dyn Storage,
+    dir: &Path,
+    generation: u64,
+    collection: &Collection,
+    graph: &Graph,
+) -> Result<()> {
+    let labels = collection.labels();
+    let written = graph.engine.save(dir, &graph_basename(generation))?;
+    let mut out = Vec::new();
+    put_u32(&mut out, MAP_MAGIC);
+    put_u32(&mut out, MAP_VERSION);
+    out.push(distance_code(collection.config().distance));
+    put_u32(&mut out, collection.config().dimension as u32);
+    let files = graph.engine.files(&written);
+    put_u32(&mut out, files.len() as u32);
+    for name in &files {
+        let path = dir.join(name);
+        let bytes = storage
+            .read(&path)
+            .map_err(|e| Error::io("read", &path, e))?;
+        put_u32(&mut out, name.len() as u32);
+        out.extend_from_slice(name.as_bytes());
+        put_u64(&mut out, bytes.len() as u64);
+        put_u32(&mut out, crc32c::crc32c(&bytes));
+    }
+    put_u32(&mut out, written.len() as u32);
+    out.extend_from_slice(written.as_bytes());
+    // Labels the graph holds: the ones indexed when it was dumped. Those the
+    // collection copy does not know (indexed after it was taken) are
+    // tombstones here; the reopened store indexes their points again.
+    let count = graph.indexed();
+    let pinned = graph.pinned();
+    put_u64(&mut out, count as u64);
+    for label in 0..count {
+        match labels
+            .slot(label)
+            .and_then(|s| collection.point(s).map(|p| (s, p)))
+        {
+            Some((slot, (id, _))) => {
+                out.push(if pinned.contains(&label) { 2 } else { 1 });
+                put_u32(&mut out, vector_crc(collection.arena().get(slot)));
+                put_point_id(&mut out, id);
+            }
+            _ => out.push(0),
+        }
+    }
+    let crc = crc32c::crc32c(&out);
+    put_u32(&mut out, crc);
+    write_atomically(storage, dir, &map_file_name(generation), &out)?;
+    let keep: Vec<String> = files
+        .into_iter()
+        .chain([map_file_name(generation)])
+        .collect();
+    let names = storage.list(dir).map_err(|e| Error::io("list", dir, e))?;
+    for name in names {
+        if parse_index_file_name(&name).is_some() && !keep.contains(&name) {
+            let path = dir.join(&name);
+            storage
+                .remove(&path)
+                .map_err(|e| Error::io("remove", &path, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// A saved graph matched to a reopened collection: the engine, and for each
+/// graph label the label it has in the collection now (`None`: tombstone).
+pub struct Loaded {
+    pub engine: Box<dyn GraphEngine>,
+    pub order: Vec<Option<u32>>,
+    /// Graph labels to pin (see [`Graph::pin`]).
+    pub pinned: Vec<usize>,
+}
+
+/// Loads the graph saved with snapshot `generation`, if there is one.
+/// `Ok(None)`: nothing saved. `Err`: something saved but unusable (the
+/// caller rebuilds and reports why).
+pub fn load(
+    storage: &dyn Storage,
+    dir: &Path,
+    generation: u64,
+    collection: &Collection,
+) -> Result<Option<Loaded>> {
+    let map_path = dir.join(map_file_name(generation));
+    if !storage.exists(&map_path) {
+        return Ok(None);
+    }
+    let bytes = storage
+        .read(&map_path)
+        .map_err(|e| Error::io("read", &map_path, e))?;
+    let corrupt = |offset: usize, reason: String| Error::corrupt(&map_path, offset as u64, reason);
+    if bytes.len() < 4 {
+        return Err(corrupt(0, "shorter than its checksum".into()));
+    }
+    let (body, tail) = bytes.split_at(bytes.len() - 4);
+    let stored = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
+    if crc32c::crc32c(body) != stored {
+        return Err(corrupt(body.len(), "checksum mismatch".into()));
+    }
+    let mut r = ByteReader::new(body);
+    let at = |r: &ByteReader, e: String| corrupt(r.position(), e);
+    let magic = r.u32().map_err(|e| at(&r, e))?;
+    let version = r.u32().map_err(|e| at(&r, e))?;
+    if magic != MAP_MAGIC || version != MAP_VERSION {
+        return Err(corrupt(0, format!("unknown format (version {version})")));
+    }
+    let config = collection.config();
+    let kind = r.u8().map_err(|e| at(&r, e))?;
+    let dimension = r.u32().map_err(|e| at(&r, e))? as usize;
+    if kind != distance_code(config.distance) || dimension != config.dimension {
+        return Err(corrupt(8, "saved for another distance or dimension".into()));
+    }
+    let files = r.u32().map_err(|e| at(&r, e))? as usize;
+    for _ in 0..files {
+        let name = r.bytes_u32().map_err(|e| at(&r, e))?;
+        let name = String::from_utf8_lossy(name).into_owned();
+        if name.contains(['/', '\\']) || name.contains("..") {
+            return Err(at(&r, format!("unsafe file name {name:?}")));
+        }
+        let size = r.u64().map_err(|e| at(&r, e))?;
+        let crc = r.u32().map_err(|e| at(&r, e))?;
+        let path = dir.join(&name);
+        let data = storage
+            .read(&path)
+            .map_err(|e| Error::io("read", &path, e))?;
+        if data.len() as u64 != size || crc32c::crc32c(&data) != crc {
+            return Err(Error::corrupt(&path, 0, "size or checksum mismatch"));
+        }
+    }
+    let basename = r.bytes_u32().map_err(|e| at(&r, e))?;
+    let basename = String::from_utf8_lossy(basename).into_owned();
+    let count = r.u64().map_err(|e| at(&r, e))? as usize;
+    if count > r.remaining() {
+        return Err(at(&r, format!("{count} labels cannot fit")));
+    }
+    let labels = collection.labels();
+    let mut order = Vec::with_capacity(count);
+    let mut pinned = Vec::new();
+    for label in 0..count {
+        let present = r.u8().map_err(|e| at(&r, e))?;
+        if present == 0 {
+            order.push(None);
+            continue;
+        }
+        if present == 2 {
+            pinned.push(label);
+        }
+        let crc = r.u32().map_err(|e| at(&r, e))?;
+        let id = r.point_id().map_err(|e| at(&r, e))?;
+        let current = collection
+            .slot_of(&id)
+            .filter(|&slot| vector_crc(collection.arena().get(slot)) == crc)
+            .map(|slot| labels.label_of(slot));
+        order.push(current);
+    }
+    r.finish().map_err(|e| at(&r, e))?;
+    let engine = HnswGraph::load(dir, &basename, config.distance)?;
+    if engine.len() > count {
+        return Err(corrupt(
+            0,
+            "the graph holds more points than the map".into(),
+        ));
+    }
+    Ok(Some(Loaded {
+        engine: Box::new(engine),
+        order,
+        pinned,
+    }))
+}
+
+/// Removes every saved graph (the collection has none worth keeping).
+pub fn remove_saved(storage: &dyn Storage, dir: &Path) -> Result<()> {
+    let names = storage.list(dir).map_err(|e| Error::io("list", dir, e))?;
+    for name in names {
+        if parse_index_file_name(&name).is_some() {
+            let path = dir.join(&name);
+            storage
+                .remove(&path)
+                .map_err(|e| Error::io("remove", &path, e))?;
+        }
+    }
+    Ok(())
+}

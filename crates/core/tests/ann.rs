@@ -1,0 +1,404 @@
+//! The HNSW index behind the store: findability, recall against exact
+//! search, tombstones and rebuilds, filtered search, saved graphs.
+//!
+//! The real-text dataset (`../shared/data`, 20,000 × 384 MiniLM vectors) is
+//! used when present (`ANNVAULT_DATASET` names another folder); the same
+//! checks always run on a clustered synthetic set from a fixed seed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use annvault_core::storage::directory::DirOptions;
+use annvault_core::storage::fs::OsStorage;
+use annvault_core::store::Persistence;
+use annvault_core::{
+    Algorithm, AnnConfig, CollectionConfig, Distance, Filter, Payload, PointBatch, PointId, Store,
+    StoreOptions,
+};
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(600);
+
+struct Data {
+    dim: usize,
+    docs: Vec<f32>,
+    queries: Vec<f32>,
+}
+
+impl Data {
+    fn len(&self) -> usize {
+        self.docs.len() / self.dim
+    }
+    fn doc(&self, i: usize) -> &[f32] {
+        &self.docs[i * self.dim..(i + 1) * self.dim]
+    }
+    fn query(&self, i: usize) -> &[f32] {
+        &self.queries[i * self.dim..(i + 1) * self.dim]
+    }
+}
+
+fn read_f32(path: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).expect("dataset file readable");
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+fn real_data() -> Option<Data> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let candidates = [
+        std::env::var_os("ANNVAULT_DATASET").map(PathBuf::from),
+        Some(manifest.join("../../../shared/data")),
+        Some(PathBuf::from("/work/shared/data")),
+    ];
+    let dir = candidates
+        .into_iter()
+        .flatten()
+        .find(|d| d.join("docs-384.f32").exists())?;
+    Some(Data {
+        dim: 384,
+        docs: read_f32(&dir.join("docs-384.f32")),
+        queries: read_f32(&dir.join("queries-384.f32")),
+    })
+}
+
+/// Gaussian-ish clusters from a fixed seed: `n` points, 100 queries.
+fn clustered(n: usize, dim: usize) -> Data {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f32 / (1u64 << 53) as f32
+    };
+    let clusters = 64;
+    let centres: Vec<f32> = (0..clusters * dim).map(|_| next() * 2.0 - 1.0).collect();
+    let mut point = |c: usize| -> Vec<f32> {
+        (0..dim)
+            .map(|d| centres[c * dim + d] + (next() + next() + next() - 1.5) * 0.25)
+            .collect()
+    };
+    let docs = (0..n).flat_map(|i| point(i % clusters)).collect();
+    let queries = (0..100).flat_map(|i| point((i * 7) % clusters)).collect();
+    Data { dim, docs, queries }
+}
+
+fn payload(i: usize) -> Payload {
+    match json!({ "i": i, "pct": i % 100, "quarter": i % 4 }) {
+        serde_json::Value::Object(o) => o,
+        _ => unreachable!("literal object"),
+    }
+}
+
+fn options(dim: usize, distance: Distance, root: Option<&Path>, ann: AnnConfig) -> StoreOptions {
+    StoreOptions {
+        name: "ann".into(),
+        config: CollectionConfig::new(dim, distance, None).unwrap(),
+        persistence: root.map(|root| Persistence {
+            root: root.to_path_buf(),
+            storage: Arc::new(OsStorage),
+            options: DirOptions::default(),
+        }),
+        ann,
+    }
+}
+
+fn hnsw() -> AnnConfig {
+    AnnConfig {
+        algorithm: Algorithm::Hnsw,
+        ..AnnConfig::default()
+    }
+}
+
+fn load(store: &Store, data: &Data, range: std::ops::Range<usize>) {
+    for chunk in range.collect::<Vec<_>>().chunks(1000) {
+        let batch = PointBatch::new(
+            data.dim,
+            chunk.iter().map(|&i| PointId::Int(i as i64)).collect(),
+            chunk.iter().flat_map(|&i| data.doc(i).to_vec()).collect(),
+            &vec![data.dim as u32; chunk.len()],
+            chunk.iter().map(|&i| payload(i)).collect(),
+        )
+        .unwrap();
+        store.insert(store.ticket(), batch).unwrap();
+    }
+}
+
+fn ready(store: &Store) {
+    assert!(store.wait_for_index(WAIT).unwrap(), "indexing finished");
+    assert_eq!(store.stats().unwrap().index.algorithm, "hnsw");
+}
+
+/// Every live point's own vector finds it first (or a point with the very
+/// same vector).
+fn assert_every_point_findable(store: &Store, data: &Data, live: &BTreeSet<usize>) {
+    let mut missed = Vec::new();
+    for &i in live {
+        let hits = store.search(data.doc(i), 1, &Filter::default()).unwrap();
+        let first = hits.first().expect("a hit");
+        // Ties: another point scores as high as the point itself (a
+        // duplicate, or a near-duplicate within f32 rounding).
+        let own = cosine(data.doc(i), data.doc(i));
+        let tie = first.score >= own - 1e-6;
+        if first.id != PointId::Int(i as i64) && !tie {
+            missed.push(i);
+        }
+    }
+    assert!(
+        missed.is_empty(),
+        "{} of {} points not found first: {missed:?}",
+        missed.len(),
+        live.len()
+    );
+}
+
+/// Mean recall@10 of the store's search against exact search over `live`.
+fn recall(
+    store: &Store,
+    data: &Data,
+    live: &BTreeSet<usize>,
+    filter: &Filter,
+    keep: impl Fn(usize) -> bool,
+) -> f64 {
+    let queries = data.queries.len() / data.dim;
+    let mut found = 0;
+    let mut expected = 0;
+    for q in 0..queries {
+        let query = data.query(q);
+        let mut exact: Vec<(f32, usize)> = live
+            .iter()
+            .filter(|&&i| keep(i))
+            .map(|&i| (cosine(query, data.doc(i)), i))
+            .collect();
+        exact.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let truth: BTreeSet<i64> = exact.iter().take(10).map(|e| e.1 as i64).collect();
+        let hits = store.search(query, 10, filter).unwrap();
+        assert_eq!(hits.len(), truth.len(), "k results whenever k points match");
+        for hit in &hits {
+            let PointId::Int(i) = hit.id else {
+                panic!("int ids")
+            };
+            assert!(live.contains(&(i as usize)), "a deleted id came back");
+            assert!(keep(i as usize), "a hit that fails the filter");
+            if truth.contains(&i) {
+                found += 1;
+            }
+        }
+        expected += truth.len();
+    }
+    found as f64 / expected as f64
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb)
+}
+
+fn full_workload(data: &Data) {
+    let n = data.len();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(options(
+        data.dim,
+        Distance::Cosine,
+        Some(dir.path()),
+        AnnConfig::default(),
+    ))
+    .unwrap();
+    load(&store, data, 0..n);
+    ready(&store);
+    let mut live: BTreeSet<usize> = (0..n).collect();
+    assert_every_point_findable(&store, data, &live);
+    let all = recall(&store, data, &live, &Filter::default(), |_| true);
+    eprintln!("recall@10 {all:.4} over {n}");
+    assert!(all >= 0.95, "recall@10 {all}");
+
+    // 1 %-selective filter: exact among the matches.
+    let one_pct = Filter::from_json(&json!({ "pct": 7 })).unwrap();
+    let filtered = recall(&store, data, &live, &one_pct, |i| i % 100 == 7);
+    assert!(filtered >= 0.95, "1% filter recall {filtered}");
+    // 25 %-selective: through the graph.
+    let quarter = Filter::from_json(&json!({ "quarter": 1 })).unwrap();
+    let filtered = recall(&store, data, &live, &quarter, |i| i % 4 == 1);
+    eprintln!("25% filter recall@10 {filtered:.4}");
+    assert!(filtered >= 0.95, "25% filter recall {filtered}");
+
+    // Reopen after a checkpoint: the graph is loaded, not rebuilt.
+    store.close(store.ticket()).unwrap();
+    store.reopen(store.ticket()).unwrap();
+    let stats = store.stats().unwrap().index;
+    assert!(stats.loaded_from_disk, "{stats:?}");
+    assert_eq!(stats.builds, 0, "{stats:?}");
+    assert_eq!(stats.algorithm, "hnsw");
+    assert_eq!(stats.unindexed, 0);
+
+    // Delete 30 %: tombstones pass the 20 % threshold, the graph is rebuilt.
+    for i in (0..n).filter(|i| i % 10 < 3) {
+        store
+            .delete(store.ticket(), &PointId::Int(i as i64))
+            .unwrap();
+        live.remove(&i);
+    }
+    ready(&store);
+    let stats = store.stats().unwrap().index;
+    assert!(stats.builds >= 1, "a rebuild happened: {stats:?}");
+    assert!(stats.tombstones < n / 5, "{stats:?}");
+    assert_every_point_findable(&store, data, &live);
+    let after = recall(&store, data, &live, &Filter::default(), |_| true);
+    eprintln!("recall@10 after deleting 30%: {after:.4}");
+    assert!(after >= 0.95, "recall after deletes {after}");
+
+    // Reopen with the graph files removed: rebuilt, with a warning.
+    store.checkpoint(store.ticket()).unwrap();
+    store.close(store.ticket()).unwrap();
+    for entry in std::fs::read_dir(dir.path().join("ann")).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .contains(".hnsw.")
+        {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    store.reopen(store.ticket()).unwrap();
+    let stats = store.stats().unwrap().index;
+    assert!(!stats.loaded_from_disk);
+    assert!(
+        stats
+            .warning
+            .as_deref()
+            .unwrap_or("")
+            .contains("rebuilding"),
+        "{stats:?}"
+    );
+    ready(&store);
+    let stats = store.stats().unwrap().index;
+    assert!(stats.builds >= 1, "rebuilt: {stats:?}");
+    assert_every_point_findable(&store, data, &live);
+}
+
+#[test]
+fn real_text_dataset_findability_recall_deletes_filters_and_reopen() {
+    let Some(data) = real_data() else {
+        eprintln!("SKIPPED: the real-text dataset (../shared/data) is not on this machine; the clustered test covers the same checks");
+        return;
+    };
+    full_workload(&data);
+}
+
+#[test]
+fn clustered_dataset_findability_recall_deletes_filters_and_reopen() {
+    full_workload(&clustered(20_000, 64));
+}
+
+#[test]
+fn every_point_is_findable_in_small_graphs() {
+    for n in [10, 100, 1000] {
+        let data = clustered(n, 32);
+        let store = Store::open(options(data.dim, Distance::Cosine, None, hnsw())).unwrap();
+        load(&store, &data, 0..n);
+        ready(&store);
+        assert_every_point_findable(&store, &data, &(0..n).collect());
+    }
+}
+
+#[test]
+fn auto_searches_exactly_below_the_threshold_and_through_the_graph_above() {
+    let data = clustered(1500, 16);
+    let store = Store::open(options(
+        data.dim,
+        Distance::Cosine,
+        None,
+        AnnConfig::default(),
+    ))
+    .unwrap();
+    load(&store, &data, 0..999);
+    assert!(store.wait_for_index(WAIT).unwrap());
+    assert_eq!(store.stats().unwrap().index.algorithm, "flat");
+    load(&store, &data, 999..1500);
+    ready(&store);
+    let flat = Store::open(options(data.dim, Distance::Cosine, None, AnnConfig::flat())).unwrap();
+    load(&flat, &data, 0..10);
+    assert!(flat.wait_for_index(WAIT).unwrap());
+    assert_eq!(flat.stats().unwrap().index.algorithm, "flat");
+}
+
+/// Random inserts, updates and deletes: results hold only live ids, once
+/// each, with their current vectors' exact scores, for every metric.
+#[test]
+fn random_mutations_never_return_deleted_duplicate_or_stale_points() {
+    for distance in [Distance::Cosine, Distance::Dot, Distance::Euclidean] {
+        let data = clustered(3000, 24);
+        let store = Store::open(options(data.dim, distance, None, hnsw())).unwrap();
+        let exact = Store::open(options(data.dim, distance, None, AnnConfig::flat())).unwrap();
+        let mut live = BTreeMap::new();
+        let mut seed = 7u64;
+        let mut rand = move |m: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % m
+        };
+        for round in 0..30 {
+            for _ in 0..100 {
+                let id = rand(1500);
+                let source = rand(3000);
+                match rand(10) {
+                    0..=5 => {
+                        for s in [&store, &exact] {
+                            let batch = PointBatch::new(
+                                data.dim,
+                                vec![PointId::Int(id as i64)],
+                                data.doc(source).to_vec(),
+                                &[data.dim as u32],
+                                vec![payload(source)],
+                            )
+                            .unwrap();
+                            s.insert(s.ticket(), batch).unwrap();
+                        }
+                        live.insert(id, source);
+                    }
+                    _ => {
+                        for s in [&store, &exact] {
+                            s.delete(s.ticket(), &PointId::Int(id as i64)).unwrap();
+                        }
+                        live.remove(&id);
+                    }
+                }
+            }
+            if round % 3 == 0 {
+                assert!(store.wait_for_index(WAIT).unwrap());
+            }
+            for q in 0..10 {
+                let query = data.query(q);
+                let hits = store.search(query, 20, &Filter::default()).unwrap();
+                let truth = exact.search(query, 20, &Filter::default()).unwrap();
+                assert_eq!(hits.len(), truth.len().min(live.len()));
+                let mut seen = BTreeSet::new();
+                for hit in &hits {
+                    let PointId::Int(id) = hit.id else {
+                        panic!("int ids")
+                    };
+                    assert!(seen.insert(id), "duplicate id {id}");
+                    let source = *live.get(&(id as usize)).expect("only live ids");
+                    // The score is the one of the current vector.
+                    let current = exact.get(&hit.id).unwrap().unwrap();
+                    assert_eq!(current.payload["i"], source);
+                    let rescored = exact
+                        .search(query, live.len(), &Filter::default())
+                        .unwrap()
+                        .into_iter()
+                        .find(|h| h.id == hit.id)
+                        .unwrap();
+                    assert_eq!(rescored.score, hit.score);
+                }
+            }
+        }
+    }
+}
