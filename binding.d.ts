@@ -39,7 +39,9 @@ export declare class NativeStore {
   /** Resolves to the record as JSON (`{id, vector, payload}`), or null. */
   get(id: string | number): Promise<string | null>
   /** Resolves to the hits as a JSON array of `{id, score, payload}`. */
-  search(query: Float32Array, limit: number, filter?: string | undefined | null): Promise<string>
+  search(query: Float32Array, limit: number, filter?: string | undefined | null, efSearch?: number | undefined | null): Promise<string>
+  /** Resolves to whether the background indexer went idle within `timeout_ms`. */
+  waitForIndex(timeoutMs: number): Promise<boolean>
   /** Resolves to `{records: [{id, payload}], total}` as JSON. */
   list(filter: string | undefined | null, limit: number): Promise<string>
   count(): Promise<number>
@@ -56,6 +58,12 @@ export declare class NativeStore {
  * (payload not plain JSON, wrong argument types) with the core's codes.
  */
 export declare function errorCodes(): Record<string, number>
+
+export interface HnswConfig {
+  m?: number
+  efConstruction?: number
+  efSearch?: number
+}
 
 /** Opens a store. Resolves to a connected `NativeStore`. */
 export declare function openStore(config: StoreConfig): Promise<NativeStore>
@@ -76,4 +84,9 @@ export interface StoreConfig {
   compression?: string
   /** WAL size that starts a background checkpoint (default 64 MiB). */
   checkpointWalBytes?: number
+  /** 'auto' (default), 'flat' or 'hnsw'. */
+  annAlgorithm?: string
+  /** Below this many points 'auto' searches exactly (default 1000). */
+  annMinDatasetSize?: number
+  hnsw?: HnswConfig
 }

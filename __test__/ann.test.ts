@@ -63,7 +63,7 @@ describe('HNSW through the façade', () => {
     const near5 = await store.search(vectors[5], 5)
     expect(near5.map((h) => h.id)).not.toContain(5)
     const near100 = await store.search(vectors[100], 2)
-    expect(near100.map((h) => h.id).sort()).toEqual([6, 100])
+    expect(near100.map((h) => h.id as number).sort((a, b) => a - b)).toEqual([6, 100])
     expect(near100[0].score).toBeCloseTo(cosine(vectors[100], vectors[100]), 5)
 
     await manager.disconnect()

@@ -233,7 +233,7 @@ type Checkpoint = (CheckpointJob, Option<Arc<Graph>>);
 
 enum Outcome {
     Applied(bool),
-    Checkpoint(Option<Checkpoint>),
+    Checkpoint(Option<Box<Checkpoint>>),
     Done,
 }
 
@@ -579,7 +579,10 @@ impl Store {
     /// covers. Writes and reads go on meanwhile. A no-op without persistence.
     pub fn checkpoint(&self, ticket: WriteTicket) -> Result<()> {
         match self.submit(ticket, Request::Checkpoint)? {
-            Outcome::Checkpoint(Some((job, graph))) => self.inner.publish(&job, graph.as_ref()),
+            Outcome::Checkpoint(Some(checkpoint)) => {
+                let (job, graph) = *checkpoint;
+                self.inner.publish(&job, graph.as_ref())
+            }
             _ => Ok(()),
         }
     }
@@ -748,7 +751,9 @@ impl Inner {
                 other => {
                     results.extend(self.commit_ops(&mut dir, std::mem::take(&mut group)));
                     let outcome = match other {
-                        Request::Checkpoint => self.rotate(&mut dir).map(Outcome::Checkpoint),
+                        Request::Checkpoint => self
+                            .rotate(&mut dir)
+                            .map(|c| Outcome::Checkpoint(c.map(Box::new))),
                         Request::Close => self.close(&mut dir).map(|()| Outcome::Done),
                         Request::Reopen => self.reopen(&mut dir).map(|()| Outcome::Done),
                         Request::Op(_) => unreachable!("handled above"),
