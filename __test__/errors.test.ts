@@ -250,7 +250,9 @@ describe('configuration', () => {
     await expectKind(createVectorStore({ ...base, distance: 'Manhattan' as 'Dot' }), 'INVALID_ARGUMENT')
     await expectKind(createVectorStore({ ...base, type: 'qdrant' as 'in-memory' }), 'INVALID_ARGUMENT')
     await expectKind(createVectorStore({ ...base, maxVectors: 0 }), 'INVALID_ARGUMENT')
-    await expectKind(createVectorStore({ ...base, ...({ annAlgorithm: 'hnsw' } as object) }), 'INVALID_ARGUMENT')
+    await expectKind(createVectorStore({ ...base, ...({ annIndexType: 'ivf' } as object) }), 'INVALID_ARGUMENT')
+    // faiss is not built in: asking for it is an error, not a silent fallback.
+    await expectKind(createVectorStore({ ...base, annAlgorithm: 'faiss' as 'hnsw' }), 'INVALID_ARGUMENT')
   })
 })
 

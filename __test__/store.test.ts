@@ -46,6 +46,7 @@ describe('factories and manager', () => {
       persistencePath: './data/vector-storage',
       persistent: true,
       durability: 'fsync',
+      annAlgorithm: 'auto',
       connected: true,
     })
   })
