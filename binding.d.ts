@@ -38,8 +38,12 @@ export declare class NativeStore {
   reopen(): Promise<void>
   /** Resolves to the record as JSON (`{id, vector, payload}`), or null. */
   get(id: string | number): Promise<string | null>
-  /** Resolves to the hits as a JSON array of `{id, score, payload}`. */
-  search(query: Float32Array, limit: number, filter?: string | undefined | null, efSearch?: number | undefined | null): Promise<string>
+  /**
+   * The hits as a JSON array of `{id, score, payload}`: a string when
+   * the search was cheap enough to run right here (see
+   * `Store::try_search_now`), else a Promise of one.
+   */
+  search(query: Float32Array, limit: number, filter?: string | undefined | null, efSearch?: number | undefined | null): string | Promise<string>
   /** Resolves to whether the background indexer went idle within `timeout_ms`. */
   waitForIndex(timeoutMs: number): Promise<boolean>
   /** Resolves to `{records: [{id, payload}], total}` as JSON. */
@@ -63,6 +67,8 @@ export interface HnswConfig {
   m?: number
   efConstruction?: number
   efSearch?: number
+  /** 'auto' (default), 'i8', 'f16' or 'f32'. */
+  quantization?: string
 }
 
 /** Opens a store. Resolves to a connected `NativeStore`. */

@@ -103,6 +103,13 @@ export interface HnswOptions {
   efConstruction?: number
   /** Candidate list width while searching, 1–65536; can be given per query too. */
   efSearch?: number
+  /**
+   * How the graph stores its own copy of the vectors. Results are always ranked on the exact
+   * f32 vectors, so this trades recall at a given efSearch for memory and speed, never scores.
+   * 'auto' (default): 'i8' for Cosine, 'f32' for Dot and Euclidean. 'i8' and 'f16' are for
+   * Cosine collections only.
+   */
+  quantization?: 'auto' | 'i8' | 'f16' | 'f32'
 }
 
 export interface SearchOptions {
@@ -116,6 +123,10 @@ export interface IndexStats {
   configured: 'auto' | 'flat' | 'hnsw'
   /** Points in the graph, tombstones included. */
   graphSize: number
+  /** How the graph stores its vectors, while there is a graph. */
+  quantization: 'i8' | 'f16' | 'f32' | null
+  /** Points the graph's own search does not reach first; every search ranks them exactly. */
+  pinned: number
   /** Graph entries of deleted or replaced points that searches skip; a rebuild clears them. */
   tombstones: number
   /** Live points not yet in the graph: searched exactly until the indexer takes them. */

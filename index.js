@@ -265,7 +265,7 @@ const CONFIG_KEYS = new Set([
   'hnsw',
 ])
 
-const HNSW_KEYS = new Set(['m', 'efConstruction', 'efSearch'])
+const HNSW_KEYS = new Set(['m', 'efConstruction', 'efSearch', 'quantization'])
 
 function hnswOf(config, operation) {
   const hnsw = config.hnsw
@@ -275,9 +275,17 @@ function hnswOf(config, operation) {
   }
   for (const key of Object.keys(hnsw)) {
     if (!HNSW_KEYS.has(key) && hnsw[key] !== undefined) {
-      throw storeError('INVALID_ARGUMENT', operation, `unsupported hnsw option '${key}' (known: m, efConstruction, efSearch)`, {
+      throw storeError('INVALID_ARGUMENT', operation, `unsupported hnsw option '${key}' (known: m, efConstruction, efSearch, quantization)`, {
         argument: `hnsw.${key}`,
       })
+    }
+    if (key === 'quantization') {
+      if (hnsw[key] !== undefined && typeof hnsw[key] !== 'string') {
+        throw storeError('INVALID_ARGUMENT', operation, `hnsw.quantization must be a string, got ${describe(hnsw[key])}`, {
+          argument: 'hnsw.quantization',
+        })
+      }
+      continue
     }
     if (hnsw[key] !== undefined && typeof hnsw[key] !== 'number') {
       throw storeError('INVALID_ARGUMENT', operation, `hnsw.${key} must be a number, got ${describe(hnsw[key])}`, {
@@ -285,7 +293,7 @@ function hnswOf(config, operation) {
       })
     }
   }
-  return { m: hnsw.m, efConstruction: hnsw.efConstruction, efSearch: hnsw.efSearch }
+  return { m: hnsw.m, efConstruction: hnsw.efConstruction, efSearch: hnsw.efSearch, quantization: hnsw.quantization }
 }
 
 function optionalOf(config, key, type, operation) {
@@ -444,8 +452,10 @@ class InMemoryVectorStore {
     }
   }
 
-  async search(query, limit = DEFAULT_SEARCH_LIMIT, filters, options) {
-    return call('search', async () => {
+  // Not `async`: a search the native layer ran at once (a graph walk, or a
+  // scan of a small collection) resolves without another microtask hop.
+  search(query, limit = DEFAULT_SEARCH_LIMIT, filters, options) {
+    try {
       const store = this.#open('search')
       const vector = toFloat32(query, 'search', 'query')
       let efSearch
@@ -458,9 +468,14 @@ class InMemoryVectorStore {
           throw storeError('INVALID_ARGUMENT', 'search', `efSearch must be a number, got ${describe(efSearch)}`, { argument: 'efSearch' })
         }
       }
-      const json = await store.search(vector, checkLimit(limit, 'search'), filterJson(filters, 'search'), efSearch)
-      return JSON.parse(json)
-    })
+      const result = store.search(vector, checkLimit(limit, 'search'), filterJson(filters, 'search'), efSearch)
+      if (typeof result === 'string') return Promise.resolve(JSON.parse(result))
+      return result.then(JSON.parse, (error) => {
+        throw translate(error, 'search')
+      })
+    } catch (error) {
+      return Promise.reject(translate(error, 'search'))
+    }
   }
 
   /**

@@ -47,6 +47,7 @@ describe('HNSW through the façade', () => {
     expect(stats.index.algorithm).toBe('hnsw')
     expect(stats.index.configured).toBe('hnsw')
     expect(stats.index.graphSize).toBe(N)
+    expect(stats.index.quantization).toBe('i8')
     expect(stats.index.unindexed).toBe(0)
     for (let i = 0; i < N; i += 7) {
       const [first] = await store.search(vectors[i], 1)
@@ -77,11 +78,31 @@ describe('HNSW through the façade', () => {
     expect(again.id).toBe(1234)
   })
 
+  test('a chosen quantization is used, and answers with exact scores', async () => {
+    const { store } = await make(dirs.next(), { hnsw: { quantization: 'f16' } })
+    const vectors = randomVectors(1500, DIM, 5)
+    const ids = vectors.map((_, i) => i)
+    await store.insert(vectors, ids, ids.map((i) => ({ i })))
+    expect(await store.waitForIndex()).toBe(true)
+    expect((await store.stats()).index.quantization).toBe('f16')
+    const [first, second] = await store.search(vectors[42], 2)
+    expect(first.id).toBe(42)
+    expect(first.score).toBeCloseTo(1, 6)
+    expect(second.score).toBeCloseTo(cosine(vectors[42], vectors[second.id as number]), 6)
+  })
+
   test('bad graph options and per-query efSearch are rejected with typed errors', async () => {
     const path = dirs.next()
     await expect(make(path, { annAlgorithm: 'faiss' })).rejects.toThrow(VectorStoreError)
     await expect(make(path, { hnsw: { m: 1000 } })).rejects.toThrow(/hnsw.m/)
     await expect(make(path, { hnsw: { ef: 10 } })).rejects.toThrow(/unsupported hnsw option/)
+    await expect(make(path, { hnsw: { quantization: 'i4' } })).rejects.toMatchObject({ kind: 'INVALID_ARGUMENT' })
+    await expect(make(path, { hnsw: { quantization: 8 } })).rejects.toMatchObject({ kind: 'INVALID_ARGUMENT' })
+    // 8-bit and half-precision graph vectors cannot hold what Dot and Euclidean need.
+    await expect(make(path, { distance: 'Dot', hnsw: { quantization: 'i8' } })).rejects.toThrow(/Cosine collections only/)
+    await expect(make(path, { distance: 'Euclidean', hnsw: { quantization: 'f16' } })).rejects.toMatchObject({
+      kind: 'INVALID_ARGUMENT',
+    })
     const { store } = await make(path)
     await store.insert([randomVectors(1, DIM)[0]], [1], [{}])
     await expect(store.search(randomVectors(1, DIM)[0], 1, undefined, { efSearch: 0 })).rejects.toThrow(/efSearch/)

@@ -51,6 +51,8 @@ function main() {
     const published = { ...rootPackage }
     delete published.devDependencies
     delete published.scripts
+    // The benchmark reference (hnswlib-node) is an optional dependency of the repository only.
+    delete published.allowScripts
     published.optionalDependencies = { [platformPackage.name]: rootPackage.version }
     fs.writeFileSync(path.join(mainDir, 'package.json'), JSON.stringify(published, null, 2))
 

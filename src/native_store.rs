@@ -16,9 +16,9 @@ use annvault_core::storage::fs::OsStorage;
 use annvault_core::store::Persistence;
 use annvault_core::{
     parse_limit, parse_payload, parse_payloads, positive_integer, Algorithm, AnnConfig, BatchIndex,
-    CollectionConfig, Distance, Filter, HnswParams, PointBatch, Store, StoreOptions,
+    CollectionConfig, Distance, Filter, HnswParams, PointBatch, Quantization, Store, StoreOptions,
 };
-use napi::bindgen_prelude::{AsyncTask, Float32Array, Uint32Array};
+use napi::bindgen_prelude::{AsyncTask, Either, Float32Array, Uint32Array};
 use napi_derive::napi;
 
 use crate::error::to_js_error;
@@ -86,6 +86,8 @@ pub struct HnswConfig {
     pub m: Option<f64>,
     pub ef_construction: Option<f64>,
     pub ef_search: Option<f64>,
+    /// 'auto' (default), 'i8', 'f16' or 'f32'.
+    pub quantization: Option<String>,
 }
 
 fn ann_config(config: &StoreConfig) -> annvault_core::Result<AnnConfig> {
@@ -104,11 +106,17 @@ fn ann_config(config: &StoreConfig) -> annvault_core::Result<AnnConfig> {
         None => Ok(default),
     };
     let hnsw = match &config.hnsw {
-        Some(h) => HnswParams::new(
-            param("hnsw.m", h.m, d.m)?,
-            param("hnsw.efConstruction", h.ef_construction, d.ef_construction)?,
-            param("hnsw.efSearch", h.ef_search, d.ef_search)?,
-        )?,
+        Some(h) => HnswParams {
+            quantization: match h.quantization.as_deref() {
+                Some(name) => Quantization::parse(name)?,
+                None => d.quantization,
+            },
+            ..HnswParams::new(
+                param("hnsw.m", h.m, d.m)?,
+                param("hnsw.efConstruction", h.ef_construction, d.ef_construction)?,
+                param("hnsw.efSearch", h.ef_search, d.ef_search)?,
+            )?
+        },
         None => d,
     };
     Ok(AnnConfig {
@@ -408,29 +416,41 @@ impl NativeStore {
         }))
     }
 
-    /// Resolves to the hits as a JSON array of `{id, score, payload}`.
+    /// The hits as a JSON array of `{id, score, payload}`: a string when
+    /// the search was cheap enough to run right here (see
+    /// `Store::try_search_now`), else a Promise of one.
     #[napi(
         catch_unwind,
         ts_args_type = "query: Float32Array, limit: number, filter?: string | undefined | null, efSearch?: number | undefined | null",
-        ts_return_type = "Promise<string>"
+        ts_return_type = "string | Promise<string>"
     )]
     pub fn search(
         &self,
-        query: Float32Array,
+        query: &[f32],
         limit: f64,
         filter: Option<String>,
         ef_search: Option<f64>,
-    ) -> AsyncTask<Job<String>> {
-        let store = Arc::clone(&self.store);
-        let query = Floats::new(query);
-        AsyncTask::new(Job::new("search", move || {
+    ) -> napi::Result<Either<String, AsyncTask<Job<String>>>> {
+        let parsed = (|| -> annvault_core::Result<_> {
             let limit = parse_limit(limit)?;
             let filter = filter_from(filter)?;
             let ef = ef_search
                 .map(|ef| positive_integer("efSearch", ef))
                 .transpose()?;
-            to_json(&store.search_with(&query.into_vec(), limit, &filter, ef)?)
-        }))
+            Ok((limit, filter, ef))
+        })();
+        let (limit, filter, ef) = parsed.map_err(|e| to_js_error(e, "search"))?;
+        if let Some(hits) = self.store.try_search_now(query, limit, &filter, ef) {
+            return hits
+                .and_then(|hits| to_json(&hits))
+                .map(Either::A)
+                .map_err(|e| to_js_error(e, "search"));
+        }
+        let store = Arc::clone(&self.store);
+        let query = query.to_vec();
+        Ok(Either::B(AsyncTask::new(Job::new("search", move || {
+            to_json(&store.search_with(&query, limit, &filter, ef)?)
+        }))))
     }
 
     /// Resolves to whether the background indexer went idle within `timeout_ms`.

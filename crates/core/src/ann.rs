@@ -13,17 +13,19 @@
 //! Written atomically after the graph files, it says which graph label is
 //! which point, so a reopened store can trust a saved graph:
 //! ```text
-//! u32  magic "AVIX"          u32 version (1)
+//! u32  magic "AVIX"          u32 version (2)
 //! u8   distance (0 Cosine, 1 Dot, 2 Euclidean)   u32 dimension
+//! u8   engine (1: usearch; version 1 maps, from the hnsw_rs engine, had none)
+//! u8   graph vector quantization (1 i8, 2 f16, 3 f32)
 //! u32  file count, then per file: u32 name length, name bytes, u64 size, u32 crc32c
-//! u32  basename length, basename bytes (the graph engine's dump name)
 //! u64  label count, then per label: u8 0 (tombstone)
 //!                                   | u8 1 (2: pinned), u32 crc32c of the f32 LE vector, point id
 //! u32  crc32c of everything above
 //! ```
 //! A label is matched to the reopened collection by id *and* vector
 //! checksum, so points changed after the checkpoint (replayed from the WAL)
-//! are simply indexed again.
+//! are simply indexed again. A map of another version or engine is not an
+//! error: the graph is a cache of the snapshot's vectors, and is rebuilt.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,7 +40,7 @@ use crate::distance::{self, Distance};
 use crate::error::{BatchIndex, Error, Result};
 use crate::filter::Filter;
 use crate::flat;
-use crate::hnsw::HnswGraph;
+use crate::hnsw::HnswIndex;
 use crate::storage::codec::{put_point_id, put_u32, put_u64, ByteReader};
 use crate::storage::directory::write_atomically;
 use crate::storage::fs::Storage;
@@ -68,14 +70,77 @@ impl Algorithm {
     }
 }
 
+/// How the graph stores its own copy of the vectors. The collection keeps
+/// the exact f32 vectors and ranks the graph's candidates on them, so this
+/// trades only the graph's navigation precision (recall at a given
+/// `efSearch`) for memory and speed, never the scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Quantization {
+    /// `I8` for Cosine, `F32` for Dot and Euclidean.
+    #[default]
+    Auto,
+    /// Each vector scaled to unit length, then to 8-bit integers: a
+    /// quarter of the memory, about twice the search speed at equal recall
+    /// on the real-text dataset. Cosine only: it discards the length.
+    I8,
+    /// Half precision: Cosine only (other vectors may not fit an f16).
+    F16,
+    F32,
+}
+
+impl Quantization {
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "auto" => Ok(Quantization::Auto),
+            "i8" => Ok(Quantization::I8),
+            "f16" => Ok(Quantization::F16),
+            "f32" => Ok(Quantization::F32),
+            other => Err(Error::InvalidArgument {
+                name: "hnsw.quantization",
+                reason: format!("expected 'auto', 'i8', 'f16' or 'f32', got {other:?}"),
+            }),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Quantization::Auto => "auto",
+            Quantization::I8 => "i8",
+            Quantization::F16 => "f16",
+            Quantization::F32 => "f32",
+        }
+    }
+
+    /// What the graph of a `kind` collection uses; an error when the choice
+    /// cannot represent its vectors.
+    pub fn resolve(self, kind: Distance) -> Result<Self> {
+        match (self, kind) {
+            (Quantization::Auto, Distance::Cosine) => Ok(Quantization::I8),
+            (Quantization::Auto, _) => Ok(Quantization::F32),
+            (Quantization::I8 | Quantization::F16, Distance::Dot | Distance::Euclidean) => {
+                Err(Error::InvalidArgument {
+                    name: "hnsw.quantization",
+                    reason: format!(
+                        "'{}' is for Cosine collections only ({} needs the vectors' length and range): use 'f32'",
+                        self.name(),
+                        kind.name()
+                    ),
+                })
+            }
+            (chosen, _) => Ok(chosen),
+        }
+    }
+}
+
 /// Graph parameters. Defaults measured on the real-text dataset
-/// (20,000 × 384, see BENCHMARKS.md): `m` 16, `efConstruction` 100 gives
-/// recall@10 ≈ 0.99 at `efSearch` 64.
+/// (20,000 × 384, see BENCHMARKS.md): `m` 16, `efConstruction` 100 and
+/// 8-bit graph vectors give recall@10 ≈ 0.985 at `efSearch` 64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HnswParams {
     pub m: usize,
     pub ef_construction: usize,
     pub ef_search: usize,
+    pub quantization: Quantization,
 }
 
 impl Default for HnswParams {
@@ -84,6 +149,7 @@ impl Default for HnswParams {
             m: 16,
             ef_construction: 100,
             ef_search: 64,
+            quantization: Quantization::Auto,
         }
     }
 }
@@ -109,6 +175,7 @@ impl HnswParams {
             m,
             ef_construction,
             ef_search,
+            quantization: Quantization::Auto,
         })
     }
 }
@@ -157,19 +224,37 @@ impl AnnConfig {
 pub trait GraphEngine: Send + Sync {
     /// Points in the graph (tombstones included).
     fn len(&self) -> usize;
+    /// How the graph stores its vectors (resolved: never `Auto`).
+    fn quantization(&self) -> Quantization;
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
     /// Adds `(vector, label)` pairs, vectors already prepared by
     /// [`prepare`]. Large batches use every core.
-    fn insert(&self, points: &[(&[f32], usize)]);
+    fn insert(&self, points: &[(&[f32], usize)]) -> Result<()>;
     /// Up to `ef` labels near `query` (prepared), best first, with their
     /// graph distances.
-    fn search(&self, query: &[f32], ef: usize) -> Vec<(usize, f32)>;
-    /// Writes the graph as `dir/<name>.*`, fsynced; returns the name used.
-    fn save(&self, dir: &Path, basename: &str) -> Result<String>;
-    /// The files a save under `basename` consists of.
-    fn files(&self, basename: &str) -> Vec<String>;
+    fn search(&self, query: &[f32], ef: usize) -> Result<Vec<(usize, f32)>>;
+    /// Up to `ef` labels near `query` that `accept`, best first. The graph
+    /// is walked through rejected labels too, so that the accepted ones
+    /// beyond them are reached.
+    fn filtered_search(
+        &self,
+        query: &[f32],
+        ef: usize,
+        accept: &(dyn Fn(usize) -> bool + Sync),
+    ) -> Result<Vec<(usize, f32)>>;
+    /// Writes the graph as `dir/<basename>.*` through `storage`, durably;
+    /// returns the files written.
+    fn save(&self, storage: &dyn Storage, dir: &Path, basename: &str) -> Result<Vec<SavedFile>>;
+}
+
+/// One file of a saved graph, as the index map records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedFile {
+    pub name: String,
+    pub size: u64,
+    pub crc: u32,
 }
 
 /// The vector the graph stores for `vector`: unit length for cosine (so the
@@ -226,34 +311,44 @@ impl Graph {
         self.audited.store(upto, Ordering::Release);
     }
 
+    pub fn pinned_len(&self) -> usize {
+        self.pinned.read().map(|p| p.len()).unwrap_or_default()
+    }
+
     pub fn pinned(&self) -> Vec<usize> {
         self.pinned.read().map(|p| p.clone()).unwrap_or_default()
     }
 
-    pub fn insert(&self, points: &[(usize, Vec<f32>)]) {
+    pub fn insert(&self, points: &[(usize, Vec<f32>)]) -> Result<()> {
         let refs: Vec<(&[f32], usize)> = points.iter().map(|(l, v)| (v.as_slice(), *l)).collect();
-        self.engine.insert(&refs);
+        self.engine.insert(&refs)
     }
 
     /// Searches each point's own vector, on every core, and returns the
     /// labels that do not come first at `ef_search` (ties aside): the ones
     /// to pin. A cheap narrow search clears most points first.
-    pub fn unreachable(&self, points: &[(usize, Vec<f32>)], ef_search: usize) -> Vec<usize> {
-        let found_first = |label: usize, vector: &[f32], ef: usize| {
-            let found = self.engine.search(vector, ef);
+    pub fn unreachable(
+        &self,
+        points: &[(usize, Vec<f32>)],
+        ef_search: usize,
+    ) -> Result<Vec<usize>> {
+        let found_first = |label: usize, vector: &[f32], ef: usize| -> Result<bool> {
+            let found = self.engine.search(vector, ef)?;
             let first = found.first().map_or(f32::INFINITY, |f| f.1);
-            found.iter().any(|(l, d)| *l == label && *d <= first)
+            Ok(found.iter().any(|(l, d)| *l == label && *d <= first))
         };
         let narrow = ef_search.min(16);
-        let mut missed: Vec<usize> = points
+        let missed: Result<Vec<Option<usize>>> = points
             .par_iter()
-            .filter(|(label, vector)| {
-                !found_first(*label, vector, narrow) && !found_first(*label, vector, ef_search)
+            .map(|(label, vector)| {
+                let found =
+                    found_first(*label, vector, narrow)? || found_first(*label, vector, ef_search)?;
+                Ok((!found).then_some(*label))
             })
-            .map(|(label, _)| *label)
             .collect();
+        let mut missed: Vec<usize> = missed?.into_iter().flatten().collect();
         missed.sort_unstable();
-        missed
+        Ok(missed)
     }
 
     pub fn indexed(&self) -> usize {
@@ -266,8 +361,18 @@ impl Graph {
 }
 
 /// Builds an empty graph engine for `config`.
-pub fn new_engine(config: &AnnConfig, kind: Distance, capacity: usize) -> Box<dyn GraphEngine> {
-    Box::new(HnswGraph::new(&config.hnsw, kind, capacity))
+pub fn new_engine(
+    config: &AnnConfig,
+    kind: Distance,
+    dimension: usize,
+    capacity: usize,
+) -> Result<Box<dyn GraphEngine>> {
+    Ok(Box::new(HnswIndex::new(
+        &config.hnsw,
+        kind,
+        dimension,
+        capacity,
+    )?))
 }
 
 /// What `stats()` reports about the index.
@@ -278,6 +383,11 @@ pub struct IndexStats {
     pub algorithm: &'static str,
     pub configured: &'static str,
     pub graph_size: usize,
+    /// How the graph stores its vectors ("i8", "f16", "f32").
+    pub quantization: Option<&'static str>,
+    /// Points the graph's own search does not find first, ranked exactly
+    /// by every search instead.
+    pub pinned: usize,
     pub tombstones: usize,
     pub unindexed: usize,
     pub builds: u64,
@@ -302,16 +412,15 @@ pub fn search(
     if live == 0 {
         return Ok(Vec::new());
     }
-    let mut ef = ef_search.max(limit);
+    let ef = ef_search.max(limit);
     let matches = |slot: u32| {
         filter.is_empty()
             || collection
                 .point(slot)
                 .is_some_and(|(_, payload)| filter.matches(payload))
     };
-    let mut fraction = 1.0;
     if !filter.is_empty() {
-        fraction = estimate_fraction(collection, filter);
+        let fraction = estimate_fraction(collection, filter);
         // Few matches: scanning them exactly is cheaper than widening the
         // graph search until enough of them turn up, and exact.
         if fraction < 0.05 || fraction * (live as f64) < (4 * ef) as f64 {
@@ -326,51 +435,44 @@ pub fn search(
         .filter_map(|label| labels.slot(label))
         .filter(|&slot| matches(slot))
         .collect();
-    let graph_size = graph.engine.len();
-    let start_ef = ef;
-    loop {
-        let found = graph.engine.search(&prepared, ef);
-        let found_count = found.len();
-        let exhausted = found_count < ef || ef >= graph_size;
-        let mut candidates: Vec<u32> = found
+    let mut candidates: Vec<u32> = if filter.is_empty() {
+        // Tombstones are dropped after the walk: they stay few (a rebuild
+        // clears them past `rebuild_fraction`), and an unfiltered walk with
+        // no predicate to call is the fastest there is.
+        graph
+            .engine
+            .search(&prepared, ef)?
             .into_iter()
             .filter_map(|(label, _)| labels.slot(label))
-            .filter(|&slot| matches(slot))
-            .collect();
-        // Matches should turn up among the graph's candidates about as often
-        // as in the whole collection; far fewer means the filter excludes
-        // this query's neighbourhood, and the true top-k matches lie beyond
-        // the candidates: widen.
-        let representative = candidates.len() as f64 >= 0.5 * fraction * found_count as f64;
-        if (candidates.len() + tail.len() >= limit && representative) || exhausted {
-            if candidates.len() + tail.len() < limit && exhausted && !filter.is_empty() {
-                // The graph ran out before `limit` matches: exact is the
-                // only way to be sure none is missed.
-                return collection.search(query, limit, filter);
-            }
-            candidates.extend_from_slice(&tail);
-            let ranked = flat::rank(arena, config.distance, query, limit, candidates);
-            return Ok(ranked
-                .into_iter()
-                .filter_map(|(slot, score)| {
-                    let (id, payload) = collection.point(slot)?;
-                    Some(Hit {
-                        id: id.clone(),
-                        score,
-                        payload: std::sync::Arc::clone(payload),
-                    })
-                })
-                .collect());
-        }
-        if !filter.is_empty() && ef >= 4 * start_ef {
-            // The filter's matches are rare near this query (the filter is
-            // correlated with where the query lands): widening further
-            // costs more than scanning the matches exactly, and the graph's
-            // far reaches are where its recall is weakest.
+            .collect()
+    } else {
+        // The filter is applied inside the walk: the graph keeps going
+        // until it holds `ef` matching points, however far they lie.
+        let accept = |label: usize| labels.slot(label).is_some_and(matches);
+        let found = graph.engine.filtered_search(&prepared, ef, &accept)?;
+        if found.len() + tail.len() < limit {
+            // The graph ran out before `limit` matches: exact is the only
+            // way to be sure none is missed.
             return collection.search(query, limit, filter);
         }
-        ef = ef.saturating_mul(2).min(MAX_EF.max(graph_size));
-    }
+        found
+            .into_iter()
+            .filter_map(|(label, _)| labels.slot(label))
+            .collect()
+    };
+    candidates.extend_from_slice(&tail);
+    let ranked = flat::rank(arena, config.distance, query, limit, candidates);
+    Ok(ranked
+        .into_iter()
+        .filter_map(|(slot, score)| {
+            let (id, payload) = collection.point(slot)?;
+            Some(Hit {
+                id: id.clone(),
+                score,
+                payload: std::sync::Arc::clone(payload),
+            })
+        })
+        .collect())
 }
 
 /// The fraction of live points matching `filter`, from an even sample.
@@ -397,7 +499,9 @@ fn estimate_fraction(collection: &Collection, filter: &Filter) -> f64 {
 }
 
 const MAP_MAGIC: u32 = u32::from_le_bytes(*b"AVIX");
-const MAP_VERSION: u32 = 1;
+const MAP_VERSION: u32 = 2;
+/// The engine byte of a version 2 map.
+const ENGINE_USEARCH: u8 = 1;
 
 pub fn map_file_name(generation: u64) -> String {
     format!("index-{generation:020}.map")
@@ -425,12 +529,21 @@ fn distance_code(kind: Distance) -> u8 {
     }
 }
 
+fn quantization_code(quantization: Quantization) -> u8 {
+    match quantization {
+        Quantization::Auto => 0,
+        Quantization::I8 => 1,
+        Quantization::F16 => 2,
+        Quantization::F32 => 3,
+    }
+}
+
 fn vector_crc(vector: &[f32]) -> u32 {
     crc32c::crc32c(bytemuck::cast_slice(vector))
 }
 
 /// Saves `graph` beside snapshot `generation`, whose contents `collection`
-/// is: the engine's files first (fsynced), then the map, atomically, then
+/// is: the engine's files first (durably), then the map, atomically, then
 /// the files of other generations are removed.
 pub fn save(
     storage: &dyn Storage,
@@ -440,31 +553,29 @@ pub fn save(
     graph: &Graph,
 ) -> Result<()> {
     let labels = collection.labels();
-    let written = graph.engine.save(dir, &graph_basename(generation))?;
+    // Labels the graph holds: the ones indexed when it was dumped (the
+    // caller keeps the indexer out meanwhile). Those the collection copy
+    // does not know (indexed after it was taken) are tombstones here; the
+    // reopened store indexes their points again.
+    let count = graph.indexed();
+    let pinned = graph.pinned();
+    let files = graph
+        .engine
+        .save(storage, dir, &graph_basename(generation))?;
     let mut out = Vec::new();
     put_u32(&mut out, MAP_MAGIC);
     put_u32(&mut out, MAP_VERSION);
     out.push(distance_code(collection.config().distance));
     put_u32(&mut out, collection.config().dimension as u32);
-    let files = graph.engine.files(&written);
+    out.push(ENGINE_USEARCH);
+    out.push(quantization_code(graph.engine.quantization()));
     put_u32(&mut out, files.len() as u32);
-    for name in &files {
-        let path = dir.join(name);
-        let bytes = storage
-            .read(&path)
-            .map_err(|e| Error::io("read", &path, e))?;
-        put_u32(&mut out, name.len() as u32);
-        out.extend_from_slice(name.as_bytes());
-        put_u64(&mut out, bytes.len() as u64);
-        put_u32(&mut out, crc32c::crc32c(&bytes));
+    for file in &files {
+        put_u32(&mut out, file.name.len() as u32);
+        out.extend_from_slice(file.name.as_bytes());
+        put_u64(&mut out, file.size);
+        put_u32(&mut out, file.crc);
     }
-    put_u32(&mut out, written.len() as u32);
-    out.extend_from_slice(written.as_bytes());
-    // Labels the graph holds: the ones indexed when it was dumped. Those the
-    // collection copy does not know (indexed after it was taken) are
-    // tombstones here; the reopened store indexes their points again.
-    let count = graph.indexed();
-    let pinned = graph.pinned();
     put_u64(&mut out, count as u64);
     for label in 0..count {
         match labels
@@ -472,7 +583,11 @@ pub fn save(
             .and_then(|s| collection.point(s).map(|p| (s, p)))
         {
             Some((slot, (id, _))) => {
-                out.push(if pinned.contains(&label) { 2 } else { 1 });
+                out.push(if pinned.binary_search(&label).is_ok() {
+                    2
+                } else {
+                    1
+                });
                 put_u32(&mut out, vector_crc(collection.arena().get(slot)));
                 put_point_id(&mut out, id);
             }
@@ -484,6 +599,7 @@ pub fn save(
     write_atomically(storage, dir, &map_file_name(generation), &out)?;
     let keep: Vec<String> = files
         .into_iter()
+        .map(|f| f.name)
         .chain([map_file_name(generation)])
         .collect();
     let names = storage.list(dir).map_err(|e| Error::io("list", dir, e))?;
@@ -503,7 +619,7 @@ pub fn save(
 pub struct Loaded {
     pub engine: Box<dyn GraphEngine>,
     pub order: Vec<Option<u32>>,
-    /// Graph labels to pin (see [`Graph::pin`]).
+    /// Graph labels to pin (see [`Graph::pinned`]).
     pub pinned: Vec<usize>,
 }
 
@@ -515,6 +631,7 @@ pub fn load(
     dir: &Path,
     generation: u64,
     collection: &Collection,
+    config: &AnnConfig,
 ) -> Result<Option<Loaded>> {
     let map_path = dir.join(map_file_name(generation));
     if !storage.exists(&map_path) {
@@ -536,34 +653,51 @@ pub fn load(
     let at = |r: &ByteReader, e: String| corrupt(r.position(), e);
     let magic = r.u32().map_err(|e| at(&r, e))?;
     let version = r.u32().map_err(|e| at(&r, e))?;
-    if magic != MAP_MAGIC || version != MAP_VERSION {
-        return Err(corrupt(0, format!("unknown format (version {version})")));
+    if magic != MAP_MAGIC {
+        return Err(corrupt(0, "not an index map".into()));
     }
-    let config = collection.config();
+    if version == 1 {
+        return Err(corrupt(
+            4,
+            "saved by the earlier hnsw_rs engine, which this version no longer reads".into(),
+        ));
+    }
+    if version != MAP_VERSION {
+        return Err(corrupt(4, format!("unknown format version {version}")));
+    }
+    let collection_config = collection.config();
     let kind = r.u8().map_err(|e| at(&r, e))?;
     let dimension = r.u32().map_err(|e| at(&r, e))? as usize;
-    if kind != distance_code(config.distance) || dimension != config.dimension {
+    if kind != distance_code(collection_config.distance) || dimension != collection_config.dimension
+    {
         return Err(corrupt(8, "saved for another distance or dimension".into()));
     }
-    let files = r.u32().map_err(|e| at(&r, e))? as usize;
-    for _ in 0..files {
-        let name = r.bytes_u32().map_err(|e| at(&r, e))?;
-        let name = String::from_utf8_lossy(name).into_owned();
-        if name.contains(['/', '\\']) || name.contains("..") {
-            return Err(at(&r, format!("unsafe file name {name:?}")));
-        }
-        let size = r.u64().map_err(|e| at(&r, e))?;
-        let crc = r.u32().map_err(|e| at(&r, e))?;
-        let path = dir.join(&name);
-        let data = storage
-            .read(&path)
-            .map_err(|e| Error::io("read", &path, e))?;
-        if data.len() as u64 != size || crc32c::crc32c(&data) != crc {
-            return Err(Error::corrupt(&path, 0, "size or checksum mismatch"));
-        }
+    let engine = r.u8().map_err(|e| at(&r, e))?;
+    if engine != ENGINE_USEARCH {
+        return Err(at(&r, format!("unknown graph engine {engine}")));
     }
-    let basename = r.bytes_u32().map_err(|e| at(&r, e))?;
-    let basename = String::from_utf8_lossy(basename).into_owned();
+    let quantization = r.u8().map_err(|e| at(&r, e))?;
+    let wanted = config
+        .hnsw
+        .quantization
+        .resolve(collection_config.distance)?;
+    if quantization != quantization_code(wanted) {
+        return Err(at(
+            &r,
+            format!("saved with another quantization than '{}'", wanted.name()),
+        ));
+    }
+    let files = r.u32().map_err(|e| at(&r, e))? as usize;
+    if files != 1 {
+        return Err(at(&r, format!("expected one graph file, found {files}")));
+    }
+    let name = r.bytes_u32().map_err(|e| at(&r, e))?;
+    let name = String::from_utf8_lossy(name).into_owned();
+    if name.contains(['/', '\\']) || name.contains("..") || parse_index_file_name(&name).is_none() {
+        return Err(at(&r, format!("unsafe file name {name:?}")));
+    }
+    let size = r.u64().map_err(|e| at(&r, e))?;
+    let crc = r.u32().map_err(|e| at(&r, e))?;
     let count = r.u64().map_err(|e| at(&r, e))? as usize;
     if count > r.remaining() {
         return Err(at(&r, format!("{count} labels cannot fit")));
@@ -589,7 +723,20 @@ pub fn load(
         order.push(current);
     }
     r.finish().map_err(|e| at(&r, e))?;
-    let engine = HnswGraph::load(dir, &basename, config.distance)?;
+    let path = dir.join(&name);
+    let data = storage
+        .read(&path)
+        .map_err(|e| Error::io("read", &path, e))?;
+    if data.len() as u64 != size || crc32c::crc32c(&data) != crc {
+        return Err(Error::corrupt(&path, 0, "size or checksum mismatch"));
+    }
+    let engine = HnswIndex::load(
+        &config.hnsw,
+        collection_config.distance,
+        collection_config.dimension,
+        &data,
+    )?;
+    drop(data);
     if engine.len() > count {
         return Err(corrupt(
             0,

@@ -14,7 +14,7 @@ pub mod op;
 pub mod storage;
 pub mod store;
 
-pub use ann::{Algorithm, AnnConfig, HnswParams, IndexStats};
+pub use ann::{Algorithm, AnnConfig, HnswParams, IndexStats, Quantization};
 pub use collection::{
     check_vector, parse_limit, parse_payload, parse_payloads, positive_integer, Collection,
     CollectionConfig, Hit, Page, Payload, PointBatch, Record, MAX_DIMENSION,

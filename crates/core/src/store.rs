@@ -298,6 +298,10 @@ struct AnnInfo {
     last_insert: Option<Instant>,
 }
 
+/// Vector components a search may touch to run on the caller's thread
+/// (see [`Store::try_search_now`]): a few hundred microseconds at most.
+const INLINE_SEARCH_WORK: usize = 4 << 20;
+
 /// Labels the indexer takes into the graph per step, so that the tail
 /// shrinks steadily and a checkpoint's graph dump waits at most one step.
 const INDEX_CHUNK: usize = 2048;
@@ -336,6 +340,11 @@ impl Store {
     /// directory's lock and may import the legacy layout found in the root.
     pub fn open(options: StoreOptions) -> Result<Self> {
         validate_collection_name(&options.name)?;
+        options
+            .ann
+            .hnsw
+            .quantization
+            .resolve(options.config.distance)?;
         let mut recovery = RecoveryReport::default();
         let mut ann_info = AnnInfo::default();
         let (mut collection, dir) = match &options.persistence {
@@ -634,6 +643,53 @@ impl Store {
             }
             _ => collection.search(query, limit, filter),
         }
+    }
+
+    /// Runs the search on the calling thread when it is cheap and nothing
+    /// holds the collection: a graph search without a filter, or an exact
+    /// scan of a small collection, and no writer applying or waiting.
+    /// `None`: run [`Store::search_with`] on a worker instead. This spares
+    /// a sub-millisecond search the trip through a thread pool, which costs
+    /// as much as the search itself (about 50 µs on the benchmark VM).
+    pub fn try_search_now(
+        &self,
+        query: &[f32],
+        limit: usize,
+        filter: &Filter,
+        ef_search: Option<usize>,
+    ) -> Option<Result<Vec<Hit>>> {
+        let state = self.inner.state.try_read().ok()?;
+        if !state.open {
+            return Some(Err(Error::Closed));
+        }
+        let collection = &state.collection;
+        let graph = state
+            .graph
+            .as_ref()
+            .filter(|g| self.inner.uses_graph(collection, g));
+        let ef = ef_search.unwrap_or(self.inner.ann.hnsw.ef_search);
+        let evaluations = match graph {
+            // How far a filtered walk goes depends on where the matches lie.
+            Some(_) if !filter.is_empty() => return None,
+            // A walk evaluates about `ef` × (links per node) vectors; layer
+            // 0 has 2·m links. Plus the tail and pinned points, exactly.
+            Some(graph) => ef
+                .max(limit)
+                .saturating_mul(4 * self.inner.ann.hnsw.m)
+                .saturating_add(collection.labels().count().saturating_sub(graph.indexed()))
+                .saturating_add(graph.pinned_len()),
+            None if filter.is_empty() => collection.len(),
+            // Filters cost about as much as a distance per point.
+            None => collection.len().saturating_mul(2),
+        };
+        let work = evaluations.saturating_mul(collection.config().dimension);
+        if work > INLINE_SEARCH_WORK {
+            return None;
+        }
+        Some(match graph {
+            Some(graph) => ann::search(collection, graph, query, limit, filter, ef),
+            None => collection.search(query, limit, filter),
+        })
     }
 
     /// Waits until the background indexer has nothing left to do (the graph
@@ -937,9 +993,6 @@ impl Inner {
         job: &CheckpointJob,
         graph: Option<&Arc<Graph>>,
     ) {
-        if !p.storage.is_native() {
-            return;
-        }
         let outcome = match graph {
             Some(graph) if !graph.engine.is_empty() => {
                 let _quiet = lock(&self.index_lock);
@@ -1018,6 +1071,8 @@ impl Inner {
             }
             let indexed = graph.indexed().min(labels.count());
             stats.graph_size = graph.engine.len();
+            stats.quantization = Some(graph.engine.quantization().name());
+            stats.pinned = graph.pinned().len();
             stats.tombstones = (0..indexed).filter(|&l| labels.slot(l).is_none()).count();
             stats.unindexed = (indexed..labels.count())
                 .filter(|&l| labels.slot(l).is_some())
@@ -1030,15 +1085,15 @@ impl Inner {
 
     /// One step of background indexing: build or rebuild the graph, or take
     /// the next chunk of the tail into it. Returns whether there was work.
-    fn index_step(&self) -> bool {
+    fn index_step(&self) -> Result<bool> {
         if lock(&self.ann_info).failed {
-            return false;
+            return Ok(false);
         }
         let Ok(state) = self.state.read() else {
-            return false;
+            return Ok(false);
         };
         if !state.open || !self.ann.wants_graph(state.collection.len()) {
-            return false;
+            return Ok(false);
         }
         let collection = &state.collection;
         let labels = collection.labels();
@@ -1059,25 +1114,25 @@ impl Inner {
                 let to = labels.count().min(from + INDEX_CHUNK);
                 if from >= to {
                     if !self.audit_due(graph) {
-                        return false;
+                        return Ok(false);
                     }
                     // Audit: which points can their own vector no longer find?
                     let points: Vec<(usize, Vec<f32>)> = (0..from).filter_map(prepared).collect();
                     let graph = Arc::clone(graph);
                     drop(state);
                     let _quiet = lock(&self.index_lock);
-                    let pinned = graph.unreachable(&points, self.ann.hnsw.ef_search);
+                    let pinned = graph.unreachable(&points, self.ann.hnsw.ef_search)?;
                     graph.set_audited(from, pinned);
-                    return true;
+                    return Ok(true);
                 }
                 let points: Vec<(usize, Vec<f32>)> = (from..to).filter_map(prepared).collect();
                 let graph = Arc::clone(graph);
                 drop(state);
                 let _quiet = lock(&self.index_lock);
-                graph.insert(&points);
+                graph.insert(&points)?;
                 graph.set_indexed(to);
                 lock(&self.ann_info).last_insert = Some(Instant::now());
-                true
+                Ok(true)
             }
             _ => {
                 // (Re)build from the live points, off every lock; writes
@@ -1085,24 +1140,25 @@ impl Inner {
                 let epoch = labels.epoch();
                 let points: Vec<(usize, Vec<f32>)> =
                     (0..labels.count()).filter_map(prepared).collect();
+                let dimension = collection.config().dimension;
                 drop(state);
                 let started = Instant::now();
-                let engine = ann::new_engine(&self.ann, kind, points.len());
+                let engine = ann::new_engine(&self.ann, kind, dimension, points.len())?;
                 let (old_labels, points): (Vec<usize>, Vec<(usize, Vec<f32>)>) = points
                     .into_iter()
                     .enumerate()
                     .map(|(i, (label, v))| (label, (i, v)))
                     .unzip();
                 let graph = Graph::new(engine, 0, 0, Vec::new());
-                graph.insert(&points);
-                let unreachable = graph.unreachable(&points, self.ann.hnsw.ef_search);
+                graph.insert(&points)?;
+                let unreachable = graph.unreachable(&points, self.ann.hnsw.ef_search)?;
                 drop(points);
                 let Ok(mut state) = self.state.write() else {
-                    return false;
+                    return Ok(false);
                 };
                 if !state.open || state.collection.labels().epoch() != epoch {
                     // Cleared, closed or relabelled meanwhile: start over.
-                    return true;
+                    return Ok(true);
                 }
                 let order: Vec<Option<u32>> = old_labels.iter().map(|&l| Some(l as u32)).collect();
                 state.collection.relabel(&order);
@@ -1120,7 +1176,7 @@ impl Inner {
                     order.len(),
                     unreachable,
                 )));
-                true
+                Ok(true)
             }
         }
     }
@@ -1186,10 +1242,16 @@ fn attach_saved_graph(
     info: &mut AnnInfo,
 ) -> Option<Arc<Graph>> {
     let generation = dir.manifest().snapshot;
-    if config.algorithm == ann::Algorithm::Flat || !p.storage.is_native() || generation == 0 {
+    if config.algorithm == ann::Algorithm::Flat || generation == 0 {
         return None;
     }
-    match ann::load(p.storage.as_ref(), dir.path(), generation, collection) {
+    match ann::load(
+        p.storage.as_ref(),
+        dir.path(),
+        generation,
+        collection,
+        config,
+    ) {
         Ok(Some(loaded)) => {
             collection.relabel(&loaded.order);
             info.loaded_from_disk = true;
@@ -1228,12 +1290,17 @@ fn spawn_indexer(inner: &Arc<Inner>) {
             let worked = match weak.upgrade() {
                 None => return,
                 Some(inner) => match catch_unwind(AssertUnwindSafe(|| inner.index_step())) {
-                    Ok(worked) => worked,
-                    Err(_) => {
+                    Ok(Ok(worked)) => worked,
+                    failure => {
+                        let reason = match failure {
+                            Ok(Err(error)) => error.full_message(),
+                            _ => "the indexer panicked".to_string(),
+                        };
                         let mut info = lock(&inner.ann_info);
                         info.failed = true;
-                        info.warning =
-                            Some("background indexing failed; searches are exact".into());
+                        info.warning = Some(format!(
+                            "background indexing failed ({reason}); searches are exact"
+                        ));
                         drop(info);
                         if let Ok(mut state) = inner.state.write() {
                             state.graph = None;

@@ -14,8 +14,8 @@ use annvault_core::storage::directory::DirOptions;
 use annvault_core::storage::fs::OsStorage;
 use annvault_core::store::Persistence;
 use annvault_core::{
-    Algorithm, AnnConfig, CollectionConfig, Distance, Filter, Payload, PointBatch, PointId, Store,
-    StoreOptions,
+    Algorithm, AnnConfig, CollectionConfig, Distance, Error, Filter, Payload, PointBatch, PointId,
+    Quantization, Store, StoreOptions,
 };
 use serde_json::json;
 
@@ -252,20 +252,20 @@ fn full_workload(data: &Data) {
     eprintln!("recall@10 after deleting 30%: {after:.4}");
     assert!(after >= 0.95, "recall after deletes {after}");
 
-    // Reopen with the graph files removed: rebuilt, with a warning.
+    // Reopen with the graph files removed (the map kept): rebuilt, with a
+    // warning.
     store.checkpoint(store.ticket()).unwrap();
     store.close(store.ticket()).unwrap();
+    let mut removed = 0;
     for entry in std::fs::read_dir(dir.path().join("ann")).unwrap() {
         let path = entry.unwrap().path();
-        if path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .contains(".hnsw.")
-        {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("index-") && !name.ends_with(".map") {
             std::fs::remove_file(path).unwrap();
+            removed += 1;
         }
     }
+    assert_eq!(removed, 1, "the graph file was there to remove");
     store.reopen(store.ticket()).unwrap();
     let stats = store.stats().unwrap().index;
     assert!(!stats.loaded_from_disk);
@@ -401,4 +401,185 @@ fn random_mutations_never_return_deleted_duplicate_or_stale_points() {
             }
         }
     }
+}
+
+fn with_quantization(quantization: Quantization) -> AnnConfig {
+    let mut config = hnsw();
+    config.hnsw.quantization = quantization;
+    config
+}
+
+#[test]
+fn every_quantization_finds_every_point_and_reports_itself() {
+    let data = clustered(2000, 48);
+    let cases = [
+        (Distance::Cosine, Quantization::Auto, "i8"),
+        (Distance::Cosine, Quantization::I8, "i8"),
+        (Distance::Cosine, Quantization::F16, "f16"),
+        (Distance::Cosine, Quantization::F32, "f32"),
+        (Distance::Dot, Quantization::Auto, "f32"),
+        (Distance::Euclidean, Quantization::F32, "f32"),
+    ];
+    for (distance, quantization, name) in cases {
+        let store = Store::open(options(
+            data.dim,
+            distance,
+            None,
+            with_quantization(quantization),
+        ))
+        .unwrap();
+        load(&store, &data, 0..2000);
+        ready(&store);
+        assert_eq!(store.stats().unwrap().index.quantization, Some(name));
+        if distance == Distance::Cosine {
+            assert_every_point_findable(&store, &data, &(0..2000).collect());
+        }
+    }
+}
+
+#[test]
+fn lossy_quantization_is_refused_for_dot_and_euclidean() {
+    for distance in [Distance::Dot, Distance::Euclidean] {
+        for quantization in [Quantization::I8, Quantization::F16] {
+            let error = Store::open(options(16, distance, None, with_quantization(quantization)))
+                .expect_err("refused");
+            assert!(
+                matches!(&error, Error::InvalidArgument { name, .. } if *name == "hnsw.quantization"),
+                "{error:?}"
+            );
+        }
+    }
+}
+
+/// Builds and checkpoints a 2,000-point graph under `dir`, then closes.
+fn saved_graph(dir: &Path, data: &Data, ann: AnnConfig) {
+    let store = Store::open(options(data.dim, Distance::Cosine, Some(dir), ann)).unwrap();
+    load(&store, data, 0..data.len());
+    ready(&store);
+    store.close(store.ticket()).unwrap();
+}
+
+fn map_file(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir.join("ann"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".map"))
+        .expect("an index map")
+}
+
+#[test]
+fn a_graph_saved_with_another_quantization_is_rebuilt_not_misread() {
+    let data = clustered(2000, 32);
+    let dir = tempfile::tempdir().unwrap();
+    saved_graph(dir.path(), &data, with_quantization(Quantization::I8));
+    let store = Store::open(options(
+        data.dim,
+        Distance::Cosine,
+        Some(dir.path()),
+        with_quantization(Quantization::F16),
+    ))
+    .unwrap();
+    let stats = store.stats().unwrap().index;
+    assert!(!stats.loaded_from_disk, "{stats:?}");
+    let warning = stats.warning.unwrap_or_default();
+    assert!(
+        warning.contains("quantization") && warning.contains("rebuilding"),
+        "{warning}"
+    );
+    ready(&store);
+    assert_eq!(store.stats().unwrap().index.quantization, Some("f16"));
+    assert_every_point_findable(&store, &data, &(0..2000).collect());
+}
+
+#[test]
+fn a_map_from_the_earlier_engine_means_a_rebuild_with_a_warning() {
+    let data = clustered(2000, 32);
+    let dir = tempfile::tempdir().unwrap();
+    saved_graph(dir.path(), &data, hnsw());
+    // A version 1 map (the hnsw_rs engine's), checksum intact.
+    let mut old = b"AVIX".to_vec();
+    old.extend_from_slice(&1u32.to_le_bytes());
+    old.extend_from_slice(&[0; 16]);
+    let crc = crc32c::crc32c(&old);
+    old.extend_from_slice(&crc.to_le_bytes());
+    std::fs::write(map_file(dir.path()), old).unwrap();
+    reopen_rebuilds(dir.path(), &data, "hnsw_rs");
+}
+
+/// Reopens the collection saved under `dir`: it opens with all its data,
+/// warns (mentioning `why`) that the graph is rebuilt, and rebuilds it.
+fn reopen_rebuilds(dir: &Path, data: &Data, why: &str) {
+    let store = Store::open(options(data.dim, Distance::Cosine, Some(dir), hnsw())).unwrap();
+    let stats = store.stats().unwrap().index;
+    assert!(!stats.loaded_from_disk);
+    let warning = stats.warning.unwrap_or_default();
+    assert!(
+        warning.contains(why) && warning.contains("rebuilding"),
+        "{warning}"
+    );
+    assert_eq!(store.len().unwrap(), data.len(), "the data is all there");
+    ready(&store);
+    assert_every_point_findable(&store, data, &(0..data.len()).collect());
+}
+
+#[test]
+fn a_damaged_graph_file_is_rebuilt_and_the_store_opens() {
+    let data = clustered(2000, 32);
+    let dir = tempfile::tempdir().unwrap();
+    saved_graph(dir.path(), &data, hnsw());
+    let graph = std::fs::read_dir(dir.path().join("ann"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".usearch"))
+        .expect("a graph file");
+    let mut bytes = std::fs::read(&graph).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&graph, bytes).unwrap();
+    reopen_rebuilds(dir.path(), &data, "checksum");
+}
+
+/// Cheap searches run on the caller's thread; they must answer exactly as
+/// the pooled path does, and step aside when the work is not bounded.
+#[test]
+fn inline_searches_match_pooled_ones_and_step_aside_when_unbounded() {
+    let data = clustered(3000, 32);
+    let store = Store::open(options(data.dim, Distance::Cosine, None, hnsw())).unwrap();
+    load(&store, &data, 0..3000);
+    ready(&store);
+    let none = Filter::default();
+    for q in 0..20 {
+        let query = data.query(q);
+        let inline = store
+            .try_search_now(query, 10, &none, None)
+            .expect("a graph search without filter runs inline")
+            .unwrap();
+        let pooled = store.search_with(query, 10, &none, None).unwrap();
+        let ids =
+            |hits: &[annvault_core::Hit]| hits.iter().map(|h| h.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&inline), ids(&pooled));
+    }
+    // A filtered walk's cost depends on where the matches are: pooled.
+    let quarter = Filter::from_json(&json!({ "quarter": 1 })).unwrap();
+    assert!(store
+        .try_search_now(data.query(0), 10, &quarter, None)
+        .is_none());
+    // An exact scan over many large vectors: pooled.
+    let big = clustered(3000, 2048);
+    let flat = Store::open(options(big.dim, Distance::Cosine, None, AnnConfig::flat())).unwrap();
+    load(&flat, &big, 0..3000);
+    assert!(flat.try_search_now(big.query(0), 10, &none, None).is_none());
+    // A small one: inline, and the same as pooled.
+    let small = Store::open(options(data.dim, Distance::Cosine, None, AnnConfig::flat())).unwrap();
+    load(&small, &data, 0..500);
+    let inline = small
+        .try_search_now(data.query(1), 5, &quarter, None)
+        .unwrap()
+        .unwrap();
+    let pooled = small.search_with(data.query(1), 5, &quarter, None).unwrap();
+    assert_eq!(inline.len(), 5);
+    assert_eq!(
+        inline.iter().map(|h| h.score).collect::<Vec<_>>(),
+        pooled.iter().map(|h| h.score).collect::<Vec<_>>()
+    );
 }
