@@ -11,97 +11,29 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const os = require('node:os')
-const { performance } = require('node:perf_hooks')
-const v8 = require('node:v8')
-const vm = require('node:vm')
 const { createVectorStore } = require('..')
+const { mulberry32, readF32 } = require('./lib/datasets')
+const { collectGarbage, latencySummary, log, median, now, parseArgs, phase, rawFdatasync: fdatasyncLoop, rssSampler } = require('./lib/measure')
 
 // ------------------------------------------------------------------ options
 
-function parseArgs(argv) {
-  const options = { n: 20000, dim: 384, inserts: 2000, json: false, compression: 'none', keep: false }
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]
-    const value = () => {
-      const v = argv[++i]
-      if (v === undefined) throw new Error(`${arg} needs a value`)
-      return v
-    }
-    const integer = () => {
-      const v = Number(value())
-      if (!Number.isSafeInteger(v) || v < 1) throw new Error(`${arg} must be a positive integer`)
-      return v
-    }
-    switch (arg) {
-      case '--n': options.n = integer(); break
-      case '--dim': options.dim = integer(); break
-      case '--inserts': options.inserts = integer(); break
-      case '--json': options.json = true; break
-      case '--keep': options.keep = true; break
-      case '--compression': options.compression = value(); break
-      case '-h':
-      case '--help':
-        process.stdout.write('usage: node bench/storage.js [--n 20000] [--dim 384] [--inserts 2000] [--json] [--compression none|gzip] [--keep]\n')
-        process.exit(0)
-        break
-      default:
-        throw new Error(`unknown argument ${arg}`)
-    }
-  }
-  return options
+const USAGE = 'usage: node bench/storage.js [--n 20000] [--dim 384] [--inserts 2000] [--json] [--compression none|gzip] [--keep]'
+const options = parseArgs(process.argv.slice(2), { n: 20000, dim: 384, inserts: 2000, json: false, compression: 'none', keep: false }, USAGE)
+for (const key of ['n', 'dim', 'inserts']) {
+  if (!Number.isSafeInteger(options[key]) || options[key] < 1) throw new Error(`--${key} must be a positive integer`)
 }
-
-const options = parseArgs(process.argv.slice(2))
 const CONCURRENCY = 8
 const BULK_BATCH = 1000
 const REFERENCE_RECORD_BYTES = 1600
 const REOPEN_REPEATS = 3
 const DATA_DIR = '/work/shared/data'
 
-const log = (message) => process.stderr.write(`[bench] ${message}\n`)
-
-// A full GC before each timed phase, so that one phase's garbage (the bulk
-// ingest's payload objects, say) is not collected inside another's timing.
-// Garbage a phase makes itself is still collected, and counted, in it.
-v8.setFlagsFromString('--expose-gc')
-const collectGarbage = vm.runInNewContext('gc')
-
-/** Announces a timed phase and starts it with a clean heap. */
-function phase(message) {
-  log(message)
-  collectGarbage()
-}
-
 // --------------------------------------------------------------- peak RSS
 
-let peakRss = process.memoryUsage().rss
-function sampleRss() {
-  const rss = process.memoryUsage().rss
-  if (rss > peakRss) peakRss = rss
-}
-const rssTimer = setInterval(sampleRss, 20)
-rssTimer.unref()
+const rss = rssSampler()
+const sampleRss = rss.sample
 
 // ------------------------------------------------------------------ dataset
-
-function mulberry32(seed) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-function readF32(file) {
-  const bytes = fs.readFileSync(file)
-  // Copy into an aligned buffer (a Buffer may start at any byte offset).
-  const copy = new ArrayBuffer(bytes.length)
-  new Uint8Array(copy).set(bytes)
-  return new Float32Array(copy)
-}
 
 /**
  * `rows` vectors of `dim` floats in one Float32Array: the real-text
@@ -146,25 +78,6 @@ function loadDataset(dim) {
 
 // ------------------------------------------------------------------ helpers
 
-const now = () => performance.now()
-
-function percentile(sorted, p) {
-  if (sorted.length === 0) return NaN
-  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
-  return sorted[index]
-}
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
-}
-
-function latencySummary(samplesMs) {
-  const sorted = Float64Array.from(samplesMs).sort()
-  return { p50Us: percentile(sorted, 50) * 1000, p99Us: percentile(sorted, 99) * 1000, maxUs: sorted[sorted.length - 1] * 1000 }
-}
-
 function fileSizes(dir) {
   return fs
     .readdirSync(dir, { withFileTypes: true })
@@ -174,23 +87,9 @@ function fileSizes(dir) {
 
 // --------------------------------------------------------------- the phases
 
-/** Reference 1: append `record` bytes then fdatasync, `iterations` times. */
-function rawFdatasync(dir, iterations, label) {
-  const file = path.join(dir, `fdatasync-reference-${label}.log`)
-  const record = Buffer.alloc(REFERENCE_RECORD_BYTES, 0x5a)
-  const fd = fs.openSync(file, 'a')
-  try {
-    const start = now()
-    for (let i = 0; i < iterations; i++) {
-      fs.writeSync(fd, record)
-      fs.fdatasyncSync(fd)
-    }
-    const seconds = (now() - start) / 1000
-    return { iterations, seconds, perSecond: iterations / seconds, perOpUs: (seconds * 1e6) / iterations }
-  } finally {
-    fs.closeSync(fd)
-    fs.rmSync(file, { force: true })
-  }
+/** Reference 1: append 1,600-byte records then fdatasync, `iterations` times. */
+function rawFdatasync(dir, iterations) {
+  return fdatasyncLoop(dir, iterations, REFERENCE_RECORD_BYTES)
 }
 
 /** Reference for the checkpoint: write `bytes` to a new file, fdatasync it. */
@@ -439,7 +338,7 @@ async function run() {
     results.bytesOnDisk = reopenStats.bytesOnDisk
     results.finalCount = reopenStats.count
     sampleRss()
-    results.peakRssBytes = peakRss
+    results.peakRssBytes = rss.peak()
     results.targets = {
       durableSingleVsFdatasync: { target: '>= 0.40', value: results.durableSingle.ratioToFdatasync, met: results.durableSingle.ratioToFdatasync >= 0.4 },
       flushSingle: { target: '>= 50000/s', value: results.flushSingle.perSecond, met: results.flushSingle.perSecond >= 50000 },

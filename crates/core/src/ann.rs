@@ -35,12 +35,13 @@ use rayon::prelude::*;
 
 use serde::Serialize;
 
-use crate::collection::{check_vector, Collection, Hit};
+use crate::collection::{check_vector, Collection, CollectionConfig, Hit};
 use crate::distance::{self, Distance};
 use crate::error::{BatchIndex, Error, Result};
 use crate::filter::Filter;
 use crate::flat;
 use crate::hnsw::HnswIndex;
+use crate::id::PointId;
 use crate::storage::codec::{put_point_id, put_u32, put_u64, ByteReader};
 use crate::storage::directory::write_atomically;
 use crate::storage::fs::Storage;
@@ -273,13 +274,16 @@ pub struct Graph {
     pub epoch: u64,
     /// Labels below this are in the graph (or were tombstones when reached).
     indexed: AtomicUsize,
-    /// Labels whose own vector did not find them first at the last audit:
-    /// every search ranks them exactly, so each stored point stays findable
-    /// even where the graph's greedy search cannot reach it (`hnsw_rs`
-    /// leaves a few such points per 10,000 on real data).
+    /// Labels whose own vector did not find them first at an audit: every
+    /// search ranks them exactly, so each stored point stays findable even
+    /// where the graph's greedy search cannot reach it (a few points per
+    /// 10,000 on real data). Sorted.
     pinned: RwLock<Vec<usize>>,
     /// `indexed` as of the last audit.
     audited: AtomicUsize,
+    /// `indexed` as of the last audit of every label (see
+    /// [`Graph::wants_full_audit`]).
+    fully_audited: AtomicUsize,
 }
 
 impl Graph {
@@ -295,6 +299,7 @@ impl Graph {
             indexed: AtomicUsize::new(indexed),
             pinned: RwLock::new(pinned),
             audited: AtomicUsize::new(indexed),
+            fully_audited: AtomicUsize::new(indexed),
         }
     }
 
@@ -302,11 +307,29 @@ impl Graph {
         self.audited.load(Ordering::Acquire)
     }
 
-    /// Records an audit of the labels below `upto`: `pinned` replaces the
-    /// pinned set.
-    pub fn set_audited(&self, upto: usize, pinned: Vec<usize>) {
-        if let Ok(mut slot) = self.pinned.write() {
-            *slot = pinned;
+    /// Whether the next audit should check every label rather than the ones
+    /// indexed since the last audit: once the graph has doubled since the
+    /// last full one. New points rarely make old ones unreachable, and this
+    /// keeps the audit's cost to a few searches per inserted point however
+    /// the graph grows (a full audit per 10 % of growth cost ten).
+    pub fn wants_full_audit(&self) -> bool {
+        self.indexed() >= 2 * self.fully_audited.load(Ordering::Acquire)
+    }
+
+    /// Records an audit of the labels below `upto`. A full audit's `missed`
+    /// replace the pinned set; an incremental one's join it.
+    pub fn record_audit(&self, upto: usize, missed: Vec<usize>, full: bool) {
+        if let Ok(mut pinned) = self.pinned.write() {
+            if full {
+                *pinned = missed;
+            } else {
+                pinned.extend(missed);
+                pinned.sort_unstable();
+                pinned.dedup();
+            }
+        }
+        if full {
+            self.fully_audited.store(upto, Ordering::Release);
         }
         self.audited.store(upto, Ordering::Release);
     }
@@ -623,16 +646,50 @@ pub struct Loaded {
     pub pinned: Vec<usize>,
 }
 
-/// Loads the graph saved with snapshot `generation`, if there is one.
-/// `Ok(None)`: nothing saved. `Err`: something saved but unusable (the
-/// caller rebuilds and reports why).
-pub fn load(
+/// A saved graph read and verified, not yet matched to a collection: it
+/// can be read while the snapshot is (see `Store::open`).
+pub struct SavedGraph {
+    /// The snapshot generation it was saved with.
+    pub generation: u64,
+    engine: Box<dyn GraphEngine>,
+    /// Per graph label: the point id and the checksum of the vector it was
+    /// saved for; `None`: a tombstone.
+    labels: Vec<Option<(PointId, u32)>>,
+    pinned: Vec<usize>,
+}
+
+impl SavedGraph {
+    /// Matches the graph's labels to `collection` by id *and* vector
+    /// checksum: points changed since the checkpoint are indexed again.
+    pub fn attach(self, collection: &Collection) -> Loaded {
+        let labels = collection.labels();
+        let order = self
+            .labels
+            .into_iter()
+            .map(|saved| {
+                let (id, crc) = saved?;
+                collection
+                    .slot_of(&id)
+                    .filter(|&slot| vector_crc(collection.arena().get(slot)) == crc)
+                    .map(|slot| labels.label_of(slot))
+            })
+            .collect();
+        Loaded {
+            engine: self.engine,
+            order,
+            pinned: self.pinned,
+        }
+    }
+}
+
+/// Reads and verifies the graph saved with snapshot `generation`.
+pub fn read_saved(
     storage: &dyn Storage,
     dir: &Path,
     generation: u64,
-    collection: &Collection,
+    collection_config: &CollectionConfig,
     config: &AnnConfig,
-) -> Result<Option<Loaded>> {
+) -> Result<Option<SavedGraph>> {
     let map_path = dir.join(map_file_name(generation));
     if !storage.exists(&map_path) {
         return Ok(None);
@@ -665,7 +722,6 @@ pub fn load(
     if version != MAP_VERSION {
         return Err(corrupt(4, format!("unknown format version {version}")));
     }
-    let collection_config = collection.config();
     let kind = r.u8().map_err(|e| at(&r, e))?;
     let dimension = r.u32().map_err(|e| at(&r, e))? as usize;
     if kind != distance_code(collection_config.distance) || dimension != collection_config.dimension
@@ -702,13 +758,12 @@ pub fn load(
     if count > r.remaining() {
         return Err(at(&r, format!("{count} labels cannot fit")));
     }
-    let labels = collection.labels();
-    let mut order = Vec::with_capacity(count);
+    let mut labels = Vec::with_capacity(count);
     let mut pinned = Vec::new();
     for label in 0..count {
         let present = r.u8().map_err(|e| at(&r, e))?;
         if present == 0 {
-            order.push(None);
+            labels.push(None);
             continue;
         }
         if present == 2 {
@@ -716,11 +771,7 @@ pub fn load(
         }
         let crc = r.u32().map_err(|e| at(&r, e))?;
         let id = r.point_id().map_err(|e| at(&r, e))?;
-        let current = collection
-            .slot_of(&id)
-            .filter(|&slot| vector_crc(collection.arena().get(slot)) == crc)
-            .map(|slot| labels.label_of(slot));
-        order.push(current);
+        labels.push(Some((id, crc)));
     }
     r.finish().map_err(|e| at(&r, e))?;
     let path = dir.join(&name);
@@ -743,9 +794,10 @@ pub fn load(
             "the graph holds more points than the map".into(),
         ));
     }
-    Ok(Some(Loaded {
+    Ok(Some(SavedGraph {
+        generation,
         engine: Box::new(engine),
-        order,
+        labels,
         pinned,
     }))
 }

@@ -38,6 +38,9 @@ use crate::storage::fs::Storage;
 /// Concurrent calls the graph serves; more wait for a free slot.
 const SLOTS: usize = 32;
 
+/// Points an insert must bring to be spread over every core.
+const PARALLEL_INSERT_MIN: usize = 512;
+
 /// Suffix of the one file a saved graph consists of.
 const FILE_SUFFIX: &str = ".usearch";
 
@@ -221,7 +224,9 @@ impl GraphEngine for HnswIndex {
                 .add(label as u64, vector)
                 .map_err(|e| failed("insert a point", e))
         };
-        if points.len() >= 32 {
+        // Every core for a build or a bulk load; one for the trickle of
+        // single writes, leaving the other to the writers themselves.
+        if points.len() >= PARALLEL_INSERT_MIN {
             points.par_iter().try_for_each(add)
         } else {
             points.iter().try_for_each(add)

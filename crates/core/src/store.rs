@@ -29,7 +29,7 @@ use crate::storage::directory::{
 };
 use crate::storage::fs::{OsStorage, Storage};
 use crate::storage::legacy;
-use crate::storage::manifest::Manifest;
+use crate::storage::manifest::{self, Manifest};
 
 /// Longest accepted collection name, in bytes.
 pub const MAX_NAME_BYTES: usize = 128;
@@ -302,6 +302,9 @@ struct AnnInfo {
 /// (see [`Store::try_search_now`]): a few hundred microseconds at most.
 const INLINE_SEARCH_WORK: usize = 4 << 20;
 
+/// How long the indexer waits after a wake-up before its next step.
+const INDEXER_DEBOUNCE: Duration = Duration::from_millis(2);
+
 /// Labels the indexer takes into the graph per step, so that the tail
 /// shrinks steadily and a checkpoint's graph dump waits at most one step.
 const INDEX_CHUNK: usize = 2048;
@@ -347,19 +350,16 @@ impl Store {
             .resolve(options.config.distance)?;
         let mut recovery = RecoveryReport::default();
         let mut ann_info = AnnInfo::default();
-        let (mut collection, dir) = match &options.persistence {
+        let mut graph = None;
+        let (collection, dir) = match &options.persistence {
             Some(p) => {
-                let (dir, collection, report) = p.open(&options.name, options.config)?;
-                recovery = report;
-                (collection, Some(dir))
+                let opened = open_collection(p, &options.name, options.config, &options.ann)?;
+                recovery = opened.report;
+                ann_info = opened.ann_info;
+                graph = opened.graph;
+                (opened.collection, Some(opened.dir))
             }
             None => (Collection::new(options.config), None),
-        };
-        let graph = match (&options.persistence, &dir) {
-            (Some(p), Some(d)) => {
-                attach_saved_graph(p, d, &mut collection, &options.ann, &mut ann_info)
-            }
-            _ => None,
         };
         let fresh = dir
             .as_ref()
@@ -1116,13 +1116,16 @@ impl Inner {
                     if !self.audit_due(graph) {
                         return Ok(false);
                     }
-                    // Audit: which points can their own vector no longer find?
-                    let points: Vec<(usize, Vec<f32>)> = (0..from).filter_map(prepared).collect();
+                    // Audit: which points can their own vector not find?
+                    let full = graph.wants_full_audit();
+                    let start = if full { 0 } else { graph.audited() };
+                    let points: Vec<(usize, Vec<f32>)> =
+                        (start..from).filter_map(prepared).collect();
                     let graph = Arc::clone(graph);
                     drop(state);
                     let _quiet = lock(&self.index_lock);
-                    let pinned = graph.unreachable(&points, self.ann.hnsw.ef_search)?;
-                    graph.set_audited(from, pinned);
+                    let missed = graph.unreachable(&points, self.ann.hnsw.ef_search)?;
+                    graph.record_audit(from, missed, full);
                     return Ok(true);
                 }
                 let points: Vec<(usize, Vec<f32>)> = (from..to).filter_map(prepared).collect();
@@ -1210,17 +1213,15 @@ impl Inner {
         }
         let mut state = self.state.write().map_err(|_| Error::Poisoned)?;
         if let Some(p) = &self.persistence {
-            let (opened, mut collection, report) = p.open(&self.name, self.config)?;
-            let mut ann_info = lock(&self.ann_info);
-            *ann_info = AnnInfo::default();
-            state.graph = attach_saved_graph(p, &opened, &mut collection, &self.ann, &mut ann_info);
-            drop(ann_info);
-            state.collection = collection;
+            let opened = open_collection(p, &self.name, self.config, &self.ann)?;
+            *lock(&self.ann_info) = opened.ann_info;
+            state.graph = opened.graph;
+            state.collection = opened.collection;
             let mut info = lock(&self.info);
-            info.recovery = report;
-            info.published_generation = opened.manifest().snapshot;
+            info.recovery = opened.report;
+            info.published_generation = opened.dir.manifest().snapshot;
             drop(info);
-            *dir = Some(opened);
+            *dir = Some(opened.dir);
             *lock(&self.write_error) = None;
         }
         state.open = true;
@@ -1231,27 +1232,87 @@ impl Inner {
     }
 }
 
-/// Loads the graph saved with the snapshot `dir` opened at, matched to
-/// `collection` (whose labels are renumbered to the graph's). A missing or
-/// unusable graph is rebuilt in the background, with a warning.
+/// A collection opened from its directory, with its saved graph.
+struct Opened {
+    dir: CollectionDir,
+    collection: Collection,
+    report: RecoveryReport,
+    graph: Option<Arc<Graph>>,
+    ann_info: AnnInfo,
+}
+
+/// What a read of the saved graph ahead of the open found: the snapshot
+/// generation the manifest named then, and the graph saved with it.
+type EarlyGraph = (u64, Result<Option<ann::SavedGraph>>);
+
+/// Opens (recovers) collection `name` and attaches its saved graph. The
+/// graph file is read, checked and loaded on a second thread while the
+/// snapshot is read and decoded on this one; it is used only if it belongs
+/// to the snapshot the open then finds (files of a generation never change
+/// once its map exists). Not on a simulated disk, whose tests count I/O.
+fn open_collection(
+    p: &Persistence,
+    name: &str,
+    config: CollectionConfig,
+    ann_config: &AnnConfig,
+) -> Result<Opened> {
+    let early =
+        (ann_config.algorithm != ann::Algorithm::Flat && p.storage.is_native()).then(|| {
+            let storage = Arc::clone(&p.storage);
+            let dir = p.root.join(name);
+            let ann_config = *ann_config;
+            std::thread::spawn(move || -> Option<EarlyGraph> {
+                let bytes = storage.read(&dir.join(manifest::FILE_NAME)).ok()?;
+                let generation = Manifest::decode(&bytes).ok()?.snapshot;
+                if generation == 0 {
+                    return None;
+                }
+                let saved =
+                    ann::read_saved(storage.as_ref(), &dir, generation, &config, &ann_config);
+                Some((generation, saved))
+            })
+        });
+    let opened = p.open(name, config);
+    let early = early.and_then(|thread| thread.join().ok().flatten());
+    let (dir, mut collection, report) = opened?;
+    let mut ann_info = AnnInfo::default();
+    let graph = attach_saved_graph(p, &dir, &mut collection, ann_config, &mut ann_info, early);
+    Ok(Opened {
+        dir,
+        collection,
+        report,
+        graph,
+        ann_info,
+    })
+}
+
+/// Attaches the graph saved with the snapshot `dir` opened at, matched to
+/// `collection` (whose labels are renumbered to the graph's); `early` is
+/// what [`open_collection`] read ahead. A missing or unusable graph is
+/// rebuilt in the background, with a warning.
 fn attach_saved_graph(
     p: &Persistence,
     dir: &CollectionDir,
     collection: &mut Collection,
     config: &AnnConfig,
     info: &mut AnnInfo,
+    early: Option<EarlyGraph>,
 ) -> Option<Arc<Graph>> {
     let generation = dir.manifest().snapshot;
     if config.algorithm == ann::Algorithm::Flat || generation == 0 {
         return None;
     }
-    match ann::load(
-        p.storage.as_ref(),
-        dir.path(),
-        generation,
-        collection,
-        config,
-    ) {
+    let saved = match early {
+        Some((read_for, saved)) if read_for == generation => saved,
+        _ => ann::read_saved(
+            p.storage.as_ref(),
+            dir.path(),
+            generation,
+            collection.config(),
+            config,
+        ),
+    };
+    match saved.map(|saved| saved.map(|saved| saved.attach(collection))) {
         Ok(Some(loaded)) => {
             collection.relabel(&loaded.order);
             info.loaded_from_disk = true;
@@ -1318,7 +1379,16 @@ fn spawn_indexer(inner: &Arc<Inner>) {
                         .unwrap_or_else(PoisonError::into_inner)
                         .0;
                 }
+                let woken = *pending;
                 *pending = false;
+                drop(pending);
+                if woken {
+                    // Let a stream of single writes gather into one step:
+                    // fewer, larger steps take the state lock less often
+                    // (a write applied on the caller's thread steps aside
+                    // when the indexer holds it).
+                    std::thread::sleep(INDEXER_DEBOUNCE);
+                }
             }
         });
     if spawned.is_err() {
