@@ -18,6 +18,7 @@
 //! u8   engine (1: usearch; version 1 maps, from the hnsw_rs engine, had none)
 //! u8   graph vector quantization (1 i8, 2 f16, 3 f32)
 //! u32  file count, then per file: u32 name length, name bytes, u64 size, u32 crc32c
+//! u64  labels audited, u64 labels fully audited (see `Graph::wants_full_audit`)
 //! u64  label count, then per label: u8 0 (tombstone)
 //!                                   | u8 1 (2: pinned), u32 crc32c of the f32 LE vector, point id
 //! u32  crc32c of everything above
@@ -27,9 +28,10 @@
 //! are simply indexed again. A map of another version or engine is not an
 //! error: the graph is a cache of the snapshot's vectors, and is rebuilt.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::RwLock;
+use std::sync::{Mutex, PoisonError, RwLock};
 
 use rayon::prelude::*;
 
@@ -267,6 +269,63 @@ pub fn prepare(kind: Distance, vector: &[f32], inverse_norm: f32) -> Vec<f32> {
     }
 }
 
+/// Pinned labels (ascending) and their prepared vectors, back to back: a
+/// search scans them in one contiguous pass.
+#[derive(Default)]
+struct Pinned {
+    labels: Vec<usize>,
+    vectors: Vec<f32>,
+}
+
+impl From<Vec<(usize, Vec<f32>)>> for Pinned {
+    fn from(mut points: Vec<(usize, Vec<f32>)>) -> Self {
+        points.sort_unstable_by_key(|(label, _)| *label);
+        points.dedup_by_key(|(label, _)| *label);
+        Pinned {
+            labels: points.iter().map(|(label, _)| *label).collect(),
+            vectors: points.into_iter().flat_map(|(_, vector)| vector).collect(),
+        }
+    }
+}
+
+impl Pinned {
+    fn extend(&mut self, more: Vec<(usize, Vec<f32>)>) {
+        if more.is_empty() {
+            return;
+        }
+        let dim = if self.labels.is_empty() {
+            0
+        } else {
+            self.vectors.len() / self.labels.len()
+        };
+        let mut all: Vec<(usize, Vec<f32>)> = self
+            .labels
+            .iter()
+            .zip(self.vectors.chunks_exact(dim.max(1)))
+            .map(|(&label, vector)| (label, vector.to_vec()))
+            .collect();
+        all.extend(more);
+        *self = Pinned::from(all);
+    }
+}
+
+/// `labels` with their prepared vectors, from `collection` (labels no
+/// longer live are left out).
+pub fn prepared_points(collection: &Collection, labels: Vec<usize>) -> Vec<(usize, Vec<f32>)> {
+    let arena = collection.arena();
+    let kind = collection.config().distance;
+    labels
+        .into_iter()
+        .filter_map(|label| {
+            let slot = collection.labels().slot(label)?;
+            Some((
+                label,
+                prepare(kind, arena.get(slot), arena.inverse_norm(slot)),
+            ))
+        })
+        .collect()
+}
+
 /// A graph and how far it has indexed the label space it was built for.
 pub struct Graph {
     pub engine: Box<dyn GraphEngine>,
@@ -278,12 +337,15 @@ pub struct Graph {
     /// search ranks them exactly, so each stored point stays findable even
     /// where the graph's greedy search cannot reach it (a few points per
     /// 10,000 on real data). Sorted.
-    pinned: RwLock<Vec<usize>>,
+    pinned: RwLock<Pinned>,
     /// `indexed` as of the last audit.
     audited: AtomicUsize,
     /// `indexed` as of the last audit of every label (see
     /// [`Graph::wants_full_audit`]).
     fully_audited: AtomicUsize,
+    /// Labels given to points an audit found unreachable, so that the graph
+    /// takes them in again (see [`Graph::triage`]); not yet audited.
+    repaired: Mutex<BTreeSet<usize>>,
 }
 
 impl Graph {
@@ -291,20 +353,53 @@ impl Graph {
         engine: Box<dyn GraphEngine>,
         epoch: u64,
         indexed: usize,
-        pinned: Vec<usize>,
+        pinned: Vec<(usize, Vec<f32>)>,
     ) -> Self {
         Graph {
             engine,
             epoch,
             indexed: AtomicUsize::new(indexed),
-            pinned: RwLock::new(pinned),
+            pinned: RwLock::new(Pinned::from(pinned)),
             audited: AtomicUsize::new(indexed),
             fully_audited: AtomicUsize::new(indexed),
+            repaired: Mutex::new(BTreeSet::new()),
         }
+    }
+
+    /// Splits the labels an audit found unreachable into those to insert
+    /// again under new labels (a point inserted later gets links from its
+    /// neighbours then, and its own search usually reaches it; tried once)
+    /// and those to pin: the ones already inserted again.
+    pub fn triage(&self, missed: Vec<usize>) -> (Vec<usize>, Vec<usize>) {
+        let repaired = self.repaired.lock().unwrap_or_else(PoisonError::into_inner);
+        missed
+            .into_iter()
+            .partition(|label| !repaired.contains(label))
+    }
+
+    /// Records the labels points were reissued under after an audit.
+    pub fn note_repairs(&self, labels: Vec<usize>) {
+        self.repaired
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(labels);
     }
 
     pub fn audited(&self) -> usize {
         self.audited.load(Ordering::Acquire)
+    }
+
+    pub fn fully_audited(&self) -> usize {
+        self.fully_audited.load(Ordering::Acquire)
+    }
+
+    /// Sets how far the graph had been audited, incrementally and fully, as
+    /// its saved map records it.
+    pub fn restore_audits(&self, audited: usize, fully_audited: usize) {
+        let indexed = self.indexed();
+        self.audited.store(audited.min(indexed), Ordering::Release);
+        self.fully_audited
+            .store(fully_audited.min(indexed), Ordering::Release);
     }
 
     /// Whether the next audit should check every label rather than the ones
@@ -317,29 +412,76 @@ impl Graph {
     }
 
     /// Records an audit of the labels below `upto`. A full audit's `missed`
-    /// replace the pinned set; an incremental one's join it.
-    pub fn record_audit(&self, upto: usize, missed: Vec<usize>, full: bool) {
+    /// (labels and prepared vectors) replace the pinned set; an incremental
+    /// one's join it.
+    pub fn record_audit(&self, upto: usize, missed: Vec<(usize, Vec<f32>)>, full: bool) {
         if let Ok(mut pinned) = self.pinned.write() {
             if full {
-                *pinned = missed;
+                *pinned = Pinned::from(missed);
             } else {
                 pinned.extend(missed);
-                pinned.sort_unstable();
-                pinned.dedup();
             }
         }
         if full {
             self.fully_audited.store(upto, Ordering::Release);
         }
+        self.repaired
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|&label| label >= upto);
         self.audited.store(upto, Ordering::Release);
     }
 
     pub fn pinned_len(&self) -> usize {
-        self.pinned.read().map(|p| p.len()).unwrap_or_default()
+        self.pinned
+            .read()
+            .map(|p| p.labels.len())
+            .unwrap_or_default()
     }
 
+    /// The pinned labels, ascending.
     pub fn pinned(&self) -> Vec<usize> {
-        self.pinned.read().map(|p| p.clone()).unwrap_or_default()
+        self.pinned
+            .read()
+            .map(|p| p.labels.clone())
+            .unwrap_or_default()
+    }
+
+    /// Up to `limit` pinned labels that `accept`, the closest to `query`
+    /// (prepared) first.
+    fn closest_pinned(
+        &self,
+        kind: Distance,
+        query: &[f32],
+        limit: usize,
+        accept: impl Fn(usize) -> bool,
+    ) -> Vec<usize> {
+        let Ok(pinned) = self.pinned.read() else {
+            return Vec::new();
+        };
+        if pinned.labels.is_empty() {
+            return Vec::new();
+        }
+        let dim = query.len().max(1);
+        let mut scored: Vec<(f32, usize)> = pinned
+            .vectors
+            .chunks_exact(dim)
+            .zip(&pinned.labels)
+            .map(|(vector, &label)| {
+                let closeness = match kind {
+                    Distance::Cosine | Distance::Dot => distance::dot(query, vector),
+                    Distance::Euclidean => -distance::l2_squared(query, vector),
+                };
+                (closeness, label)
+            })
+            .collect();
+        scored.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+        scored
+            .into_iter()
+            .map(|(_, label)| label)
+            .filter(|&label| accept(label))
+            .take(limit)
+            .collect()
     }
 
     pub fn insert(&self, points: &[(usize, Vec<f32>)]) -> Result<()> {
@@ -453,10 +595,17 @@ pub fn search(
     let labels = collection.labels();
     let arena = collection.arena();
     let prepared = prepare(config.distance, query, distance::inverse_norm(query));
+    let live_match = |label: usize| labels.slot(label).filter(|&slot| matches(slot));
     let tail: Vec<u32> = (graph.indexed()..labels.count())
-        .chain(graph.pinned())
-        .filter_map(|label| labels.slot(label))
-        .filter(|&slot| matches(slot))
+        .filter_map(live_match)
+        .chain(
+            graph
+                .closest_pinned(config.distance, &prepared, limit, |l| {
+                    live_match(l).is_some()
+                })
+                .into_iter()
+                .filter_map(live_match),
+        )
         .collect();
     let mut candidates: Vec<u32> = if filter.is_empty() {
         // Tombstones are dropped after the walk: they stay few (a rebuild
@@ -599,6 +748,8 @@ pub fn save(
         put_u64(&mut out, file.size);
         put_u32(&mut out, file.crc);
     }
+    put_u64(&mut out, graph.audited().min(count) as u64);
+    put_u64(&mut out, graph.fully_audited().min(count) as u64);
     put_u64(&mut out, count as u64);
     for label in 0..count {
         match labels
@@ -644,6 +795,9 @@ pub struct Loaded {
     pub order: Vec<Option<u32>>,
     /// Graph labels to pin (see [`Graph::pinned`]).
     pub pinned: Vec<usize>,
+    /// Labels below these had been audited (fully) when the graph was saved.
+    pub audited: usize,
+    pub fully_audited: usize,
 }
 
 /// A saved graph read and verified, not yet matched to a collection: it
@@ -656,6 +810,8 @@ pub struct SavedGraph {
     /// saved for; `None`: a tombstone.
     labels: Vec<Option<(PointId, u32)>>,
     pinned: Vec<usize>,
+    audited: usize,
+    fully_audited: usize,
 }
 
 impl SavedGraph {
@@ -678,6 +834,8 @@ impl SavedGraph {
             engine: self.engine,
             order,
             pinned: self.pinned,
+            audited: self.audited,
+            fully_audited: self.fully_audited,
         }
     }
 }
@@ -754,6 +912,8 @@ pub fn read_saved(
     }
     let size = r.u64().map_err(|e| at(&r, e))?;
     let crc = r.u32().map_err(|e| at(&r, e))?;
+    let audited = r.u64().map_err(|e| at(&r, e))? as usize;
+    let fully_audited = r.u64().map_err(|e| at(&r, e))? as usize;
     let count = r.u64().map_err(|e| at(&r, e))? as usize;
     if count > r.remaining() {
         return Err(at(&r, format!("{count} labels cannot fit")));
@@ -799,6 +959,8 @@ pub fn read_saved(
         engine: Box::new(engine),
         labels,
         pinned,
+        audited,
+        fully_audited,
     }))
 }
 

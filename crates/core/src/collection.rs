@@ -334,6 +334,21 @@ impl Collection {
     /// label `i` when it is still live; every other live point gets a label
     /// after them. Starts a new epoch. Returns how many of `order` were kept
     /// (the rest of `0..order.len()` are tombstones).
+    /// Gives the points carrying `labels` new labels (their vectors are
+    /// unchanged): the old labels become tombstones and the new ones join
+    /// the unindexed tail, so the graph takes the points in afresh. Returns
+    /// the new labels; labels no longer live are skipped.
+    pub fn reissue_labels(&mut self, labels: &[usize]) -> Vec<usize> {
+        let mut fresh = Vec::with_capacity(labels.len());
+        for &label in labels {
+            if let Some(slot) = self.labels.slot(label) {
+                self.labels.retire(slot);
+                fresh.push(self.labels.assign(slot, false) as usize);
+            }
+        }
+        fresh
+    }
+
     pub fn relabel(&mut self, order: &[Option<u32>]) -> usize {
         let mut labels = Labels {
             slot_of_label: Vec::with_capacity(self.len() + order.len() / 8),

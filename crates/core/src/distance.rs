@@ -103,16 +103,76 @@ fn reduce(acc: [f32; LANES]) -> f32 {
     acc[0]
 }
 
+/// The AVX2 + FMA kernels: four independent 8-wide accumulators, so that
+/// consecutive FMAs do not wait on each other's latency (one accumulator
+/// chain left the loop latency-bound, at about a third of the FMA
+/// throughput), then one 8-wide step at a time, then the scalar rest.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
+    use std::arch::x86_64::*;
+
+    #[target_feature(enable = "avx2,fma")]
+    fn sum(v: __m256) -> f32 {
+        let pair = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let pair = _mm_add_ps(pair, _mm_movehl_ps(pair, pair));
+        let one = _mm_add_ss(pair, _mm_shuffle_ps::<0b01>(pair, pair));
+        _mm_cvtss_f32(one)
+    }
+
+    /// `Σ f(a[i], b[i])` for a lane-wise `f` that accumulates into its
+    /// third argument.
+    #[target_feature(enable = "avx2,fma")]
+    fn accumulate(
+        a: &[f32],
+        b: &[f32],
+        step: impl Fn(__m256, __m256, __m256) -> __m256,
+        scalar: impl Fn(f32, f32) -> f32,
+    ) -> f32 {
+        let n = a.len().min(b.len());
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut i = 0;
+        // SAFETY: every load reads 8 floats at an offset below `n - 7`.
+        unsafe {
+            while i + 32 <= n {
+                for (k, lane) in acc.iter_mut().enumerate() {
+                    let x = _mm256_loadu_ps(pa.add(i + 8 * k));
+                    let y = _mm256_loadu_ps(pb.add(i + 8 * k));
+                    *lane = step(x, y, *lane);
+                }
+                i += 32;
+            }
+            while i + 8 <= n {
+                let x = _mm256_loadu_ps(pa.add(i));
+                let y = _mm256_loadu_ps(pb.add(i));
+                acc[0] = step(x, y, acc[0]);
+                i += 8;
+            }
+        }
+        let total = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+        let mut result = sum(total);
+        for j in i..n {
+            result += scalar(a[j], b[j]);
+        }
+        result
+    }
+
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
-        super::dot_lanes::<true>(a, b)
+        accumulate(a, b, |x, y, acc| _mm256_fmadd_ps(x, y, acc), |x, y| x * y)
     }
 
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
-        super::l2_squared_lanes::<true>(a, b)
+        accumulate(
+            a,
+            b,
+            |x, y, acc| {
+                let d = _mm256_sub_ps(x, y);
+                _mm256_fmadd_ps(d, d, acc)
+            },
+            |x, y| (x - y) * (x - y),
+        )
     }
 }
 

@@ -296,6 +296,10 @@ struct AnnInfo {
     failed: bool,
     /// When the indexer last grew the graph.
     last_insert: Option<Instant>,
+    /// How long the last audit of every label took.
+    last_full_audit: Option<Duration>,
+    /// `wait_for_index` waits for a full audit: run it without delay.
+    full_audit_requested: bool,
 }
 
 /// Vector components a search may touch to run on the caller's thread
@@ -707,15 +711,18 @@ impl Store {
                         g.epoch == collection.labels().epoch()
                             && g.indexed() >= collection.labels().count()
                             && g.audited() >= g.indexed()
+                            && g.fully_audited() >= g.indexed()
                             && !self.inner.rebuild_due(collection, g)
                     });
                 if idle {
+                    lock(&self.inner.ann_info).full_audit_requested = false;
                     return Ok(true);
                 }
             }
             if Instant::now() >= deadline {
                 return Ok(false);
             }
+            lock(&self.inner.ann_info).full_audit_requested = true;
             self.inner.wake_indexer();
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -1025,6 +1032,24 @@ impl Inner {
         quiet || indexed - audited >= indexed / 10
     }
 
+    /// Whether to audit every label now, though the graph has not doubled
+    /// since the last full audit. Inserting points can leave an older point
+    /// unreachable (its last in-link pruned), which only a full audit finds:
+    /// one runs once writes have been quiet for ten times as long as the
+    /// last full audit took (so audits take at most a tenth of a core under
+    /// a trickle of writes), or when `wait_for_index` asks for one.
+    fn full_audit_due(&self) -> bool {
+        let info = lock(&self.ann_info);
+        if info.full_audit_requested {
+            return true;
+        }
+        let wait = info
+            .last_full_audit
+            .map_or(Duration::ZERO, |d| d * 10)
+            .max(Duration::from_secs(1));
+        info.last_insert.is_none_or(|t| t.elapsed() >= wait)
+    }
+
     /// Whether tombstones have passed the rebuild fraction of the graph.
     fn rebuild_due(&self, collection: &Collection, graph: &Graph) -> bool {
         let labels = collection.labels();
@@ -1113,19 +1138,47 @@ impl Inner {
                 let from = graph.indexed();
                 let to = labels.count().min(from + INDEX_CHUNK);
                 if from >= to {
-                    if !self.audit_due(graph) {
+                    // Audit: which points can their own vector not find?
+                    let full = graph.fully_audited() < from
+                        && (graph.wants_full_audit() || self.full_audit_due());
+                    if !full && !self.audit_due(graph) {
                         return Ok(false);
                     }
-                    // Audit: which points can their own vector not find?
-                    let full = graph.wants_full_audit();
+                    let started = Instant::now();
                     let start = if full { 0 } else { graph.audited() };
                     let points: Vec<(usize, Vec<f32>)> =
                         (start..from).filter_map(prepared).collect();
                     let graph = Arc::clone(graph);
                     drop(state);
-                    let _quiet = lock(&self.index_lock);
+                    let quiet = lock(&self.index_lock);
                     let missed = graph.unreachable(&points, self.ann.hnsw.ef_search)?;
-                    graph.record_audit(from, missed, full);
+                    drop(quiet);
+                    // A full audit pins: inserting points again can leave
+                    // other old points unreachable, which the next full
+                    // audit would find, and so on.
+                    let (retry, pin) = if full {
+                        (Vec::new(), missed)
+                    } else {
+                        graph.triage(missed)
+                    };
+                    let pin: Vec<(usize, Vec<f32>)> = points
+                        .into_iter()
+                        .filter(|(label, _)| pin.binary_search(label).is_ok())
+                        .collect();
+                    if !retry.is_empty() {
+                        let Ok(mut state) = self.state.write() else {
+                            return Ok(false);
+                        };
+                        if state.open && state.collection.labels().epoch() == graph.epoch {
+                            graph.note_repairs(state.collection.reissue_labels(&retry));
+                        }
+                    }
+                    graph.record_audit(from, pin, full);
+                    if full {
+                        let mut info = lock(&self.ann_info);
+                        info.last_full_audit = Some(started.elapsed());
+                        info.full_audit_requested = false;
+                    }
                     return Ok(true);
                 }
                 let points: Vec<(usize, Vec<f32>)> = (from..to).filter_map(prepared).collect();
@@ -1155,7 +1208,10 @@ impl Inner {
                 let graph = Graph::new(engine, 0, 0, Vec::new());
                 graph.insert(&points)?;
                 let unreachable = graph.unreachable(&points, self.ann.hnsw.ef_search)?;
-                drop(points);
+                let pinned: Vec<(usize, Vec<f32>)> = points
+                    .into_iter()
+                    .filter(|(label, _)| unreachable.binary_search(label).is_ok())
+                    .collect();
                 let Ok(mut state) = self.state.write() else {
                     return Ok(false);
                 };
@@ -1173,12 +1229,10 @@ impl Inner {
                 info.builds += 1;
                 info.last_build_ms = Some(started.elapsed().as_secs_f64() * 1e3);
                 drop(info);
-                state.graph = Some(Arc::new(Graph::new(
-                    engine,
-                    epoch,
-                    order.len(),
-                    unreachable,
-                )));
+                // Points the new graph does not reach are pinned, not
+                // inserted again: the tombstones that would leave could
+                // call for another rebuild.
+                state.graph = Some(Arc::new(Graph::new(engine, epoch, order.len(), pinned)));
                 Ok(true)
             }
         }
@@ -1317,12 +1371,10 @@ fn attach_saved_graph(
             collection.relabel(&loaded.order);
             info.loaded_from_disk = true;
             let epoch = collection.labels().epoch();
-            Some(Arc::new(Graph::new(
-                loaded.engine,
-                epoch,
-                loaded.order.len(),
-                loaded.pinned,
-            )))
+            let pinned = ann::prepared_points(collection, loaded.pinned);
+            let graph = Graph::new(loaded.engine, epoch, loaded.order.len(), pinned);
+            graph.restore_audits(loaded.audited, loaded.fully_audited);
+            Some(Arc::new(graph))
         }
         Ok(None) => {
             if config.wants_graph(collection.len()) {
