@@ -11,3 +11,8 @@ mod point_id;
 
 pub use error::error_codes;
 pub use native_store::{open_store, NativeStore, StoreConfig};
+
+/// Only the addon's own Rust allocations go through it; Node, V8 and the
+/// C++ graph engine keep their allocators.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

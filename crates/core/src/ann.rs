@@ -30,7 +30,7 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 
 use rayon::prelude::*;
@@ -346,6 +346,8 @@ pub struct Graph {
     /// Labels given to points an audit found unreachable, so that the graph
     /// takes them in again (see [`Graph::triage`]); not yet audited.
     repaired: Mutex<BTreeSet<usize>>,
+    /// See [`Graph::retire`].
+    retired: AtomicBool,
 }
 
 impl Graph {
@@ -363,6 +365,7 @@ impl Graph {
             audited: AtomicUsize::new(indexed),
             fully_audited: AtomicUsize::new(indexed),
             repaired: Mutex::new(BTreeSet::new()),
+            retired: AtomicBool::new(false),
         }
     }
 
@@ -496,6 +499,7 @@ impl Graph {
         &self,
         points: &[(usize, Vec<f32>)],
         ef_search: usize,
+        parallel: bool,
     ) -> Result<Vec<usize>> {
         let found_first = |label: usize, vector: &[f32], ef: usize| -> Result<bool> {
             let found = self.engine.search(vector, ef)?;
@@ -503,17 +507,33 @@ impl Graph {
             Ok(found.iter().any(|(l, d)| *l == label && *d <= first))
         };
         let narrow = ef_search.min(16);
-        let missed: Result<Vec<Option<usize>>> = points
-            .par_iter()
-            .map(|(label, vector)| {
-                let found =
-                    found_first(*label, vector, narrow)? || found_first(*label, vector, ef_search)?;
-                Ok((!found).then_some(*label))
-            })
-            .collect();
+        let check = |(label, vector): &(usize, Vec<f32>)| -> Result<Option<usize>> {
+            if self.is_retired() {
+                // Nobody will read the answer: stop early (the caller checks).
+                return Ok(None);
+            }
+            let found =
+                found_first(*label, vector, narrow)? || found_first(*label, vector, ef_search)?;
+            Ok((!found).then_some(*label))
+        };
+        let missed: Result<Vec<Option<usize>>> = if parallel {
+            points.par_iter().map(check).collect()
+        } else {
+            points.iter().map(check).collect()
+        };
         let mut missed: Vec<usize> = missed?.into_iter().flatten().collect();
         missed.sort_unstable();
         Ok(missed)
+    }
+
+    /// Marks the graph as no longer the store's (closed, or replaced by a
+    /// rebuild): work on it stops early.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
     }
 
     pub fn indexed(&self) -> usize {

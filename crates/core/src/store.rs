@@ -1139,6 +1139,7 @@ impl Inner {
                 let to = labels.count().min(from + INDEX_CHUNK);
                 if from >= to {
                     // Audit: which points can their own vector not find?
+                    let requested = lock(&self.ann_info).full_audit_requested;
                     let full = graph.fully_audited() < from
                         && (graph.wants_full_audit() || self.full_audit_due());
                     if !full && !self.audit_due(graph) {
@@ -1151,8 +1152,13 @@ impl Inner {
                     let graph = Arc::clone(graph);
                     drop(state);
                     let quiet = lock(&self.index_lock);
-                    let missed = graph.unreachable(&points, self.ann.hnsw.ef_search)?;
+                    // Quiet-time audits keep to one core: searches may be running.
+                    let parallel = !full || graph.wants_full_audit() || requested;
+                    let missed = graph.unreachable(&points, self.ann.hnsw.ef_search, parallel)?;
                     drop(quiet);
+                    if graph.is_retired() {
+                        return Ok(true);
+                    }
                     // A full audit pins: inserting points again can leave
                     // other old points unreachable, which the next full
                     // audit would find, and so on.
@@ -1207,7 +1213,7 @@ impl Inner {
                     .unzip();
                 let graph = Graph::new(engine, 0, 0, Vec::new());
                 graph.insert(&points)?;
-                let unreachable = graph.unreachable(&points, self.ann.hnsw.ef_search)?;
+                let unreachable = graph.unreachable(&points, self.ann.hnsw.ef_search, true)?;
                 let pinned: Vec<(usize, Vec<f32>)> = points
                     .into_iter()
                     .filter(|(label, _)| unreachable.binary_search(label).is_ok())
@@ -1229,6 +1235,9 @@ impl Inner {
                 info.builds += 1;
                 info.last_build_ms = Some(started.elapsed().as_secs_f64() * 1e3);
                 drop(info);
+                if let Some(old) = state.graph.take() {
+                    old.retire();
+                }
                 // Points the new graph does not reach are pinned, not
                 // inserted again: the tombstones that would leave could
                 // call for another rebuild.
@@ -1256,7 +1265,9 @@ impl Inner {
         if dir.take().is_some() {
             // The data lives on disk; reopening reloads it.
             state.collection = Collection::new(self.config);
-            state.graph = None;
+            if let Some(graph) = state.graph.take() {
+                graph.retire();
+            }
         }
         Ok(())
     }
@@ -1329,7 +1340,12 @@ fn open_collection(
     let opened = p.open(name, config);
     let early = early.and_then(|thread| thread.join().ok().flatten());
     let (dir, mut collection, report) = opened?;
-    let mut ann_info = AnnInfo::default();
+    let mut ann_info = AnnInfo {
+        // An open is not a quiet time to audit the loaded graph in: count
+        // the quiet period from now.
+        last_insert: Some(Instant::now()),
+        ..AnnInfo::default()
+    };
     let graph = attach_saved_graph(p, &dir, &mut collection, ann_config, &mut ann_info, early);
     Ok(Opened {
         dir,
