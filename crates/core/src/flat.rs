@@ -1,32 +1,51 @@
 //! The vector arena and exact (flat) search over it.
 //!
-//! Vectors live back to back in one `Vec<f32>` (slot `s` at
-//! `s * dim .. (s + 1) * dim`), so a full scan is one linear pass over memory
-//! that the distance kernels vectorise. Vectors are stored as given; for
-//! cosine the arena keeps `1 / ‖v‖` per slot so nothing is normalised per query.
+//! Vectors live back to back in a few large blocks: the vectors of the
+//! snapshot the collection was opened from, where they were read, then
+//! fixed-size chunks for everything inserted since. Within a block slot
+//! `s` follows slot `s - 1`, so a full scan is a few linear passes over
+//! memory that the distance kernels vectorise. Growing never moves a vector
+//! (no reallocation that copies the whole arena under the writers' lock,
+//! as one `Vec` would when it doubles), and a copy of the arena (taken for
+//! a checkpoint) shares every block until one of the two writes to it.
+//! Vectors are stored as given; for cosine the arena keeps `1 / ‖v‖` per
+//! slot so nothing is normalised per query.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 
 use crate::distance::{self, Distance};
+
+/// Growth chunks hold about this many floats (1 MiB), rounded down to a
+/// power of two of slots.
+const CHUNK_FLOATS: usize = 1 << 18;
+/// The largest chunk, in slots (for tiny dimensions).
+const MAX_CHUNK_SHIFT: u32 = 16;
 
 #[derive(Debug, Clone, Default)]
 pub struct VectorArena {
     dim: usize,
-    /// Slot 0 starts at `data[start]`: a snapshot's vectors are used where
-    /// they were read, after its header.
-    data: Vec<f32>,
-    start: usize,
+    /// Slots per chunk: `1 << chunk_shift`.
+    chunk_shift: u32,
+    /// The first `base_slots` slots, slot 0 at `base[base_start]`: a
+    /// snapshot's vectors are used where they were read, after its header.
+    base: Arc<Vec<f32>>,
+    base_start: usize,
+    base_slots: usize,
+    /// The slots after the base, `1 << chunk_shift` per chunk; only the last
+    /// one is partly filled.
+    chunks: Vec<Arc<Vec<f32>>>,
     inverse_norms: Vec<f32>,
 }
 
 impl VectorArena {
     pub fn new(dim: usize) -> Self {
+        let slots_per_chunk = (CHUNK_FLOATS / dim.max(1)).max(1);
         VectorArena {
             dim,
-            data: Vec::new(),
-            start: 0,
-            inverse_norms: Vec::new(),
+            chunk_shift: slots_per_chunk.ilog2().min(MAX_CHUNK_SHIFT),
+            ..VectorArena::default()
         }
     }
 
@@ -68,40 +87,78 @@ impl VectorArena {
             norms(rows)
         };
         VectorArena {
-            dim,
-            data,
-            start,
+            base: Arc::new(data),
+            base_start: start,
+            base_slots: count,
             inverse_norms,
+            ..VectorArena::new(dim)
         }
     }
 
     pub fn push(&mut self, vector: &[f32]) -> u32 {
         debug_assert_eq!(vector.len(), self.dim);
-        let slot = self.slots() as u32;
-        self.data.extend_from_slice(vector);
+        let slot = self.slots();
+        let chunk = (slot - self.base_slots) >> self.chunk_shift;
+        if chunk == self.chunks.len() {
+            let floats = (1usize << self.chunk_shift) * self.dim;
+            self.chunks.push(Arc::new(Vec::with_capacity(floats)));
+        }
+        // A chunk a checkpoint's copy still holds is copied first (only the
+        // last chunk can be partly filled, so only it is ever pushed to).
+        Arc::make_mut(&mut self.chunks[chunk]).extend_from_slice(vector);
         self.inverse_norms.push(distance::inverse_norm(vector));
-        slot
+        slot as u32
     }
 
+    /// Overwrites the vector in `slot`. If a copy of the arena still shares
+    /// the block holding it, that block is copied first (for the base, while
+    /// a checkpoint is being written: once, then it is this arena's own).
     pub fn set(&mut self, slot: u32, vector: &[f32]) {
-        let start = self.start + slot as usize * self.dim;
-        self.data[start..start + self.dim].copy_from_slice(vector);
-        self.inverse_norms[slot as usize] = distance::inverse_norm(vector);
+        let (dim, slot) = (self.dim, slot as usize);
+        let (block, start) = if slot < self.base_slots {
+            (&mut self.base, self.base_start + slot * dim)
+        } else {
+            let offset = slot - self.base_slots;
+            let within = offset & ((1 << self.chunk_shift) - 1);
+            (&mut self.chunks[offset >> self.chunk_shift], within * dim)
+        };
+        Arc::make_mut(block)[start..start + dim].copy_from_slice(vector);
+        self.inverse_norms[slot] = distance::inverse_norm(vector);
     }
 
+    #[inline]
     pub fn get(&self, slot: u32) -> &[f32] {
-        let start = self.start + slot as usize * self.dim;
-        &self.data[start..start + self.dim]
+        let (dim, slot) = (self.dim, slot as usize);
+        if slot < self.base_slots {
+            let start = self.base_start + slot * dim;
+            &self.base[start..start + dim]
+        } else {
+            let offset = slot - self.base_slots;
+            let start = (offset & ((1 << self.chunk_shift) - 1)) * dim;
+            &self.chunks[offset >> self.chunk_shift][start..start + dim]
+        }
+    }
+
+    /// The arena as runs of consecutive slots: `(first slot, its vectors
+    /// back to back)`, in slot order.
+    pub fn segments(&self) -> impl Iterator<Item = (usize, &[f32])> {
+        let base = &self.base[self.base_start..self.base_start + self.base_slots * self.dim];
+        let per_chunk = 1usize << self.chunk_shift;
+        std::iter::once((0, base))
+            .chain(
+                self.chunks
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, chunk)| (self.base_slots + i * per_chunk, chunk.as_slice())),
+            )
+            .filter(|(_, rows)| !rows.is_empty())
     }
 
     pub fn clear(&mut self) {
-        self.data = Vec::new();
-        self.start = 0;
-        self.inverse_norms = Vec::new();
+        *self = VectorArena::new(self.dim);
     }
 
     pub fn reserve(&mut self, additional: usize) {
-        self.data.reserve(additional * self.dim);
         self.inverse_norms.reserve(additional);
     }
 }
@@ -182,14 +239,16 @@ pub fn search(
     }
     let dim = arena.dim;
     let mut top = TopK::new(k);
-    let rows = arena.data[arena.start..].chunks_exact(dim.max(1));
-    for (slot, (row, &inverse_norm)) in rows.zip(&arena.inverse_norms).enumerate() {
-        let slot = slot as u32;
-        if !accept(slot) {
-            continue;
+    for (first, rows) in arena.segments() {
+        let norms = &arena.inverse_norms[first..];
+        for (i, (row, &inverse_norm)) in rows.chunks_exact(dim.max(1)).zip(norms).enumerate() {
+            let slot = (first + i) as u32;
+            if !accept(slot) {
+                continue;
+            }
+            let key = key(distance, query, row, inverse_norm);
+            top.offer(Candidate { key, slot });
         }
-        let key = key(distance, query, row, inverse_norm);
-        top.offer(Candidate { key, slot });
     }
     scores(distance, query, top)
 }
@@ -327,6 +386,82 @@ mod tests {
             search(&taken, Distance::Cosine, &query, 7, |_| true),
             search(&pushed, Distance::Cosine, &query, 7, |_| true)
         );
+    }
+
+    /// `count` vectors of `dim` floats, all different.
+    fn rows(dim: usize, count: usize, salt: usize) -> Vec<Vec<f32>> {
+        (0..count)
+            .map(|r| {
+                (0..dim)
+                    .map(|c| (((r + salt) * 131 + c * 17) % 997) as f32 - 498.0)
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_arena_spans_chunks_and_a_base_and_scans_them_in_slot_order() {
+        let dim = 4096; // 64 slots per chunk
+        let data = rows(dim, 300, 0);
+        let base: Vec<f32> = data[..70].concat();
+        let mut arena = VectorArena::from_vec(dim, base, 0, 70);
+        for row in &data[70..] {
+            arena.push(row);
+        }
+        assert_eq!(arena.slots(), 300);
+        assert!(arena.chunks.len() >= 4, "{} chunks", arena.chunks.len());
+        for (slot, row) in data.iter().enumerate() {
+            assert_eq!(arena.get(slot as u32), row.as_slice(), "slot {slot}");
+        }
+        let firsts: Vec<usize> = arena.segments().map(|(first, _)| first).collect();
+        assert_eq!(firsts, [0, 70, 134, 198, 262]);
+        let mut pushed = VectorArena::new(dim);
+        for row in &data {
+            pushed.push(row);
+        }
+        let query = &data[123];
+        assert_eq!(
+            search(&arena, Distance::Euclidean, query, 300, |_| true),
+            search(&pushed, Distance::Euclidean, query, 300, |_| true)
+        );
+        assert_eq!(
+            search(&arena, Distance::Cosine, query, 1, |_| true)[0].0,
+            123
+        );
+    }
+
+    #[test]
+    fn a_copy_keeps_its_vectors_while_the_original_changes() {
+        let dim = 4096;
+        let data = rows(dim, 150, 0);
+        let other = rows(dim, 150, 1000);
+        let mut arena = VectorArena::from_vec(dim, data[..40].concat(), 0, 40);
+        for row in &data[40..100] {
+            arena.push(row);
+        }
+        let copy = arena.clone();
+        // Into the base, a full chunk, the partly filled last chunk; then growth.
+        for slot in [3u32, 50, 99] {
+            arena.set(slot, &other[slot as usize]);
+        }
+        for row in &data[100..] {
+            arena.push(row);
+        }
+        assert_eq!(copy.slots(), 100);
+        for slot in 0..100u32 {
+            assert_eq!(
+                copy.get(slot),
+                data[slot as usize].as_slice(),
+                "copy, slot {slot}"
+            );
+        }
+        for slot in [3u32, 50, 99] {
+            assert_eq!(arena.get(slot), other[slot as usize].as_slice());
+        }
+        assert_eq!(arena.get(4), data[4].as_slice());
+        assert_eq!(arena.get(149), data[149].as_slice());
+        assert_eq!(arena.inverse_norm(50), distance::inverse_norm(&other[50]));
+        assert_eq!(copy.inverse_norm(50), distance::inverse_norm(&data[50]));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! order. The storage engine will sit under this type; its API stays.
 
 use std::collections::{BTreeSet, HashMap};
+use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -1108,6 +1109,37 @@ impl Inner {
         stats
     }
 
+    /// The live labels in `range` with their vectors prepared for the
+    /// graph, read under the state lock a piece at a time, so that writers
+    /// never wait for a whole collection's copy; `None` if the collection
+    /// was relabelled, cleared or closed meanwhile. A label's vector never
+    /// changes (an update takes a new label), so the pieces agree.
+    fn prepared_labels(&self, range: Range<usize>, epoch: u64) -> Option<Vec<(usize, Vec<f32>)>> {
+        const PIECE: usize = 1024;
+        let mut points = Vec::with_capacity(range.len());
+        let mut from = range.start;
+        while from < range.end {
+            let to = range.end.min(from + PIECE);
+            let state = self.state.read().ok()?;
+            let collection = &state.collection;
+            if !state.open || collection.labels().epoch() != epoch {
+                return None;
+            }
+            let (labels, arena) = (collection.labels(), collection.arena());
+            let kind = collection.config().distance;
+            points.extend((from..to).filter_map(|label| {
+                let slot = labels.slot(label)?;
+                Some((
+                    label,
+                    ann::prepare(kind, arena.get(slot), arena.inverse_norm(slot)),
+                ))
+            }));
+            drop(state);
+            from = to;
+        }
+        Some(points)
+    }
+
     /// One step of background indexing: build or rebuild the graph, or take
     /// the next chunk of the tail into it. Returns whether there was work.
     fn index_step(&self) -> Result<bool> {
@@ -1147,10 +1179,11 @@ impl Inner {
                     }
                     let started = Instant::now();
                     let start = if full { 0 } else { graph.audited() };
-                    let points: Vec<(usize, Vec<f32>)> =
-                        (start..from).filter_map(prepared).collect();
                     let graph = Arc::clone(graph);
                     drop(state);
+                    let Some(points) = self.prepared_labels(start..from, graph.epoch) else {
+                        return Ok(true);
+                    };
                     let quiet = lock(&self.index_lock);
                     // Quiet-time audits keep to one core: searches may be running.
                     let parallel = !full || graph.wants_full_audit() || requested;
@@ -1200,10 +1233,12 @@ impl Inner {
                 // (Re)build from the live points, off every lock; writes
                 // and searches go on against the old graph or exactly.
                 let epoch = labels.epoch();
-                let points: Vec<(usize, Vec<f32>)> =
-                    (0..labels.count()).filter_map(prepared).collect();
+                let count = labels.count();
                 let dimension = collection.config().dimension;
                 drop(state);
+                let Some(points) = self.prepared_labels(0..count, epoch) else {
+                    return Ok(true);
+                };
                 let started = Instant::now();
                 let engine = ann::new_engine(&self.ann, kind, dimension, points.len())?;
                 let (old_labels, points): (Vec<usize>, Vec<(usize, Vec<f32>)>) = points
