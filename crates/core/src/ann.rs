@@ -28,7 +28,8 @@
 //! are simply indexed again. A map of another version or engine is not an
 //! error: the graph is a cache of the snapshot's vectors, and is rebuilt.
 
-use std::collections::BTreeSet;
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
@@ -269,22 +270,51 @@ pub fn prepare(kind: Distance, vector: &[f32], inverse_norm: f32) -> Vec<f32> {
     }
 }
 
+/// An `f32` ordered by `total_cmp`, for heaps.
+#[derive(Clone, Copy, PartialEq)]
+struct OrderedScore(f32);
+
+impl Eq for OrderedScore {}
+impl PartialOrd for OrderedScore {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for OrderedScore {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
 /// Pinned labels (ascending) and their prepared vectors, back to back: a
-/// search scans them in one contiguous pass.
+/// search scans them in one contiguous pass, over 8-bit codes of the
+/// vectors (a quarter of the memory to read), and ranks the few closest
+/// exactly afterwards.
 #[derive(Default)]
 struct Pinned {
     labels: Vec<usize>,
     vectors: Vec<f32>,
+    codes: Vec<i8>,
+    /// Per vector: the scale of its codes, and `‖v‖²` (for Euclidean).
+    scales: Vec<f32>,
+    squared_norms: Vec<f32>,
 }
 
 impl From<Vec<(usize, Vec<f32>)>> for Pinned {
     fn from(mut points: Vec<(usize, Vec<f32>)>) -> Self {
         points.sort_unstable_by_key(|(label, _)| *label);
         points.dedup_by_key(|(label, _)| *label);
-        Pinned {
+        let mut pinned = Pinned {
             labels: points.iter().map(|(label, _)| *label).collect(),
-            vectors: points.into_iter().flat_map(|(_, vector)| vector).collect(),
+            ..Pinned::default()
+        };
+        for (_, vector) in &points {
+            let scale = distance::quantize_i8(vector, &mut pinned.codes);
+            pinned.scales.push(scale);
+            pinned.squared_norms.push(distance::dot(vector, vector));
         }
+        pinned.vectors = points.into_iter().flat_map(|(_, vector)| vector).collect();
+        pinned
     }
 }
 
@@ -450,8 +480,10 @@ impl Graph {
             .unwrap_or_default()
     }
 
-    /// Up to `limit` pinned labels that `accept`, the closest to `query`
-    /// (prepared) first.
+    /// Pinned labels that `accept`, at least the `limit` closest to
+    /// `query` (prepared) among them: the closest by their 8-bit codes,
+    /// with a margin for the codes' rounding, to be ranked exactly by the
+    /// caller. `accept` is asked only of labels close enough to be kept.
     fn closest_pinned(
         &self,
         kind: Distance,
@@ -462,29 +494,37 @@ impl Graph {
         let Ok(pinned) = self.pinned.read() else {
             return Vec::new();
         };
-        if pinned.labels.is_empty() {
+        if pinned.labels.is_empty() || limit == 0 {
             return Vec::new();
         }
         let dim = query.len().max(1);
-        let mut scored: Vec<(f32, usize)> = pinned
-            .vectors
-            .chunks_exact(dim)
-            .zip(&pinned.labels)
-            .map(|(vector, &label)| {
-                let closeness = match kind {
-                    Distance::Cosine | Distance::Dot => distance::dot(query, vector),
-                    Distance::Euclidean => -distance::l2_squared(query, vector),
-                };
-                (closeness, label)
-            })
-            .collect();
-        scored.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
-        scored
-            .into_iter()
-            .map(|(_, label)| label)
-            .filter(|&label| accept(label))
-            .take(limit)
-            .collect()
+        let keep = (2 * limit).max(limit + 16);
+        let mut query_codes = Vec::with_capacity(dim);
+        let query_scale = distance::quantize_i8(query, &mut query_codes);
+        // A min-heap of the best `keep` (closeness, label) so far.
+        let mut best: BinaryHeap<Reverse<(OrderedScore, usize)>> =
+            BinaryHeap::with_capacity(keep + 1);
+        for (i, codes) in pinned.codes.chunks_exact(dim).enumerate() {
+            let dot = query_scale * pinned.scales[i] * distance::dot_i8(&query_codes, codes) as f32;
+            let closeness = match kind {
+                Distance::Cosine | Distance::Dot => dot,
+                // −‖q − v‖² without the query's own (constant) term.
+                Distance::Euclidean => 2.0 * dot - pinned.squared_norms[i],
+            };
+            let full = best.len() >= keep;
+            if full && best.peek().is_some_and(|worst| closeness <= worst.0 .0 .0) {
+                continue;
+            }
+            let label = pinned.labels[i];
+            if !accept(label) {
+                continue;
+            }
+            best.push(Reverse((OrderedScore(closeness), label)));
+            if best.len() > keep {
+                best.pop();
+            }
+        }
+        best.into_iter().map(|Reverse((_, label))| label).collect()
     }
 
     pub fn insert(&self, points: &[(usize, Vec<f32>)]) -> Result<()> {
@@ -996,4 +1036,60 @@ pub fn remove_saved(storage: &dyn Storage, dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic vectors around a few shared directions, so that many
+    /// are close to each other (as pinned points tend to be).
+    fn clustered(count: usize, dim: usize, seed: u32) -> Vec<Vec<f32>> {
+        let mut state = seed.wrapping_mul(2654435761).wrapping_add(1);
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as f32 / u32::MAX as f32 - 0.5
+        };
+        let centres: Vec<Vec<f32>> = (0..4).map(|_| (0..dim).map(|_| next()).collect()).collect();
+        (0..count)
+            .map(|i| centres[i % 4].iter().map(|c| c + 0.05 * next()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn pinned_candidates_hold_the_exact_closest_for_every_distance() {
+        let dim = 96;
+        for kind in [Distance::Cosine, Distance::Dot, Distance::Euclidean] {
+            let config = AnnConfig::default();
+            let engine = new_engine(&config, kind, dim, 16).unwrap();
+            let points: Vec<(usize, Vec<f32>)> = clustered(600, dim, 7)
+                .into_iter()
+                .enumerate()
+                .map(|(label, v)| (label * 3, prepare(kind, &v, distance::inverse_norm(&v))))
+                .collect();
+            let graph = Graph::new(engine, 0, 0, points.clone());
+            for (q, query) in clustered(40, dim, 99).iter().enumerate() {
+                let query = prepare(kind, query, distance::inverse_norm(query));
+                let accept = |label: usize| q.is_multiple_of(2) || label.is_multiple_of(2);
+                let exact_score = |v: &[f32]| match kind {
+                    Distance::Euclidean => -distance::l2_squared(&query, v),
+                    _ => distance::dot(&query, v),
+                };
+                let mut exact: Vec<(f32, usize)> = points
+                    .iter()
+                    .filter(|(label, _)| accept(*label))
+                    .map(|(label, v)| (exact_score(v), *label))
+                    .collect();
+                exact.sort_by(|a, b| b.0.total_cmp(&a.0));
+                let got = graph.closest_pinned(kind, &query, 10, accept);
+                assert_eq!(got.len(), 26, "{kind:?}");
+                assert!(got.iter().all(|&label| accept(label)));
+                for (_, label) in &exact[..10] {
+                    assert!(got.contains(label), "{kind:?} query {q}: {label} missing");
+                }
+            }
+        }
+    }
 }

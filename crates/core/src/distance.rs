@@ -207,6 +207,60 @@ pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
     l2_squared_lanes::<false>(a, b)
 }
 
+#[inline(always)]
+fn dot_i8_lanes(a: &[i8], b: &[i8]) -> i32 {
+    debug_assert_eq!(a.len(), b.len());
+    let (a_chunks, a_rest) = a.as_chunks::<32>();
+    let (b_chunks, b_rest) = b.as_chunks::<32>();
+    let mut acc = [0i32; 32];
+    for (x, y) in a_chunks.iter().zip(b_chunks) {
+        for i in 0..32 {
+            acc[i] += x[i] as i32 * y[i] as i32;
+        }
+    }
+    let mut sum: i32 = acc.iter().sum();
+    for (x, y) in a_rest.iter().zip(b_rest) {
+        sum += *x as i32 * *y as i32;
+    }
+    sum
+}
+
+/// The same loop, vectorised with AVX2 by the compiler.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn dot_i8_avx2(a: &[i8], b: &[i8]) -> i32 {
+    dot_i8_lanes(a, b)
+}
+
+/// Dot product of two equal-length 8-bit code vectors (exact: at most
+/// 127² per component, so no overflow below 130,000 dimensions).
+#[inline]
+pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: the CPU supports avx2 (checked above).
+        return unsafe { dot_i8_avx2(a, b) };
+    }
+    dot_i8_lanes(a, b)
+}
+
+/// `v` as 8-bit codes and the scale that maps them back (`v[i] ≈
+/// scale * code[i]`), appended to `codes`; the scale is 0 for the zero
+/// vector.
+pub fn quantize_i8(v: &[f32], codes: &mut Vec<i8>) -> f32 {
+    let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    if max == 0.0 || !max.is_finite() {
+        codes.extend(std::iter::repeat_n(0, v.len()));
+        return 0.0;
+    }
+    let scale = max / 127.0;
+    codes.extend(
+        v.iter()
+            .map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8),
+    );
+    scale
+}
+
 /// `1 / ‖v‖`, or 0 for the zero vector (so its cosine with anything is 0).
 #[inline]
 pub fn inverse_norm(v: &[f32]) -> f32 {
@@ -256,6 +310,27 @@ mod tests {
             );
             assert!((l2_squared_lanes::<false>(&a, &b) as f64 - l2).abs() < 1e-3);
         }
+    }
+
+    #[test]
+    fn the_8_bit_dot_is_exact_and_quantized_vectors_keep_their_dot() {
+        for len in [0, 1, 31, 32, 33, 384, 1000] {
+            let a: Vec<i8> = (0..len).map(|i| (i * 37 % 255 - 127) as i8).collect();
+            let b: Vec<i8> = (0..len).map(|i| (i * 91 % 255 - 127) as i8).collect();
+            let exact: i32 = a.iter().zip(&b).map(|(x, y)| *x as i32 * *y as i32).sum();
+            assert_eq!(dot_i8(&a, &b), exact, "len {len}");
+            assert_eq!(dot_i8_lanes(&a, &b), exact);
+        }
+        let (x, y) = (sample(384, 3), sample(384, 11));
+        let (mut cx, mut cy) = (Vec::new(), Vec::new());
+        let (sx, sy) = (quantize_i8(&x, &mut cx), quantize_i8(&y, &mut cy));
+        let approx = sx * sy * dot_i8(&cx, &cy) as f32;
+        let exact = dot(&x, &y);
+        let bound = 384.0 * (sx * sy / 4.0 + sx / 2.0 + sy / 2.0);
+        assert!((approx - exact).abs() <= bound, "{approx} vs {exact}");
+        let mut zero = Vec::new();
+        assert_eq!(quantize_i8(&[0.0; 4], &mut zero), 0.0);
+        assert_eq!(zero, [0; 4]);
     }
 
     #[test]

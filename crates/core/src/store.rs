@@ -1172,8 +1172,15 @@ impl Inner {
                 if from >= to {
                     // Audit: which points can their own vector not find?
                     let requested = lock(&self.ann_info).full_audit_requested;
-                    let full = graph.fully_audited() < from
-                        && (graph.wants_full_audit() || self.full_audit_due());
+                    // A quiet-time full audit also waits for the graph to
+                    // have grown by 1 % since the last: a few new points
+                    // hardly cut old ones off, and the audit costs a search
+                    // per point (seconds of a core for 100,000 points,
+                    // which searches running meanwhile would share).
+                    let since_full = from.saturating_sub(graph.fully_audited());
+                    let full = since_full > 0
+                        && (graph.wants_full_audit()
+                            || ((requested || since_full * 100 >= from) && self.full_audit_due()));
                     if !full && !self.audit_due(graph) {
                         return Ok(false);
                     }
