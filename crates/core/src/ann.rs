@@ -638,18 +638,26 @@ pub fn search(
         return Ok(Vec::new());
     }
     let ef = ef_search.max(limit);
-    let matches = |slot: u32| {
-        filter.is_empty()
-            || collection
-                .point(slot)
-                .is_some_and(|(_, payload)| filter.matches(payload))
+    // A filter in use again has a bitmap of its matches: a bit to test per
+    // point instead of a payload to read, and an exact count.
+    let matching = collection.matching(filter);
+    let matching = matching.as_deref();
+    let matches = |slot: u32| match matching {
+        _ if filter.is_empty() => true,
+        Some(matching) => matching.contains(slot),
+        None => collection
+            .point(slot)
+            .is_some_and(|(_, payload)| filter.matches(payload)),
     };
     if !filter.is_empty() {
-        let fraction = estimate_fraction(collection, filter);
+        let fraction = match matching {
+            Some(matching) => matching.count() as f64 / live as f64,
+            None => estimate_fraction(collection, filter),
+        };
         // Few matches: scanning them exactly is cheaper than widening the
         // graph search until enough of them turn up, and exact.
         if fraction < 0.05 || fraction * (live as f64) < (4 * ef) as f64 {
-            return collection.search(query, limit, filter);
+            return collection.search_matching(query, limit, filter, matching);
         }
     }
     let labels = collection.labels();
@@ -685,7 +693,7 @@ pub fn search(
         if found.len() + tail.len() < limit {
             // The graph ran out before `limit` matches: exact is the only
             // way to be sure none is missed.
-            return collection.search(query, limit, filter);
+            return collection.search_matching(query, limit, filter, matching);
         }
         found
             .into_iter()

@@ -15,6 +15,7 @@ use crate::error::{BatchIndex, Error, Result};
 use crate::filter::Filter;
 use crate::flat::{self, VectorArena};
 use crate::id::PointId;
+use crate::matches::{MatchCache, Matches};
 use crate::op::Op;
 
 pub type Payload = Map<String, Value>;
@@ -295,6 +296,8 @@ pub struct Collection {
     arena: VectorArena,
     free_slots: Vec<u32>,
     labels: Labels,
+    /// Bitmaps of the filters searches keep using, kept exact by every write.
+    matches: MatchCache,
 }
 
 impl Collection {
@@ -306,6 +309,7 @@ impl Collection {
             arena: VectorArena::new(config.dimension),
             free_slots: Vec::new(),
             labels: Labels::default(),
+            matches: MatchCache::default(),
         }
     }
 
@@ -462,6 +466,7 @@ impl Collection {
                 dead: 0,
                 epoch: 0,
             },
+            matches: MatchCache::default(),
         })
     }
 
@@ -507,6 +512,7 @@ impl Collection {
             if let Some(point) = self.points[slot as usize].as_mut() {
                 point.payload = payload;
             }
+            self.refresh_matches(slot);
             return;
         }
         let slot = match self.free_slots.pop() {
@@ -527,6 +533,36 @@ impl Collection {
             payload,
         });
         self.slot_of.insert(id, slot);
+        self.refresh_matches(slot);
+    }
+
+    /// Brings the filter bitmaps up to date with what `slot` holds now.
+    fn refresh_matches(&mut self, slot: u32) {
+        match self.points[slot as usize].as_ref() {
+            Some(point) => {
+                let payload = Arc::clone(&point.payload);
+                self.matches
+                    .update(slot, Some(&|filter: &Filter| filter.matches(&payload)));
+            }
+            None => self.matches.update(slot, None),
+        }
+    }
+
+    /// The bitmap of the slots matching `filter`, if the collection keeps
+    /// one (see [`MatchCache`]): built on the filter's second use.
+    pub fn matching(&self, filter: &Filter) -> Option<Arc<Matches>> {
+        self.matches.get_or_build(filter, || {
+            self.points
+                .iter()
+                .enumerate()
+                .filter_map(|(slot, point)| {
+                    point
+                        .as_ref()
+                        .filter(|p| filter.matches(&p.payload))
+                        .map(|_| slot as u32)
+                })
+                .collect()
+        })
     }
 
     /// Replaces the vector and payload of an existing point.
@@ -541,6 +577,7 @@ impl Collection {
         if let Some(point) = self.points[slot as usize].as_mut() {
             point.payload = Arc::new(payload);
         }
+        self.refresh_matches(slot);
         Ok(())
     }
 
@@ -552,6 +589,7 @@ impl Collection {
         self.points[slot as usize] = None;
         self.labels.retire(slot);
         self.free_slots.push(slot);
+        self.refresh_matches(slot);
         true
     }
 
@@ -574,13 +612,32 @@ impl Collection {
 
     /// The exact top-`limit` points matching `filter`, best first.
     pub fn search(&self, query: &[f32], limit: usize, filter: &Filter) -> Result<Vec<Hit>> {
+        let matching = self.matching(filter);
+        self.search_matching(query, limit, filter, matching.as_deref())
+    }
+
+    /// [`Collection::search`] with the bitmap of `filter`'s matches, if the
+    /// caller has it: then only the matching slots are scored.
+    pub fn search_matching(
+        &self,
+        query: &[f32],
+        limit: usize,
+        filter: &Filter,
+        matching: Option<&Matches>,
+    ) -> Result<Vec<Hit>> {
         check_vector(query, self.config.dimension, BatchIndex(None))?;
-        let points = &self.points;
-        let accept = |slot: u32| match &points[slot as usize] {
-            Some(point) => filter.is_empty() || filter.matches(&point.payload),
-            None => false,
+        let (arena, distance) = (&self.arena, self.config.distance);
+        let hits = match matching {
+            Some(matching) => flat::rank(arena, distance, query, limit, matching.slots()),
+            None => {
+                let points = &self.points;
+                let accept = |slot: u32| match &points[slot as usize] {
+                    Some(point) => filter.is_empty() || filter.matches(&point.payload),
+                    None => false,
+                };
+                flat::search(arena, distance, query, limit, accept)
+            }
         };
-        let hits = flat::search(&self.arena, self.config.distance, query, limit, accept);
         Ok(hits
             .into_iter()
             .filter_map(|(slot, score)| {
@@ -637,6 +694,7 @@ pub fn parse_limit(value: f64) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::distance;
     use serde_json::json;
 
     const DIM: usize = 3;
@@ -664,6 +722,67 @@ mod tests {
             &vec![DIM as u32; points.len()],
             points.iter().map(|p| obj(p.2.clone())).collect(),
         )
+    }
+
+    #[test]
+    fn filtered_search_stays_exact_while_writes_change_a_cached_filter() {
+        // A small xorshift, so the writes are many and varied but repeatable.
+        let mut state = 0x9e37_79b9u32;
+        let mut next = move |n: u32| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state % n
+        };
+        let mut c = Collection::new(config());
+        let mut model: BTreeMap<i64, ([f32; DIM], i64)> = BTreeMap::new();
+        let filter = Filter::parse(r#"{"k": 2}"#).unwrap();
+        let query = [0.3, -0.5, 0.8];
+        for round in 0..400 {
+            let n = next(60) as i64;
+            let v = [
+                next(100) as f32 - 50.0,
+                next(100) as f32 - 50.0,
+                1.0 + next(9) as f32,
+            ];
+            let k = next(4) as i64;
+            match next(4) {
+                0 | 1 => {
+                    c.insert(batch(&[(n, v, json!({ "k": k }))]).unwrap())
+                        .unwrap();
+                    model.insert(n, (v, k));
+                }
+                2 => {
+                    if c.update(&id(n), &v, obj(json!({ "k": k }))).is_ok() {
+                        model.insert(n, (v, k));
+                    }
+                }
+                _ => {
+                    assert_eq!(c.delete(&id(n)), model.remove(&n).is_some());
+                }
+            }
+            let got: Vec<PointId> = c
+                .search(&query, 5, &filter)
+                .unwrap()
+                .into_iter()
+                .map(|hit| hit.id)
+                .collect();
+            let mut expected: Vec<(f32, i64)> = model
+                .iter()
+                .filter(|(_, (_, k))| *k == 2)
+                .map(|(&n, (v, _))| (distance::dot(&query, v) * distance::inverse_norm(v), n))
+                .collect();
+            expected.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            let expected: Vec<PointId> = expected.iter().take(5).map(|e| id(e.1)).collect();
+            assert_eq!(got, expected, "round {round}");
+            if round > 1 {
+                let matching = c.matching(&filter).expect("a bitmap after the second use");
+                assert_eq!(
+                    matching.count(),
+                    model.values().filter(|(_, k)| *k == 2).count()
+                );
+            }
+        }
     }
 
     #[test]
