@@ -28,8 +28,7 @@
 //! are simply indexed again. A map of another version or engine is not an
 //! error: the graph is a cache of the snapshot's vectors, and is rebuilt.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
@@ -270,22 +269,6 @@ pub fn prepare(kind: Distance, vector: &[f32], inverse_norm: f32) -> Vec<f32> {
     }
 }
 
-/// An `f32` ordered by `total_cmp`, for heaps.
-#[derive(Clone, Copy, PartialEq)]
-struct OrderedScore(f32);
-
-impl Eq for OrderedScore {}
-impl PartialOrd for OrderedScore {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for OrderedScore {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&other.0)
-    }
-}
-
 /// Pinned labels (ascending) and their prepared vectors, back to back: a
 /// search scans them in one contiguous pass, over 8-bit codes of the
 /// vectors (a quarter of the memory to read), and ranks the few closest
@@ -336,6 +319,26 @@ impl Pinned {
             .collect();
         all.extend(more);
         *self = Pinned::from(all);
+    }
+}
+
+/// Appends to `chosen` the labels of `scored` (closest first) that
+/// `accept`, until it holds `keep`.
+fn accept_in_order(
+    pinned: &Pinned,
+    scored: &[(f32, usize)],
+    keep: usize,
+    chosen: &mut Vec<usize>,
+    accept: &impl Fn(usize) -> bool,
+) {
+    for &(_, i) in scored {
+        if chosen.len() >= keep {
+            return;
+        }
+        let label = pinned.labels[i];
+        if accept(label) {
+            chosen.push(label);
+        }
     }
 }
 
@@ -501,30 +504,37 @@ impl Graph {
         let keep = (2 * limit).max(limit + 16);
         let mut query_codes = Vec::with_capacity(dim);
         let query_scale = distance::quantize_i8(query, &mut query_codes);
-        // A min-heap of the best `keep` (closeness, label) so far.
-        let mut best: BinaryHeap<Reverse<(OrderedScore, usize)>> =
-            BinaryHeap::with_capacity(keep + 1);
-        for (i, codes) in pinned.codes.chunks_exact(dim).enumerate() {
-            let dot = query_scale * pinned.scales[i] * distance::dot_i8(&query_codes, codes) as f32;
-            let closeness = match kind {
-                Distance::Cosine | Distance::Dot => dot,
-                // −‖q − v‖² without the query's own (constant) term.
-                Distance::Euclidean => 2.0 * dot - pinned.squared_norms[i],
-            };
-            let full = best.len() >= keep;
-            if full && best.peek().is_some_and(|worst| closeness <= worst.0 .0 .0) {
-                continue;
-            }
-            let label = pinned.labels[i];
-            if !accept(label) {
-                continue;
-            }
-            best.push(Reverse((OrderedScore(closeness), label)));
-            if best.len() > keep {
-                best.pop();
-            }
+        let mut scored: Vec<(f32, usize)> = pinned
+            .codes
+            .chunks_exact(dim)
+            .enumerate()
+            .map(|(i, codes)| {
+                let dot =
+                    query_scale * pinned.scales[i] * distance::dot_i8(&query_codes, codes) as f32;
+                let closeness = match kind {
+                    Distance::Cosine | Distance::Dot => dot,
+                    // −‖q − v‖² without the query's own (constant) term.
+                    Distance::Euclidean => 2.0 * dot - pinned.squared_norms[i],
+                };
+                (closeness, i)
+            })
+            .collect();
+        // `accept` (a label lookup, maybe a filter) is asked in order of
+        // closeness, only until `keep` pass: the best `2 × keep` are put in
+        // order first, the rest only if too many of those are refused.
+        let by_closeness = |a: &(f32, usize), b: &(f32, usize)| b.0.total_cmp(&a.0);
+        let first = (2 * keep).min(scored.len());
+        if first < scored.len() {
+            scored.select_nth_unstable_by(first, by_closeness);
         }
-        best.into_iter().map(|Reverse((_, label))| label).collect()
+        scored[..first].sort_unstable_by(by_closeness);
+        let mut chosen = Vec::with_capacity(keep);
+        accept_in_order(&pinned, &scored[..first], keep, &mut chosen, &accept);
+        if chosen.len() < keep && first < scored.len() {
+            scored[first..].sort_unstable_by(by_closeness);
+            accept_in_order(&pinned, &scored[first..], keep, &mut chosen, &accept);
+        }
+        chosen
     }
 
     pub fn insert(&self, points: &[(usize, Vec<f32>)]) -> Result<()> {
