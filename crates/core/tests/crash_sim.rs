@@ -152,3 +152,71 @@ fn after_a_failed_fsync_the_store_refuses_writes_until_reopened() {
             && ids.contains(&annvault_core::PointId::Int(4))
     );
 }
+
+/// Waits (up to 20 s) until `done` holds for the store's stats.
+fn wait_for(store: &Store, done: impl Fn(&annvault_core::store::Stats) -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done(&store.stats().unwrap()) {
+        assert!(std::time::Instant::now() < deadline, "timed out");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// A `'flush'` store whose WAL is checkpointed in the background from 2 KiB.
+fn open_flush(storage: &SimStorage, root: &Path) -> Store {
+    let dir_options = annvault_core::storage::directory::DirOptions {
+        durability: annvault_core::storage::directory::Durability::Flush,
+        checkpoint_wal_bytes: 2048,
+        ..durable()
+    };
+    Store::open(options(Arc::new(storage.clone()), root, dir_options)).unwrap()
+}
+
+#[test]
+fn a_background_checkpoint_of_a_flush_store_survives_a_crash() {
+    let storage = SimStorage::new(5);
+    let root = Path::new("/db");
+    let store = open_flush(&storage, root);
+    for i in 0..40 {
+        store.insert(store.ticket(), batch(&[i], 1)).unwrap();
+    }
+    // The WAL passed its threshold: a checkpoint runs in the background
+    // (the WAL is synced before the commit lock is taken, then rotated).
+    wait_for(&store, |s| s.last_checkpoint_ms.is_some());
+    let checkpointed = store.stats().unwrap();
+    assert!(checkpointed.last_checkpoint_error.is_none());
+    let before = contents(&store);
+    drop(store);
+    storage.crash(); // unsynced writes are lost; the checkpoint's are not
+    let reopened = open_flush(&storage, root);
+    let after = contents(&reopened);
+    assert!(after.len() >= 20, "only {} points survived", after.len());
+    for (id, value) in &after {
+        assert_eq!(before.get(id), Some(value), "{id:?}");
+    }
+}
+
+#[test]
+fn a_failed_sync_before_a_background_checkpoint_disables_writes() {
+    let storage = SimStorage::new(6);
+    let root = Path::new("/db");
+    let store = open_flush(&storage, root);
+    storage.fail_at(storage.ops(), Fault::Sync, true);
+    // Flush writes do not sync: they succeed until the checkpoint's sync fails.
+    let mut failed = None;
+    for i in 0..400 {
+        if let Err(error) = store.insert(store.ticket(), batch(&[i], 1)) {
+            failed = Some(error);
+            break;
+        }
+        if store.stats().unwrap().writes_disabled.is_some() {
+            break;
+        }
+    }
+    // The checkpoint thread disables writes, then records its error.
+    wait_for(&store, |s| {
+        s.writes_disabled.is_some() && (failed.is_some() || s.last_checkpoint_error.is_some())
+    });
+    let err = store.insert(store.ticket(), batch(&[1000], 1)).unwrap_err();
+    assert_eq!(err.kind(), "WRITES_DISABLED", "{err}");
+}

@@ -539,6 +539,12 @@ impl CollectionDir {
             .map_err(|e| Error::io("fsync", &self.wal_path(), e))
     }
 
+    /// The WAL file being appended to, and its path: a checkpoint syncs it
+    /// before taking the commit lock (see `Inner::presync_wal`).
+    pub fn wal_file(&self) -> (Arc<dyn StorageFile>, PathBuf) {
+        (Arc::clone(&self.wal.file), self.wal_path())
+    }
+
     fn wal_path(&self) -> PathBuf {
         self.path.join(wal::file_name(self.wal.generation))
     }
