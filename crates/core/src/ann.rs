@@ -344,7 +344,10 @@ fn accept_in_order(
 
 /// `labels` with their prepared vectors, from `collection` (labels no
 /// longer live are left out).
-pub fn prepared_points(collection: &Collection, labels: Vec<usize>) -> Vec<(usize, Vec<f32>)> {
+pub fn prepared_points(
+    collection: &Collection,
+    labels: impl IntoIterator<Item = usize>,
+) -> Vec<(usize, Vec<f32>)> {
     let arena = collection.arena();
     let kind = collection.config().distance;
     labels

@@ -1147,15 +1147,7 @@ impl Inner {
             if !state.open || collection.labels().epoch() != epoch {
                 return None;
             }
-            let (labels, arena) = (collection.labels(), collection.arena());
-            let kind = collection.config().distance;
-            points.extend((from..to).filter_map(|label| {
-                let slot = labels.slot(label)?;
-                Some((
-                    label,
-                    ann::prepare(kind, arena.get(slot), arena.inverse_norm(slot)),
-                ))
-            }));
+            points.extend(ann::prepared_points(collection, from..to));
             drop(state);
             from = to;
         }
@@ -1177,15 +1169,6 @@ impl Inner {
         let collection = &state.collection;
         let labels = collection.labels();
         let kind = collection.config().distance;
-        let arena = collection.arena();
-        let prepared = |label: usize| {
-            labels.slot(label).map(|slot| {
-                (
-                    label,
-                    ann::prepare(kind, arena.get(slot), arena.inverse_norm(slot)),
-                )
-            })
-        };
         let current = state.graph.as_ref().filter(|g| g.epoch == labels.epoch());
         match current {
             Some(graph) if !self.rebuild_due(collection, graph) => {
@@ -1249,7 +1232,7 @@ impl Inner {
                     }
                     return Ok(true);
                 }
-                let points: Vec<(usize, Vec<f32>)> = (from..to).filter_map(prepared).collect();
+                let points = ann::prepared_points(collection, from..to);
                 let graph = Arc::clone(graph);
                 drop(state);
                 let _quiet = lock(&self.index_lock);
