@@ -7,6 +7,7 @@
 //   node bench/ann.js --engine annvault|hnswlib --dataset real [--ef 16,24,32,48,64,96,128]
 //                     [--inserts 500] [--durability fsync|flush] [--algorithm auto|hnsw|flat]
 //                     [--m 16] [--ef-construction 100] [--quantization auto] [--dir <path>]
+//                     [--keep <path>]   (a copy of the searched index, for bench/versus.js)
 'use strict'
 
 const fs = require('node:fs')
@@ -18,7 +19,7 @@ const m = require('./lib/measure')
 const USAGE =
   'usage: node bench/ann.js --engine annvault|hnswlib --dataset real|clustered-<n>x<dim> [--ef 16,24,32,48,64,96,128] ' +
   '[--inserts 500] [--hnswlib-inserts 100] [--durability fsync|flush] [--algorithm auto|hnsw|flat] [--m 16] ' +
-  '[--ef-construction 100] [--ef-search 64] [--quantization auto|i8|f16|f32] [--dir <path>]'
+  '[--ef-construction 100] [--ef-search 64] [--quantization auto|i8|f16|f32] [--dir <path>] [--keep <path>]'
 const options = m.parseArgs(
   process.argv.slice(2),
   {
@@ -34,6 +35,7 @@ const options = m.parseArgs(
     efSearch: 64,
     quantization: 'auto',
     dir: '',
+    keep: '',
     batch: 1000,
   },
   USAGE,
@@ -137,6 +139,11 @@ async function annvault(dataset, truth, dir, rss) {
   }
   await searchPhases('annvault', dataset, truth, searchAt, results)
   rss.sample()
+  if (options.keep) {
+    // The collection as it was searched (checkpointed above; searches write
+    // nothing), before the single inserts below add copies of its rows.
+    fs.cpSync(dir, options.keep, { recursive: true, filter: (from) => path.basename(from) !== 'LOCK' })
+  }
 
   m.phase(`reference: ${options.inserts} × (write 1600 B + fdatasync) in the store's directory`)
   const before = m.rawFdatasync(dir, options.inserts)
@@ -253,6 +260,7 @@ async function hnswlib(dataset, truth, dir, rss) {
   }
   await searchPhases('hnswlib-node', dataset, truth, searchAt, results)
   rss.sample()
+  if (options.keep) index.writeIndexSync(options.keep)
 
   m.phase(`hnswlib-node: ${options.hnswlibInserts} single inserts, each followed by writeIndexSync (how such stores persist; no fsync)`)
   {

@@ -2,11 +2,15 @@
 // annvault's benchmark suite (`npm run bench`): for each dataset, annvault
 // and hnswlib-node side by side (each in a process of its own), set against
 // references measured in the same run on the same disk (raw fdatasync, raw
-// file read), then the storage benchmark (bench/storage.js). A table per
-// dataset on stdout, or one JSON object with --json. See bench/README.md.
+// file read); then the two engines' search head to head in one process
+// (bench/versus.js: alternating blocks of queries, so that the machine's
+// drift hits both alike); then the storage benchmark (bench/storage.js). A
+// table per dataset on stdout, or one JSON object with --json. See
+// bench/README.md.
 'use strict'
 
 const { spawnSync } = require('node:child_process')
+const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { loadDataset, groundTruth } = require('./lib/datasets')
@@ -25,6 +29,8 @@ const USAGE = [
   '  --quantization auto|i8|f16|f32   annvault hnsw.quantization (default auto)',
   '  --m 16 --ef-construction 100 --ef-search 64   graph parameters, the same for both engines',
   '  --inserts 500               annvault single inserts (hnswlib-node: --hnswlib-inserts 100)',
+  '  --rounds 4                  rounds of the head-to-head search (bench/versus.js)',
+  '  --no-versus                 skip the head-to-head search',
   '  --no-storage                skip bench/storage.js',
   '  --json                      one JSON object on stdout (tables go to stderr)',
 ].join('\n')
@@ -45,6 +51,8 @@ const options = parseArgs(
     efSearch: 64,
     inserts: 500,
     hnswlibInserts: 100,
+    rounds: 4,
+    noVersus: false,
     noStorage: false,
     json: false,
   },
@@ -69,13 +77,17 @@ function qpsAtRecall(search, recall) {
   return ok.reduce((best, s) => (s.qps > best.qps ? s : best))
 }
 
-function compare(a, h) {
+function compare(a, h, versus) {
   const ratio = (x, y) => (Number.isFinite(x) && Number.isFinite(y) && y > 0 ? x / y : NaN)
   const atA = qpsAtRecall(a?.search, 0.95)
   const atH = qpsAtRecall(h?.search, 0.95)
+  const side = (name) => versus?.sweep.map((s) => ({ ef: s.ef, ...s[name] }))
+  const vA = qpsAtRecall(side('annvault'), 0.95)
+  const vH = qpsAtRecall(side('hnswlib'), 0.95)
   return {
     ingestVsHnswlib: ratio(a?.ingest?.perSecond, h?.ingest?.perSecond),
     searchQpsAtRecall95: { annvault: atA, hnswlib: atH, ratio: ratio(atA?.qps, atH?.qps) },
+    headToHeadQpsAtRecall95: versus ? { annvault: vA, hnswlib: vH, ratio: ratio(vA?.qps, vH?.qps) } : undefined,
     durableInsertsVsFdatasync: a?.singleInserts?.ratioToFdatasync,
     singleInsertsVsHnswlib: ratio(a?.singleInserts?.perSecond, h?.singleInserts?.perSecond),
     reopenVsRawRead: a?.reopen?.ratioToRawRead,
@@ -112,6 +124,23 @@ function report(entry) {
     at.hnswlib ? `${fmt.rate(at.hnswlib.qps)} (ef ${at.hnswlib.ef})` : hv(() => 'none'),
     fmt.ratio(at.ratio),
   ])
+  for (const v of entry.versus?.sweep ?? []) {
+    rows.push([
+      `head to head (one process, alternating blocks), efSearch ${v.ef}`,
+      `${fmt.recall(v.annvault.recall)}, ${fmt.rate(v.annvault.qps)}`,
+      `${fmt.recall(v.hnswlib.recall)}, ${fmt.rate(v.hnswlib.qps)}`,
+      fmt.ratio(v.ratio),
+    ])
+  }
+  const vs = c.headToHeadQpsAtRecall95
+  if (vs) {
+    rows.push([
+      'head to head: best queries/s at recall@10 ≥ 0.95',
+      vs.annvault ? `${fmt.rate(vs.annvault.qps)} (ef ${vs.annvault.ef})` : 'none',
+      vs.hnswlib ? `${fmt.rate(vs.hnswlib.qps)} (ef ${vs.hnswlib.ef})` : 'none',
+      fmt.ratio(vs.ratio),
+    ])
+  }
   for (const key of ['pct1', 'quarter']) {
     const fa = a?.filtered?.[key]
     const fh = h?.filtered?.[key]
@@ -182,16 +211,35 @@ async function main() {
     log(`dataset ${dataset.name}`)
     await groundTruth(dataset) // cached for the child processes
     const entry = { dataset: { spec, name: dataset.name, rows: dataset.rows, dim: dataset.dim } }
-    if (engines.includes('annvault')) {
-      entry.annvault = runChild('ann.js', [
-        '--engine', 'annvault', '--dataset', spec, ...shared, '--inserts', String(options.inserts),
-        '--durability', options.durability, '--algorithm', options.algorithm, '--quantization', options.quantization,
-      ])
+    const both = engines.includes('annvault') && engines.includes('hnswlib') && !options.noVersus
+    const kept = both ? fs.mkdtempSync(path.join(os.tmpdir(), 'annvault-versus-')) : ''
+    try {
+      const keep = (name) => (kept ? ['--keep', path.join(kept, name)] : [])
+      if (engines.includes('annvault')) {
+        entry.annvault = runChild('ann.js', [
+          '--engine', 'annvault', '--dataset', spec, ...shared, '--inserts', String(options.inserts),
+          '--durability', options.durability, '--algorithm', options.algorithm, '--quantization', options.quantization,
+          ...keep('annvault'),
+        ])
+      }
+      if (engines.includes('hnswlib')) {
+        entry.hnswlib = runChild('ann.js', [
+          '--engine', 'hnswlib', '--dataset', spec, ...shared, '--hnswlib-inserts', String(options.hnswlibInserts),
+          ...keep('hnswlib.index'),
+        ])
+      }
+      if (kept && !entry.hnswlib?.unavailable) {
+        log(`search head to head (bench/versus.js)`)
+        entry.versus = runChild('versus.js', [
+          '--dataset', spec, '--annvault', path.join(kept, 'annvault'), '--hnswlib', path.join(kept, 'hnswlib.index'),
+          '--ef', options.ef, '--rounds', String(options.rounds), '--m', String(options.m),
+          '--ef-construction', String(options.efConstruction),
+        ])
+      }
+    } finally {
+      if (kept) fs.rmSync(kept, { recursive: true, force: true })
     }
-    if (engines.includes('hnswlib')) {
-      entry.hnswlib = runChild('ann.js', ['--engine', 'hnswlib', '--dataset', spec, ...shared, '--hnswlib-inserts', String(options.hnswlibInserts)])
-    }
-    entry.comparison = compare(entry.annvault, entry.hnswlib?.unavailable ? undefined : entry.hnswlib)
+    entry.comparison = compare(entry.annvault, entry.hnswlib?.unavailable ? undefined : entry.hnswlib, entry.versus)
     results.datasets.push(entry)
     const table = report(entry)
     tables.push(table)

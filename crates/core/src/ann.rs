@@ -504,7 +504,7 @@ impl Graph {
             return Vec::new();
         }
         let dim = query.len().max(1);
-        let keep = (2 * limit).max(limit + 16);
+        let keep = limit + PINNED_MARGIN;
         let mut query_codes = Vec::with_capacity(dim);
         let query_scale = distance::quantize_i8(query, &mut query_codes);
         let mut scored: Vec<(f32, usize)> = pinned
@@ -688,6 +688,7 @@ pub fn search(
                 .filter_map(live_match),
         )
         .collect();
+    let rerank = rerank_count(graph.engine.quantization(), limit, ef);
     let mut candidates: Vec<u32> = if filter.is_empty() {
         // Tombstones are dropped after the walk: they stay few (a rebuild
         // clears them past `rebuild_fraction`), and an unfiltered walk with
@@ -697,6 +698,7 @@ pub fn search(
             .search(&prepared, ef)?
             .into_iter()
             .filter_map(|(label, _)| labels.slot(label))
+            .take(rerank)
             .collect()
     } else {
         // The filter is applied inside the walk: the graph keeps going
@@ -711,6 +713,7 @@ pub fn search(
         found
             .into_iter()
             .filter_map(|(label, _)| labels.slot(label))
+            .take(rerank)
             .collect()
     };
     candidates.extend_from_slice(&tail);
@@ -726,6 +729,20 @@ pub fn search(
             })
         })
         .collect())
+}
+
+/// How many of the graph's `ef` candidates, taken in the graph's own order,
+/// are ranked exactly. An f32 graph orders them exactly already (twice the
+/// limit leaves room for rounding at the boundary); an 8-bit or
+/// f16 graph only nearly, so the best half (at least `3 × limit`) is read
+/// again in f32: on the 100,000 × 384 clustered set at ef 64, re-ranking 32
+/// of 64 keeps recall@10 within 0.002 of re-ranking all of them and makes
+/// the search ~5 % faster (every candidate is a random 1.5 KB row).
+fn rerank_count(quantization: Quantization, limit: usize, ef: usize) -> usize {
+    match quantization {
+        Quantization::F32 => 2 * limit,
+        _ => (ef / 2).max(3 * limit),
+    }
 }
 
 /// The fraction of live points matching `filter`, from an even sample.
@@ -750,6 +767,10 @@ fn estimate_fraction(collection: &Collection, filter: &Filter) -> f64 {
     }
     hits as f64 / seen as f64
 }
+
+/// Pinned candidates ranked exactly beyond `limit`: their 8-bit closeness
+/// is close to exact, so a few spare places cover its error.
+const PINNED_MARGIN: usize = 8;
 
 const MAP_MAGIC: u32 = u32::from_le_bytes(*b"AVIX");
 const MAP_VERSION: u32 = 2;
@@ -1105,7 +1126,7 @@ mod tests {
                     .collect();
                 exact.sort_by(|a, b| b.0.total_cmp(&a.0));
                 let got = graph.closest_pinned(kind, &query, 10, accept);
-                assert_eq!(got.len(), 26, "{kind:?}");
+                assert_eq!(got.len(), 10 + PINNED_MARGIN, "{kind:?}");
                 assert!(got.iter().all(|&label| accept(label)));
                 for (_, label) in &exact[..10] {
                     assert!(got.contains(label), "{kind:?} query {q}: {label} missing");
