@@ -269,14 +269,12 @@ pub fn prepare(kind: Distance, vector: &[f32], inverse_norm: f32) -> Vec<f32> {
     }
 }
 
-/// Pinned labels (ascending) and their prepared vectors, back to back: a
-/// search scans them in one contiguous pass, over 8-bit codes of the
-/// vectors (a quarter of the memory to read), and ranks the few closest
-/// exactly afterwards.
+/// Pinned labels (ascending) and 8-bit codes of their prepared vectors,
+/// back to back: a search scans them in one contiguous pass (a quarter of
+/// the memory of the vectors) and ranks the few closest exactly afterwards.
 #[derive(Default)]
 struct Pinned {
     labels: Vec<usize>,
-    vectors: Vec<f32>,
     codes: Vec<i8>,
     /// Per vector: the scale of its codes, and `‖v‖²` (for Euclidean).
     scales: Vec<f32>,
@@ -287,38 +285,60 @@ impl From<Vec<(usize, Vec<f32>)>> for Pinned {
     fn from(mut points: Vec<(usize, Vec<f32>)>) -> Self {
         points.sort_unstable_by_key(|(label, _)| *label);
         points.dedup_by_key(|(label, _)| *label);
-        let mut pinned = Pinned {
-            labels: points.iter().map(|(label, _)| *label).collect(),
-            ..Pinned::default()
-        };
-        for (_, vector) in &points {
-            let scale = distance::quantize_i8(vector, &mut pinned.codes);
-            pinned.scales.push(scale);
+        let mut pinned = Pinned::default();
+        for (label, vector) in &points {
+            pinned.labels.push(*label);
+            pinned
+                .scales
+                .push(distance::quantize_i8(vector, &mut pinned.codes));
             pinned.squared_norms.push(distance::dot(vector, vector));
         }
-        pinned.vectors = points.into_iter().flat_map(|(_, vector)| vector).collect();
         pinned
     }
 }
 
 impl Pinned {
+    fn dim(&self) -> usize {
+        self.codes.len().checked_div(self.labels.len()).unwrap_or(0)
+    }
+
+    /// Appends entry `i` of `from`.
+    fn push_entry(&mut self, from: &Pinned, i: usize) {
+        let dim = from.dim();
+        self.labels.push(from.labels[i]);
+        self.codes
+            .extend_from_slice(&from.codes[i * dim..(i + 1) * dim]);
+        self.scales.push(from.scales[i]);
+        self.squared_norms.push(from.squared_norms[i]);
+    }
+
+    /// Adds `more`, merged by label (a label already pinned keeps its entry).
     fn extend(&mut self, more: Vec<(usize, Vec<f32>)>) {
         if more.is_empty() {
             return;
         }
-        let dim = if self.labels.is_empty() {
-            0
-        } else {
-            self.vectors.len() / self.labels.len()
-        };
-        let mut all: Vec<(usize, Vec<f32>)> = self
-            .labels
-            .iter()
-            .zip(self.vectors.chunks_exact(dim.max(1)))
-            .map(|(&label, vector)| (label, vector.to_vec()))
-            .collect();
-        all.extend(more);
-        *self = Pinned::from(all);
+        let (old, new) = (std::mem::take(self), Pinned::from(more));
+        let (mut i, mut j) = (0, 0);
+        loop {
+            match (old.labels.get(i), new.labels.get(j)) {
+                (None, None) => break,
+                (Some(a), Some(b)) if b < a => {
+                    self.push_entry(&new, j);
+                    j += 1;
+                }
+                (Some(a), b) => {
+                    if b == Some(a) {
+                        j += 1;
+                    }
+                    self.push_entry(&old, i);
+                    i += 1;
+                }
+                (None, Some(_)) => {
+                    self.push_entry(&new, j);
+                    j += 1;
+                }
+            }
+        }
     }
 }
 
@@ -1098,6 +1118,20 @@ mod tests {
         (0..count)
             .map(|i| centres[i % 4].iter().map(|c| c + 0.05 * next()).collect())
             .collect()
+    }
+
+    #[test]
+    fn pinned_points_merge_by_label_and_keep_their_codes() {
+        let dim = 8;
+        let vectors = clustered(6, dim, 3);
+        let point = |label: usize| (label, vectors[label].clone());
+        let mut pinned = Pinned::from(vec![point(4), point(1)]);
+        pinned.extend(vec![point(5), point(1), point(0), point(2)]);
+        let expected = Pinned::from(vec![point(0), point(1), point(2), point(4), point(5)]);
+        assert_eq!(pinned.labels, [0, 1, 2, 4, 5]);
+        assert_eq!(pinned.codes, expected.codes);
+        assert_eq!(pinned.scales, expected.scales);
+        assert_eq!(pinned.squared_norms, expected.squared_norms);
     }
 
     #[test]

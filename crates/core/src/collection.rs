@@ -334,10 +334,6 @@ impl Collection {
         self.slot_of.get(id).copied()
     }
 
-    /// Renumbers labels: `order[i]` (a label of the current epoch) becomes
-    /// label `i` when it is still live; every other live point gets a label
-    /// after them. Starts a new epoch. Returns how many of `order` were kept
-    /// (the rest of `0..order.len()` are tombstones).
     /// Gives the points carrying `labels` new labels (their vectors are
     /// unchanged): the old labels become tombstones and the new ones join
     /// the unindexed tail, so the graph takes the points in afresh. Returns
@@ -353,6 +349,10 @@ impl Collection {
         fresh
     }
 
+    /// Renumbers labels: `order[i]` (a label of the current epoch) becomes
+    /// label `i` when it is still live; every other live point gets a label
+    /// after them. Starts a new epoch. Returns how many of `order` were kept
+    /// (the rest of `0..order.len()` are tombstones).
     pub fn relabel(&mut self, order: &[Option<u32>]) -> usize {
         let mut labels = Labels {
             slot_of_label: Vec::with_capacity(self.len() + order.len() / 8),

@@ -1120,7 +1120,7 @@ impl Inner {
             let indexed = graph.indexed().min(labels.count());
             stats.graph_size = graph.engine.len();
             stats.quantization = Some(graph.engine.quantization().name());
-            stats.pinned = graph.pinned().len();
+            stats.pinned = graph.pinned_len();
             stats.tombstones = (0..indexed).filter(|&l| labels.slot(l).is_none()).count();
             stats.unindexed = (indexed..labels.count())
                 .filter(|&l| labels.slot(l).is_some())
