@@ -217,8 +217,21 @@ pub struct Stats {
     pub recovered_snapshot_points: usize,
     pub replayed_records: u64,
     pub torn_bytes: u64,
+    /// What the torn tail that open cut away was, if there was one.
+    pub torn_tail: Option<TornTailStats>,
     pub recovered_to: Option<String>,
     pub index: IndexStats,
+}
+
+/// `stats().tornTail`: see [`crate::storage::directory::TornTail`].
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TornTailStats {
+    pub file: String,
+    pub offset: u64,
+    /// `"incomplete"` (cut short) or `"damaged"` (full length, fails its checks).
+    pub kind: &'static str,
+    pub reason: String,
 }
 
 enum Request {
@@ -759,6 +772,12 @@ impl Store {
             recovered_snapshot_points: info.recovery.snapshot_points,
             replayed_records: info.recovery.replayed_records,
             torn_bytes: info.recovery.torn_bytes,
+            torn_tail: info.recovery.torn_tail.as_ref().map(|t| TornTailStats {
+                file: t.file.display().to_string(),
+                offset: t.offset,
+                kind: t.kind.name(),
+                reason: t.reason.clone(),
+            }),
             recovered_to: info
                 .recovery
                 .recovered_to
@@ -1648,5 +1667,69 @@ mod tests {
         ));
         s.reopen(s.ticket()).unwrap();
         assert_eq!(s.len().unwrap(), 1);
+    }
+
+    /// A store on a simulated disk, three points written (one WAL record each),
+    /// then a power cut; `damage` changes the WAL before the store is opened again.
+    fn reopened_after(damage: impl FnOnce(&mut Vec<u8>)) -> (Store, Stats) {
+        use crate::storage::{sim::SimStorage, wal};
+        let sim = SimStorage::new(7);
+        let options = || StoreOptions {
+            name: "torn".into(),
+            config: CollectionConfig::new(2, Distance::Dot, None).unwrap(),
+            persistence: Some(Persistence {
+                root: PathBuf::from("/data"),
+                storage: Arc::new(sim.clone()),
+                options: DirOptions::default(),
+            }),
+            ann: AnnConfig::flat(),
+        };
+        let s = Store::open(options()).unwrap();
+        for id in 1..=3 {
+            s.insert(s.ticket(), one(id, id as f32)).unwrap();
+        }
+        drop(s);
+        sim.crash();
+        let wal_path = PathBuf::from("/data/torn").join(wal::file_name(1));
+        let mut bytes = sim.contents(&wal_path).expect("the WAL exists");
+        damage(&mut bytes);
+        sim.put(&wal_path, &bytes);
+        let s = Store::open(options()).unwrap();
+        let stats = s.stats().unwrap();
+        (s, stats)
+    }
+
+    #[test]
+    fn stats_tell_a_damaged_last_record_from_one_cut_short() {
+        let (s, stats) = reopened_after(|_| {});
+        assert_eq!((s.len().unwrap(), stats.torn_bytes), (3, 0));
+        assert_eq!(stats.torn_tail, None);
+
+        // A bit flip in the last byte: the record is all there but fails its checksum.
+        let (s, stats) = reopened_after(|b| {
+            let last = b.len() - 1;
+            b[last] ^= 1;
+        });
+        assert_eq!(s.len().unwrap(), 2);
+        assert!(s.get(&PointId::Int(3)).unwrap().is_none());
+        assert!(stats.torn_bytes > 0);
+        let tail = stats.torn_tail.expect("a torn tail is reported");
+        assert_eq!(tail.kind, "damaged");
+        assert!(tail.reason.contains("checksum"), "{}", tail.reason);
+        assert!(
+            tail.file.ends_with(&crate::storage::wal::file_name(1)),
+            "{}",
+            tail.file
+        );
+        assert!(tail.offset > crate::storage::wal::HEADER_LEN as u64);
+
+        // The last record cut short by a byte.
+        let (s, stats) = reopened_after(|b| {
+            b.pop();
+        });
+        assert_eq!(s.len().unwrap(), 2);
+        let tail = stats.torn_tail.expect("a torn tail is reported");
+        assert_eq!(tail.kind, "incomplete");
+        assert!(stats.torn_bytes > 0);
     }
 }

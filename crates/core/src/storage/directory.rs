@@ -77,8 +77,61 @@ pub struct RecoveryReport {
     pub replayed_records: u64,
     /// Bytes of torn tail cut from the last WAL file.
     pub torn_bytes: u64,
+    /// What the torn tail was, when there was one.
+    pub torn_tail: Option<TornTail>,
     /// Where `RecoveryMode::Truncate` put what it cut, if it cut anything.
     pub recovered_to: Option<PathBuf>,
+}
+
+/// The invalid bytes at the end of the last WAL file that open cut away.
+///
+/// Both kinds are treated as a write the crash interrupted (a power cut can
+/// leave a full-length record with garbage inside, or zeros where the data
+/// never reached the disk), so both are cut in `Strict` mode too: such a
+/// record was never acknowledged, because its write or fsync had not
+/// finished. They are told apart so that a bit flip in the last record, which
+/// also lands here, is visible in `stats()` rather than silent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    pub file: PathBuf,
+    /// Where the first invalid byte is (the start of the cut record).
+    pub offset: u64,
+    pub kind: TornKind,
+    /// What check the record failed.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TornKind {
+    /// Fewer bytes remain than a record prefix, or than the record's length
+    /// field claims: the append was cut short.
+    Incomplete,
+    /// The record's full length is there, but it fails its length bounds,
+    /// checksum or sequence check: damaged (a partly written or flipped record).
+    Damaged,
+}
+
+impl TornKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            TornKind::Incomplete => "incomplete",
+            TornKind::Damaged => "damaged",
+        }
+    }
+
+    /// The kind of the invalid record at `offset` in a WAL file's `bytes`.
+    fn of(bytes: &[u8], offset: usize) -> TornKind {
+        let rest = bytes.get(offset..).unwrap_or_default();
+        if rest.len() < wal::RECORD_PREFIX_LEN {
+            return TornKind::Incomplete;
+        }
+        let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        if len > rest.len() - wal::RECORD_PREFIX_LEN {
+            TornKind::Incomplete
+        } else {
+            TornKind::Damaged
+        }
+    }
 }
 
 struct WalFile {
@@ -314,6 +367,12 @@ impl CollectionDir {
                 Err((_, _)) if is_last && bytes.len() < wal::HEADER_LEN => {
                     // Torn while being created, before anything was acknowledged in it.
                     report.torn_bytes += bytes.len() as u64;
+                    report.torn_tail = Some(TornTail {
+                        file: wal_path.clone(),
+                        offset: 0,
+                        kind: TornKind::Incomplete,
+                        reason: "the file is shorter than its header".into(),
+                    });
                     open_wal = Some(create_wal(storage.as_ref(), path, generation, next_seq)?);
                     break;
                 }
@@ -341,8 +400,14 @@ impl CollectionDir {
             }
             let cut_at = match (&scan.end, is_last, options.recovery) {
                 (wal::End::Clean, _, _) => None,
-                (wal::End::Torn { offset, .. }, true, _) => {
+                (wal::End::Torn { offset, reason }, true, _) => {
                     report.torn_bytes += bytes.len() as u64 - offset;
+                    report.torn_tail = Some(TornTail {
+                        file: wal_path.clone(),
+                        offset: *offset,
+                        kind: TornKind::of(&bytes, *offset as usize),
+                        reason: reason.clone(),
+                    });
                     Some(*offset)
                 }
                 (wal::End::Torn { offset, reason }, false, RecoveryMode::Strict)
