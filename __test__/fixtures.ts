@@ -1,8 +1,25 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+// What the jest files share: temp directories, the stores a test opens (closed
+// after it), child processes, seeded data and a digest of what is on disk.
 
-/** A fresh directory per test, removed after it. */
+import { spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import type { Readable } from 'node:stream'
+import { mulberry32 } from '../bench/lib/random'
+import {
+  createVectorStore,
+  PersistenceError,
+  VectorStoreError,
+  type VectorStoreConfig,
+  type VectorStoreHandle,
+} from '../index'
+
+/** Deterministic pseudo-random numbers in [0, 1) (mulberry32, the benchmarks' one), so failures reproduce. */
+export { mulberry32 as rng }
+
+/** A fresh directory per call, all removed by `cleanup()`. */
 export function tempDirs(): { next(): string; cleanup(): void } {
   const made: string[] = []
   return {
@@ -17,20 +34,75 @@ export function tempDirs(): { next(): string; cleanup(): void } {
   }
 }
 
-/** Deterministic pseudo-random vectors (mulberry32), so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+export interface StoreHarness {
+  /** A fresh temp directory, removed after the test. */
+  dir(): string
+  /**
+   * Opens a store through `createVectorStore` with the file's defaults, `config` over them, in a
+   * fresh temp directory unless a `persistencePath` is given; it is disconnected after the test.
+   */
+  make(config?: Partial<VectorStoreConfig>): Promise<VectorStoreHandle>
+  /** Has a store opened some other way disconnected after the test. */
+  track<H extends VectorStoreHandle>(handle: H): H
+  /** Disconnects every store opened so far (in the order they were opened). */
+  closeAll(): Promise<void>
+  /**
+   * Runs `body` with a fresh temp directory as the working directory, for the defaults that are
+   * relative paths; the stores opened meanwhile are disconnected before the old one comes back.
+   */
+  inTempCwd<T>(body: (dir: string) => Promise<T>): Promise<T>
+}
+
+/**
+ * The stores and temp directories of one test file. Call it once at the top of the file: it
+ * registers the `afterEach` that disconnects the test's stores, then removes its directories.
+ */
+export function storeHarness(defaults: Partial<VectorStoreConfig> = {}): StoreHarness {
+  const dirs = tempDirs()
+  const open: VectorStoreHandle[] = []
+  const closeAll = async () => {
+    for (const { manager } of open.splice(0)) await manager.disconnect()
+  }
+  afterEach(async () => {
+    try {
+      await closeAll()
+    } finally {
+      dirs.cleanup()
+    }
+  })
+  const track = <H extends VectorStoreHandle>(handle: H): H => {
+    open.push(handle)
+    return handle
+  }
+  return {
+    dir: () => dirs.next(),
+    async make(config = {}) {
+      const persistencePath = config.persistencePath ?? defaults.persistencePath ?? dirs.next()
+      return track(await createVectorStore({ collectionName: 'docs', dimension: 3, ...defaults, ...config, persistencePath }))
+    },
+    track,
+    closeAll,
+    async inTempCwd(body) {
+      const previous = process.cwd()
+      const dir = dirs.next()
+      process.chdir(dir)
+      try {
+        return await body(dir)
+      } finally {
+        // A store resolves its relative path when it writes: close it in the directory it opened in.
+        try {
+          await closeAll()
+        } finally {
+          process.chdir(previous)
+        }
+      }
+    },
   }
 }
 
+/** `count` seeded vectors with components in [-1, 1). */
 export function randomVectors(count: number, dimension: number, seed = 1): number[][] {
-  const next = rng(seed)
+  const next = mulberry32(seed)
   return Array.from({ length: count }, () => Array.from({ length: dimension }, () => next() * 2 - 1))
 }
 
@@ -59,4 +131,106 @@ export async function rejectionOf<E extends Error>(
     return error as E
   }
   throw new Error(`expected a rejection with ${type.name}`)
+}
+
+/** Awaits `promise`, expects a `PersistenceError` (a `VectorStoreError` too), and returns it. */
+export async function persistenceError(promise: Promise<unknown>): Promise<PersistenceError> {
+  const error = await rejectionOf(promise, PersistenceError)
+  expect(error).toBeInstanceOf(VectorStoreError)
+  expect(error.name).toBe('PersistenceError')
+  return error
+}
+
+/**
+ * Every directory and file below `root`, by path relative to it: 'dir' for a directory, the
+ * SHA-256 of the bytes for a file. Equal before and after a call: the call changed nothing on disk.
+ */
+export function diskContents(root: string): Record<string, string> {
+  const contents: Record<string, string> = {}
+  const walk = (dir: string, prefix: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const name = prefix + entry.name
+      if (entry.isDirectory()) {
+        contents[`${name}/`] = 'dir'
+        walk(join(dir, entry.name), `${name}/`)
+      } else {
+        contents[name] = createHash('sha256').update(readFileSync(join(dir, entry.name))).digest('hex')
+      }
+    }
+  }
+  walk(root, '')
+  return contents
+}
+
+/**
+ * Flips every bit of one byte of the file in `dir` whose name starts with `prefix`, the byte
+ * `at(length)`; returns the file's name.
+ */
+export function damage(dir: string, prefix: string, at: (length: number) => number): string {
+  const name = readdirSync(dir).find((f) => f.startsWith(prefix))
+  if (!name) throw new Error(`no ${prefix}* file in ${dir}`)
+  const bytes = readFileSync(join(dir, name))
+  bytes[at(bytes.length)] ^= 0xff
+  writeFileSync(join(dir, name), bytes)
+  return name
+}
+
+/** The repository root, which `require` resolves to the built package. */
+const PACKAGE = resolve(__dirname, '..')
+
+/**
+ * Runs `body` in a child process with `store` open on collection 'docs' (dimension 3) in `path`;
+ * the child exits without disconnecting, so nothing but the WAL (and any checkpoint `body` asked
+ * for) holds the data, as after a crash.
+ */
+export function inChild(path: string, body: string): void {
+  const script = `
+    const { createVectorStore } = require(${JSON.stringify(PACKAGE)})
+    createVectorStore({ collectionName: 'docs', dimension: 3, persistencePath: process.argv[1] }).then(async ({ store }) => {
+      ${body}
+      process.exit(0) // no disconnect, so no checkpoint
+    })`
+  const result = spawnSync(process.execPath, ['-e', script, path], { encoding: 'utf8' })
+  expect(result.stderr).toBe('')
+  expect(result.status).toBe(0)
+}
+
+/** Calls `onLine` with each whole line `stream` writes, however its chunks split them. */
+export function onLines(stream: Readable, onLine: (line: string) => void): () => void {
+  let carry = ''
+  const onData = (chunk: Buffer) => {
+    const lines = (carry + chunk.toString()).split('\n')
+    carry = lines.pop() ?? ''
+    for (const line of lines) onLine(line)
+  }
+  stream.on('data', onData)
+  return () => stream.off('data', onData)
+}
+
+/** Resolves when `child` prints a line that `match`es; rejects if it exits first. */
+export function waitForLine(child: ChildProcessWithoutNullStreams, match: (line: string) => boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let errors = ''
+    const onErrors = (chunk: Buffer) => {
+      errors += chunk.toString()
+    }
+    const onExit = (code: number | null) => reject(new Error(`child exited (${code}) before the expected line: ${errors}`))
+    const stop = onLines(child.stdout, (line) => {
+      if (!match(line)) return
+      stop()
+      child.stderr.off('data', onErrors)
+      child.off('exit', onExit)
+      resolve()
+    })
+    child.stderr.on('data', onErrors)
+    child.once('exit', onExit)
+  })
+}
+
+/**
+ * Resolves when `child` has exited and its output is read to the end. Call it before anything
+ * that can let the child exit (a kill, an await), so that the event cannot pass unseen.
+ */
+export function closed(child: ChildProcessWithoutNullStreams): Promise<void> {
+  return new Promise((resolve) => child.once('close', () => resolve()))
 }

@@ -17,6 +17,7 @@ const os = require('node:os')
 const path = require('node:path')
 const { Worker } = require('node:worker_threads')
 const { log, now } = require('./measure')
+const { mulberry32 } = require('./random')
 
 const CACHE = path.join(__dirname, '..', '.cache')
 const K = 10
@@ -37,17 +38,6 @@ function readF32(file) {
   const copy = new ArrayBuffer(bytes.length)
   new Uint8Array(copy).set(bytes)
   return new Float32Array(copy)
-}
-
-function mulberry32(seed) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 /** Approximately normal, from the sum of uniforms. */
