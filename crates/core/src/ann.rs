@@ -44,7 +44,7 @@ use crate::filter::Filter;
 use crate::flat;
 use crate::hnsw::HnswIndex;
 use crate::id::PointId;
-use crate::storage::codec::{put_point_id, put_u32, put_u64, ByteReader};
+use crate::storage::codec::{check_fits, put_point_id, put_u32, put_u64, ByteReader};
 use crate::storage::directory::write_atomically;
 use crate::storage::fs::Storage;
 
@@ -159,6 +159,18 @@ impl Default for HnswParams {
 
 pub const MAX_M: usize = 128;
 pub const MAX_EF: usize = 65_536;
+
+/// Checks a per-query `efSearch` given as a JS number: an integer from 1 to
+/// [`MAX_EF`], the same bounds as the configured `hnsw.efSearch`.
+pub fn parse_ef_search(value: f64) -> Result<usize> {
+    if !(value.is_finite() && value.fract() == 0.0 && value >= 1.0 && value <= MAX_EF as f64) {
+        return Err(Error::InvalidArgument {
+            name: "efSearch",
+            reason: format!("must be an integer from 1 to {MAX_EF}, got {value}"),
+        });
+    }
+    Ok(value as usize)
+}
 
 impl HnswParams {
     pub fn new(m: usize, ef_construction: usize, ef_search: usize) -> Result<Self> {
@@ -1037,9 +1049,8 @@ pub fn read_saved(
     let audited = r.u64().map_err(|e| at(&r, e))? as usize;
     let fully_audited = r.u64().map_err(|e| at(&r, e))? as usize;
     let count = r.u64().map_err(|e| at(&r, e))? as usize;
-    if count > r.remaining() {
-        return Err(at(&r, format!("{count} labels cannot fit")));
-    }
+    // A tombstone label is one byte, the fewest a label takes.
+    check_fits(count as u64, 1, r.remaining() as u64, "labels").map_err(|e| at(&r, e))?;
     let mut labels = Vec::with_capacity(count);
     let mut pinned = Vec::new();
     for label in 0..count {

@@ -6,8 +6,13 @@
 //! must turn any input — random, or the fixtures mutated — into `Ok` or a
 //! corruption error: never a panic, never a huge allocation.
 //!
-//! Regenerate the fixtures (only when the format version changes):
-//! `ANNVAULT_WRITE_FIXTURES=1 cargo test -p annvault-core --test formats write_fixtures`
+//! `fixtures/minimal/` holds the smallest valid points (one-byte ids, empty
+//! payloads, dimensions 1 and 4) as the code at 327ce93 wrote them: its
+//! readers refused them (issue 12), and these files prove nothing written
+//! before the fix is lost.
+//!
+//! Fixtures are written by a tool, never by a test, and never rewritten:
+//! `cargo run -p annvault-core --example write_fixtures -- <set>`.
 
 mod common;
 
@@ -16,18 +21,23 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use annvault_core::op::decode_record;
-use annvault_core::storage::fs::{OsStorage, Storage};
+use annvault_core::storage::fs::OsStorage;
 use annvault_core::storage::manifest::Manifest;
 use annvault_core::storage::{snapshot, wal};
-use annvault_core::{PointId, Store};
+use annvault_core::{AnnConfig, CollectionConfig, Distance, Payload, PointBatch, PointId, Store};
 use common::*;
 use proptest::prelude::*;
 use serde_json::json;
 
-fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1")
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
+fn fixture_dir() -> PathBuf {
+    fixtures().join("v1")
+}
+
+/// What `write_fixtures v1` did (see `examples/write_fixtures.rs`).
 fn fixture_steps() -> Vec<Step> {
     vec![
         Step::Insert(vec![1, 2, 3, 4], 11),
@@ -39,31 +49,23 @@ fn fixture_steps() -> Vec<Step> {
     ]
 }
 
-#[test]
-fn write_fixtures() {
-    if std::env::var_os("ANNVAULT_WRITE_FIXTURES").is_none() {
-        return;
+/// A copy of fixture set `set` (every collection in it), to open and change.
+fn copy_set(set: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for collection in fs::read_dir(fixtures().join(set)).unwrap() {
+        let collection = collection.unwrap();
+        let target = dir.path().join(collection.file_name());
+        fs::create_dir_all(&target).unwrap();
+        for entry in fs::read_dir(collection.path()).unwrap() {
+            let entry = entry.unwrap();
+            fs::copy(entry.path(), target.join(entry.file_name())).unwrap();
+        }
     }
-    let root = fixture_dir();
-    let _ = fs::remove_dir_all(&root);
-    let storage: Arc<dyn Storage> = Arc::new(OsStorage);
-    let store = Store::open(options(storage, &root, durable())).unwrap();
-    for step in fixture_steps() {
-        step.run(&store).unwrap();
-    }
-    // No close: keep the WAL records after the snapshot.
-    drop(store);
-    fs::remove_file(root.join("c/LOCK")).unwrap();
+    dir
 }
 
 fn copy_fixture() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    fs::create_dir_all(dir.path().join("c")).unwrap();
-    for entry in fs::read_dir(fixture_dir().join("c")).unwrap() {
-        let entry = entry.unwrap();
-        fs::copy(entry.path(), dir.path().join("c").join(entry.file_name())).unwrap();
-    }
-    dir
+    copy_set("v1")
 }
 
 fn fixture_file(prefix: &str) -> Vec<u8> {
@@ -162,7 +164,7 @@ fn huge_counts_in_headers_are_refused_before_allocating() {
     let mut bytes = fixture_file("snapshot-");
     // count := u64::MAX, then fix the header checksum so only the count is wrong.
     bytes[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
-    let crc = crc32c_of(&bytes[0..60]);
+    let crc = crc32c::crc32c(&bytes[0..60]);
     bytes[60..64].copy_from_slice(&crc.to_le_bytes());
     let (offset, reason) = snapshot::decode(&bytes).unwrap_err();
     assert_eq!(offset, 32, "{reason}");
@@ -173,18 +175,160 @@ fn huge_counts_in_headers_are_refused_before_allocating() {
     assert!(decode_record(1, &record).is_err());
 }
 
-fn crc32c_of(bytes: &[u8]) -> u32 {
-    // The same checksum the formats use (crc32c, Castagnoli), bit by bit.
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0x82F6_3B78
-            } else {
-                crc >> 1
-            };
-        }
+fn open_collection(root: &Path, name: &str, dimension: usize, distance: Distance) -> Store {
+    let mut o = options(Arc::new(OsStorage), root, durable());
+    o.name = name.into();
+    o.config = CollectionConfig::new(dimension, distance, None).unwrap();
+    Store::open(o).unwrap()
+}
+
+#[test]
+fn minimal_points_written_before_the_fix_open_with_every_point() {
+    let dir = copy_set("minimal");
+    for (name, dimension, distance) in [("d1", 1, Distance::Cosine), ("d4", 4, Distance::Euclidean)]
+    {
+        let point = |value: f32| -> Vec<f32> { (0..dimension).map(|d| value + d as f32).collect() };
+        let expected: Contents = [("a", 5.0), ("c", 3.0), ("d", 4.0)]
+            .into_iter()
+            .map(|(id, value)| (PointId::Str(id.into()), (point(value), json!({}))))
+            .collect();
+        let store = open_collection(dir.path(), name, dimension, distance);
+        assert_eq!(contents(&store), expected, "{name}");
+        let stats = store.stats().unwrap();
+        // From the snapshot (a, b, c) and the WAL after it (insert, update, delete).
+        assert_eq!(stats.recovered_snapshot_points, 3, "{name}");
+        assert_eq!(stats.replayed_records, 3, "{name}");
+        // And again from the snapshot this version writes on close.
+        store.close(store.ticket()).unwrap();
+        store.reopen(store.ticket()).unwrap();
+        assert_eq!(contents(&store), expected, "{name} after a checkpoint");
     }
-    !crc
+}
+
+fn edge_point(dim: usize) -> impl Strategy<Value = (PointId, Vec<f32>, serde_json::Value)> {
+    let id = prop_oneof![
+        "[a-zé]{1,3}".prop_map(|s| PointId::Str(s.into())),
+        (1usize..=annvault_core::MAX_ID_BYTES).prop_map(|n| PointId::Str("q".repeat(n).into())),
+        any::<i32>().prop_map(|n| PointId::Int(n.into())),
+    ];
+    let payload = prop_oneof![
+        4 => Just(json!({})),
+        1 => ".{0,40}".prop_map(|s| json!({ "s": s })),
+        1 => (0usize..70_000).prop_map(|n| json!({ "big": "b".repeat(n) })),
+    ];
+    let vector = prop::collection::vec(any::<f32>().prop_filter("finite", |x| x.is_finite()), dim);
+    (id, vector, payload)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Whatever the snapshot writer writes, its reader reads back identical:
+    /// the smallest points and the largest, every id kind, both compressions.
+    #[test]
+    fn snapshots_read_back_what_was_written(
+        (dim, points) in prop_oneof![3 => 1usize..5, 1 => 5usize..600].prop_flat_map(|dim| {
+            (Just(dim), prop::collection::vec(edge_point(dim), 0..12))
+        }),
+        gzip in any::<bool>(),
+        seq in any::<u64>(),
+    ) {
+        let config = CollectionConfig::new(dim, Distance::Dot, None).unwrap();
+        let mut collection = annvault_core::Collection::new(config);
+        let mut seen = std::collections::HashSet::new();
+        let points: Vec<_> = points.into_iter().filter(|p| seen.insert(p.0.clone())).collect();
+        if !points.is_empty() {
+            let batch = PointBatch::new(
+                dim,
+                points.iter().map(|p| p.0.clone()).collect(),
+                points.iter().flat_map(|p| p.1.clone()).collect(),
+                &vec![dim as u32; points.len()],
+                points.iter().map(|p| payload(p.2.clone())).collect(),
+            ).unwrap();
+            collection.insert(batch).unwrap();
+        }
+        let bytes = snapshot::encode(&collection, seq, gzip);
+        let decoded = snapshot::decode(&bytes).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+        prop_assert_eq!(decoded.seq, seq);
+        prop_assert_eq!(decoded.dimension, dim);
+        let read: Vec<(PointId, Vec<u32>, serde_json::Value)> = decoded
+            .ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let start = decoded.vectors_start + i * dim;
+                (
+                    id.clone(),
+                    decoded.vectors[start..start + dim].iter().map(|x| x.to_bits()).collect(),
+                    serde_json::Value::Object(decoded.payloads[i].clone()),
+                )
+            })
+            .collect();
+        let written: Vec<(PointId, Vec<u32>, serde_json::Value)> = collection
+            .points()
+            .map(|(id, v, p)| {
+                (id.clone(), v.iter().map(|x| x.to_bits()).collect(), serde_json::Value::Object(p.as_ref().clone()))
+            })
+            .collect();
+        prop_assert_eq!(read, written);
+    }
+}
+
+/// The graph map stores an id per label: a graph over the smallest ids is
+/// saved and loaded back (not rebuilt), and finds every point.
+#[test]
+fn a_graph_over_one_byte_ids_is_saved_and_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let dim = 8;
+    let open = || {
+        let mut o = options(Arc::new(OsStorage), dir.path(), durable());
+        o.config = CollectionConfig::new(dim, Distance::Cosine, None).unwrap();
+        o.ann = AnnConfig {
+            algorithm: annvault_core::Algorithm::Hnsw,
+            min_dataset_size: 1,
+            ..AnnConfig::default()
+        };
+        Store::open(o).unwrap()
+    };
+    // 200 one-byte (and a few two-byte) ids, empty payloads.
+    let ids: Vec<PointId> = (0u32..200)
+        .map(|i| {
+            let c = char::from_u32(0x21 + i % 94).unwrap();
+            let id = if i < 94 {
+                c.to_string()
+            } else {
+                format!("{c}{}", i / 94)
+            };
+            PointId::Str(id.into())
+        })
+        .collect();
+    let vectors: Vec<f32> = (0..ids.len() * dim)
+        .map(|k| ((k as f32) * 0.7).sin() + ((k * k) as f32 * 0.013).cos())
+        .collect();
+    let store = open();
+    let batch = PointBatch::new(
+        dim,
+        ids.clone(),
+        vectors.clone(),
+        &vec![dim as u32; ids.len()],
+        vec![Payload::new(); ids.len()],
+    )
+    .unwrap();
+    store.insert(store.ticket(), batch).unwrap();
+    assert!(store
+        .wait_for_index(std::time::Duration::from_secs(600))
+        .unwrap());
+    store.close(store.ticket()).unwrap();
+    drop(store);
+    let store = open();
+    let index = store.stats().unwrap().index;
+    assert!(index.loaded_from_disk, "{index:?}");
+    assert_eq!(index.warning, None);
+    assert_eq!(index.graph_size, ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        let hits = store
+            .search(&vectors[i * dim..(i + 1) * dim], 1, &Default::default())
+            .unwrap();
+        assert_eq!(&hits[0].id, id);
+    }
 }

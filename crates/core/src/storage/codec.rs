@@ -12,6 +12,32 @@ pub struct ByteReader<'a> {
 /// Why a read failed: a short, fixed description for error messages.
 pub type DecodeError = String;
 
+/// The fewest bytes [`put_point_id`] writes: the string tag, a `u32`
+/// length and no bytes (an integer id takes 9). Readers bound counts with
+/// the *encoding's* minimum, never with what today's input rules allow
+/// (non-empty ids): a reader stricter than its writer loses acknowledged
+/// data (issue 12), a looser one only allocates a little less tightly.
+pub const MIN_POINT_ID_LEN: usize = 1 + 4;
+
+/// The fewest bytes [`put_bytes_u32`] writes: the length of nothing.
+pub const MIN_BYTES_U32_LEN: usize = 4;
+
+/// Refuses `count` items of at least `min_each` bytes in `available`
+/// bytes, before anything is allocated for them.
+pub fn check_fits(
+    count: u64,
+    min_each: usize,
+    available: u64,
+    what: &str,
+) -> Result<(), DecodeError> {
+    if count.saturating_mul(min_each as u64) > available {
+        return Err(format!(
+            "{count} {what} of at least {min_each} bytes each cannot fit in {available} bytes"
+        ));
+    }
+    Ok(())
+}
+
 impl<'a> ByteReader<'a> {
     pub fn new(bytes: &'a [u8]) -> Self {
         ByteReader { bytes, position: 0 }

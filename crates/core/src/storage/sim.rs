@@ -407,3 +407,146 @@ impl Storage for SimStorage {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The simulator is what makes the crash and model tests able to fail:
+    //! if `crash()` kept unsynced data, they would pass over a store that
+    //! never syncs. These tests pin down what it must lose.
+
+    use super::*;
+
+    fn file(storage: &SimStorage, path: &str, durable: &[u8], unsynced: &[u8]) {
+        let f = storage.create(Path::new(path)).unwrap();
+        f.append(durable).unwrap();
+        f.sync().unwrap();
+        storage.sync_dir(Path::new("/d")).unwrap();
+        f.append(unsynced).unwrap();
+    }
+
+    #[test]
+    fn a_crash_keeps_synced_bytes_and_at_most_a_garbled_part_of_the_rest() {
+        let (mut exact, mut partial, mut garbled) = (0, 0, 0);
+        for seed in 1..200 {
+            let storage = SimStorage::new(seed);
+            file(&storage, "/d/f", b"synced", b"0123456789abcdef");
+            storage.crash();
+            let after = storage.contents(Path::new("/d/f")).unwrap();
+            assert!(after.starts_with(b"synced"), "seed {seed}: {after:?}");
+            let tail = &after[6..];
+            assert!(tail.len() <= 16);
+            if tail.is_empty() {
+                exact += 1;
+            } else if tail == &b"0123456789abcdef"[..tail.len()] {
+                partial += 1;
+            } else {
+                garbled += 1;
+                let differ = tail
+                    .iter()
+                    .zip(b"0123456789abcdef")
+                    .filter(|(a, b)| a != b)
+                    .count();
+                assert_eq!(differ, 1, "seed {seed}: one byte garbled");
+            }
+            // What survived is durable now: a second crash keeps it.
+            storage.crash();
+            assert_eq!(storage.contents(Path::new("/d/f")).unwrap(), after);
+        }
+        assert!(
+            exact > 0 && partial > 0 && garbled > 0,
+            "{exact} {partial} {garbled}"
+        );
+    }
+
+    #[test]
+    fn a_crash_undoes_namespace_changes_not_made_durable() {
+        let storage = SimStorage::new(7);
+        let d = Path::new("/d");
+        file(&storage, "/d/kept", b"k", b"");
+        // Created, written and synced, but the directory never synced.
+        let f = storage.create(Path::new("/d/new")).unwrap();
+        f.append(b"n").unwrap();
+        f.sync().unwrap();
+        storage
+            .rename(Path::new("/d/kept"), Path::new("/d/renamed"))
+            .unwrap();
+        assert!(storage.exists(Path::new("/d/renamed")));
+        storage.crash();
+        assert_eq!(storage.list(d).unwrap(), ["kept"]);
+
+        // The same changes, made durable by sync_dir, survive.
+        let f = storage.create(Path::new("/d/new")).unwrap();
+        f.append(b"n").unwrap();
+        f.sync().unwrap();
+        storage
+            .rename(Path::new("/d/kept"), Path::new("/d/renamed"))
+            .unwrap();
+        storage.sync_dir(d).unwrap();
+        storage.crash();
+        assert_eq!(storage.list(d).unwrap(), ["new", "renamed"]);
+
+        // A remove not made durable is undone.
+        storage.remove(Path::new("/d/new")).unwrap();
+        storage.crash();
+        assert_eq!(storage.contents(Path::new("/d/new")).unwrap(), b"n");
+    }
+
+    #[test]
+    fn a_failed_sync_leaves_data_visible_but_not_durable() {
+        let mut lost = 0;
+        for seed in 1..50 {
+            let storage = SimStorage::new(seed);
+            file(&storage, "/d/f", b"a", b"");
+            let f = storage.open_append(Path::new("/d/f")).unwrap();
+            f.append(&[b'b'; 64]).unwrap();
+            storage.fail_at(0, Fault::Sync, false);
+            assert!(f.sync().is_err());
+            assert_eq!(storage.contents(Path::new("/d/f")).unwrap().len(), 65);
+            storage.crash();
+            let after = storage.contents(Path::new("/d/f")).unwrap();
+            assert!(after.starts_with(b"a"));
+            if after.len() < 65 {
+                lost += 1;
+            }
+        }
+        assert!(
+            lost > 40,
+            "only {lost} of 49 crashes lost the unsynced bytes"
+        );
+    }
+
+    #[test]
+    fn faults_fire_once_or_always_and_short_writes_store_half() {
+        let storage = SimStorage::new(5);
+        file(&storage, "/d/f", b"", b"");
+        let f = storage.open_append(Path::new("/d/f")).unwrap();
+        storage.fail_at(0, Fault::ShortWrite, false);
+        assert!(f.append(b"12345678").is_err());
+        assert_eq!(storage.contents(Path::new("/d/f")).unwrap(), b"1234");
+        f.append(b"x").unwrap();
+        storage.fail_at(1, Fault::NoSpace, true);
+        f.append(b"y").unwrap();
+        for _ in 0..3 {
+            let error = f.append(b"z").unwrap_err();
+            assert_eq!(error.raw_os_error(), Some(28));
+        }
+        assert_eq!(storage.contents(Path::new("/d/f")).unwrap(), b"1234xy");
+    }
+
+    #[test]
+    fn crash_at_stops_every_operation_from_that_one_on() {
+        let storage = SimStorage::new(9);
+        file(&storage, "/d/f", b"a", b"");
+        let f = storage.open_append(Path::new("/d/f")).unwrap();
+        storage.crash_at(1);
+        f.append(b"b").unwrap();
+        assert!(f.sync().is_err());
+        assert!(storage.has_crashed());
+        assert!(f.append(b"c").is_err());
+        assert!(storage.read(Path::new("/d/f")).is_err());
+        storage.crash();
+        assert!(!storage.has_crashed());
+        let after = storage.contents(Path::new("/d/f")).unwrap();
+        assert!(after == b"a" || after.len() == 2, "{after:?}");
+    }
+}

@@ -30,7 +30,10 @@ use flate2::write::GzEncoder;
 use crate::collection::{Collection, CollectionConfig, Payload};
 use crate::distance::Distance;
 use crate::id::PointId;
-use crate::storage::codec::{put_bytes_u32, put_f32s, put_point_id, put_u32, put_u64, ByteReader};
+use crate::op::min_point_len;
+use crate::storage::codec::{
+    check_fits, put_bytes_u32, put_f32s, put_point_id, put_u32, put_u64, ByteReader,
+};
 
 pub const MAGIC: &[u8; 8] = b"AVSNAP\0\0";
 pub const VERSION: u32 = 1;
@@ -200,14 +203,7 @@ fn check(bytes: &[u8]) -> Result<Header, (u64, String)> {
     if crc32c::crc32c(stored) != body_crc {
         return Err((HEADER_LEN as u64, "body checksum mismatch".into()));
     }
-    // Every point needs its vector, a 9-byte id at least and a 4-byte length.
-    let min_point = (dimension as u64) * 4 + 13;
-    if count.saturating_mul(min_point) > raw_len {
-        return Err((
-            32,
-            format!("{count} points cannot fit in a {raw_len}-byte body"),
-        ));
-    }
+    check_fits(count, min_point_len(dimension), raw_len, "points").map_err(|e| (32, e))?;
     Ok(Header {
         gzip: flags & u64::from(FLAG_GZIP) != 0,
         dimension,
