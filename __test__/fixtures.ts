@@ -228,8 +228,9 @@ export function waitForLine(child: ChildProcessWithoutNullStreams, match: (line:
 }
 
 /**
- * Resolves when `child` has exited and its output is read to the end. Call it before anything
- * that can let the child exit (a kill, an await), so that the event cannot pass unseen.
+ * Resolves when `child` has exited and its output is read to the end. Call it right after the
+ * spawn, before anything that can let the child exit (an await, a kill), so that the event cannot
+ * pass unseen.
  */
 export function closed(child: ChildProcessWithoutNullStreams): Promise<void> {
   return new Promise((resolve) => child.once('close', () => resolve()))
