@@ -1,62 +1,78 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { createVectorStore, type VectorStoreHandle } from '../index'
-import { rng, tempDirs } from './fixtures'
+import { rng, storeHarness } from './fixtures'
 
-const dirs = tempDirs()
+const stores = storeHarness({ annPersistIndex: false, annAlgorithm: 'flat' })
+const DIM = 256
+
+/**
+ * How many vector components a search may touch and still run on the calling thread: an exact
+ * scan of `count × dimension` components at most (`INLINE_SEARCH_WORK`, read from
+ * crates/core/src/store.rs, `Store::try_search_now`), so that this file follows it if it changes.
+ */
+function inlineSearchWork(): number {
+  const source = readFileSync(join(__dirname, '..', 'crates', 'core', 'src', 'store.rs'), 'utf8')
+  const found = /const INLINE_SEARCH_WORK: usize = (\d+) << (\d+);/.exec(source)
+  if (!found) throw new Error('INLINE_SEARCH_WORK is not `a << b` in crates/core/src/store.rs any more: update this test')
+  return Number(found[1]) * 2 ** Number(found[2])
+}
+
+// Twice the work the calling thread may do: an exact scan ('flat') long enough that it must go
+// to the thread pool. A memory-only store: this file is about searches, not the disk.
+const COUNT = Math.ceil((2 * inlineSearchWork()) / DIM)
 let handle: VectorStoreHandle
 
-// An exact scan of 20,000 x 256 vectors is the long search this file is about
-// ('flat' keeps it exact). A graph search is short enough (well under a
-// millisecond) to run on the calling thread, as a synchronous index would.
+// Not `stores.make`: this store lives for the whole file, not for one test.
 beforeAll(async () => {
-  handle = await createVectorStore({
-    collectionName: 'loop',
-    dimension: 256,
-    persistencePath: dirs.next(),
-    annAlgorithm: 'flat',
-  })
+  const large = await createVectorStore({ collectionName: 'loop', dimension: DIM, annPersistIndex: false, annAlgorithm: 'flat' })
   const next = rng(11)
-  const count = 20_000
-  const batch = 2_000
-  for (let start = 0; start < count; start += batch) {
-    const vectors = Array.from({ length: batch }, () => {
-      const v = new Float32Array(256)
-      for (let d = 0; d < 256; d++) v[d] = next() * 2 - 1
+  const batch = 4096
+  for (let start = 0; start < COUNT; start += batch) {
+    const vectors = Array.from({ length: Math.min(batch, COUNT - start) }, () => {
+      const v = new Float32Array(DIM)
+      for (let d = 0; d < DIM; d++) v[d] = next() * 2 - 1
       return v
     })
     const ids = vectors.map((_, i) => start + i)
-    await handle.store.insert(vectors, ids, ids.map((id) => ({ even: id % 2 === 0 })))
+    await large.store.insert(vectors, ids, ids.map((id) => ({ even: id % 2 === 0 })))
   }
+  handle = large
 })
 
 afterAll(async () => {
   await handle.manager.disconnect()
-  dirs.cleanup()
 })
 
-test('the JS thread keeps running while searches over 20,000 x 256 vectors are in flight', async () => {
-  const { store } = handle
-  expect(await store.count()).toBe(20_000)
-  const query = Array.from({ length: 256 }, (_, d) => Math.sin(d))
+/** Whether `search` has settled once every queued microtask has run, with no turn of the event loop. */
+async function settledWithoutALoopTurn(search: Promise<unknown>): Promise<boolean> {
+  let settled = false
+  const done = search.finally(() => {
+    settled = true
+  })
+  // A result from the thread pool arrives only on an event-loop turn; microtasks alone cannot bring it.
+  for (let i = 0; i < 20; i++) await null
+  const answer = settled
+  await done
+  return answer
+}
 
-  // Count event-loop turns that happen while each search is pending. A search
-  // done on the JS thread would complete before any turn could run.
-  let turnsDuringSearch = 0
-  for (let round = 0; round < 5; round++) {
-    let pending = true
-    const search = store.search(query, 10, round % 2 === 0 ? undefined : { even: true }).finally(() => {
-      pending = false
-    })
-    await new Promise<void>((resolve) => setImmediate(resolve))
-    if (pending) turnsDuringSearch++
-    const results = await search
-    expect(results).toHaveLength(10)
-  }
-  expect(turnsDuringSearch).toBeGreaterThan(0)
+test(`a search past the calling thread's share goes to the thread pool (${COUNT} x ${DIM}); a small one does not`, async () => {
+  const { store } = handle
+  expect(await store.count()).toBe(COUNT)
+  const query = Array.from({ length: DIM }, (_, d) => Math.sin(d))
+  expect(await settledWithoutALoopTurn(store.search(query, 10))).toBe(false)
+  expect(await settledWithoutALoopTurn(store.search(query, 10, { even: true }))).toBe(false)
+
+  // The control: a small collection is scanned on the calling thread, its Promise already settled.
+  const small = await stores.make({ dimension: DIM })
+  await small.store.insert([query], ['q'], [{}])
+  expect(await settledWithoutALoopTurn(small.store.search(query, 1))).toBe(true)
 })
 
-test('a 1 ms interval keeps firing while a batch of searches runs', async () => {
+test('the JS thread keeps running while searches are in flight: a 1 ms interval keeps firing', async () => {
   const { store } = handle
-  const queries = Array.from({ length: 8 }, (_, i) => Array.from({ length: 256 }, (_, d) => Math.cos(d * (i + 1))))
+  const queries = Array.from({ length: 8 }, (_, i) => Array.from({ length: DIM }, (_, d) => Math.cos(d * (i + 1))))
   let pending = queries.length
   // Ticks that found searches still running: impossible if a search held the thread.
   let ticksWhilePending = 0
@@ -65,8 +81,8 @@ test('a 1 ms interval keeps firing while a batch of searches runs', async () => 
   }, 1)
   try {
     const results = await Promise.all(
-      queries.map((q) =>
-        store.search(q, 10).finally(() => {
+      queries.map((q, i) =>
+        store.search(q, 10, i % 2 === 0 ? undefined : { even: true }).finally(() => {
           pending--
         }),
       ),

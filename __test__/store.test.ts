@@ -1,60 +1,39 @@
-import {
-  createPersistentInMemoryStore,
-  createVectorStore,
-  InMemoryVectorStore,
-  type SearchResult,
-  type VectorStoreHandle,
-} from '../index'
-import { cosine, randomVectors, tempDirs } from './fixtures'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { createPersistentInMemoryStore, InMemoryVectorStore, type SearchResult, type VectorStoreConfig } from '../index'
+import { cosine, randomVectors, storeHarness } from './fixtures'
 
-const dirs = tempDirs()
-const open: VectorStoreHandle[] = []
-
-async function make(dimension = 4, extra: Partial<Parameters<typeof createVectorStore>[0]> = {}) {
-  const handle = await createVectorStore({
-    type: 'in-memory',
-    collectionName: 'test',
-    dimension,
-    persistencePath: dirs.next(),
-    ...extra,
-  })
-  open.push(handle)
-  return handle
-}
-
-afterEach(async () => {
-  for (const { manager } of open.splice(0)) await manager.disconnect()
-  dirs.cleanup()
-})
+const stores = storeHarness({ type: 'in-memory', collectionName: 'test' })
+const make = (dimension = 4, extra: Partial<VectorStoreConfig> = {}) => stores.make({ dimension, ...extra })
 
 describe('factories and manager', () => {
   test('createPersistentInMemoryStore defaults to 1536 dimensions and ./data/vector-storage', async () => {
-    const handle = await createPersistentInMemoryStore('defaults')
-    open.push(handle)
-    const { manager, store } = handle
-    expect(store.getDimension()).toBe(1536)
-    expect(store.getCollectionName()).toBe('defaults')
-    expect(store.getBackendType()).toBe('in-memory')
-    expect(store.isConnected()).toBe(true)
-    expect(manager.getStore()).toBe(store)
-    expect(manager.getInfo()).toEqual({
-      type: 'in-memory',
-      collectionName: 'defaults',
-      dimension: 1536,
-      distance: 'Cosine',
-      maxVectors: null,
-      persistencePath: './data/vector-storage',
-      persistent: true,
-      durability: 'fsync',
-      annAlgorithm: 'auto',
-      connected: true,
+    await stores.inTempCwd(async (cwd) => {
+      const { manager, store } = stores.track(await createPersistentInMemoryStore('defaults'))
+      expect(store.getDimension()).toBe(1536)
+      expect(store.getCollectionName()).toBe('defaults')
+      expect(store.getBackendType()).toBe('in-memory')
+      expect(store.isConnected()).toBe(true)
+      expect(manager.getStore()).toBe(store)
+      expect(manager.getInfo()).toEqual({
+        type: 'in-memory',
+        collectionName: 'defaults',
+        dimension: 1536,
+        distance: 'Cosine',
+        maxVectors: null,
+        persistencePath: './data/vector-storage',
+        persistent: true,
+        durability: 'fsync',
+        annAlgorithm: 'auto',
+        connected: true,
+      })
+      expect(existsSync(join(cwd, 'data', 'vector-storage', 'defaults', 'MANIFEST'))).toBe(true)
     })
   })
 
   test('createPersistentInMemoryStore takes dimension and path', async () => {
-    const path = dirs.next()
-    const handle = await createPersistentInMemoryStore('sized', 8, path)
-    open.push(handle)
+    const path = stores.dir()
+    const handle = stores.track(await createPersistentInMemoryStore('sized', 8, path))
     expect(handle.store.getDimension()).toBe(8)
     expect(handle.manager.getInfo().persistencePath).toBe(path)
   })
@@ -72,14 +51,20 @@ describe('factories and manager', () => {
   })
 
   test('a store made with new needs connect() and can connect twice', async () => {
-    const store = new InMemoryVectorStore({ collectionName: 'manual', dimension: 2 })
-    expect(store.isConnected()).toBe(false)
-    await Promise.all([store.connect(), store.connect()])
-    expect(store.isConnected()).toBe(true)
-    await store.insert([[1, 2]], [1], [{}])
-    expect(await store.count()).toBe(1)
-    await store.disconnect()
-    await store.disconnect()
+    await stores.inTempCwd(async (cwd) => {
+      const store = new InMemoryVectorStore({ collectionName: 'manual', dimension: 2 })
+      try {
+        expect(store.isConnected()).toBe(false)
+        await Promise.all([store.connect(), store.connect()])
+        expect(store.isConnected()).toBe(true)
+        await store.insert([[1, 2]], [1], [{}])
+        expect(await store.count()).toBe(1)
+        await store.disconnect()
+        expect(existsSync(join(cwd, 'data', 'vector-storage', 'manual', 'MANIFEST'))).toBe(true)
+      } finally {
+        await store.disconnect() // a second disconnect is harmless
+      }
+    })
   })
 
   test('disconnect then connect keeps the data of the same store object', async () => {
