@@ -202,6 +202,10 @@ pub struct AnnConfig {
     pub hnsw: HnswParams,
     /// Rebuild the graph when this fraction of its labels are tombstones.
     pub rebuild_fraction: f64,
+    /// How long a clean close waits for the indexer to take in every point
+    /// before it saves the graph, so the next open searches the whole graph
+    /// from its first query. Zero: save whatever is indexed.
+    pub close_wait: std::time::Duration,
 }
 
 impl Default for AnnConfig {
@@ -211,9 +215,14 @@ impl Default for AnnConfig {
             min_dataset_size: 1000,
             hnsw: HnswParams::default(),
             rebuild_fraction: 0.2,
+            close_wait: DEFAULT_CLOSE_WAIT,
         }
     }
 }
+
+/// The default of [`AnnConfig::close_wait`]: about what indexing 200,000
+/// points takes on two cores.
+pub const DEFAULT_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl AnnConfig {
     pub fn flat() -> Self {

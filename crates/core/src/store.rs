@@ -314,6 +314,17 @@ struct AnnInfo {
     last_full_audit: Option<Duration>,
     /// `wait_for_index` waits for a full audit: run it without delay.
     full_audit_requested: bool,
+    /// The graph on disk: the snapshot generation it was saved beside, its
+    /// epoch and how many labels it held. A close saves the graph again when
+    /// the indexer has taken in more since.
+    saved: Option<SavedCoverage>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct SavedCoverage {
+    generation: u64,
+    epoch: u64,
+    indexed: usize,
 }
 
 /// Vector components a search may touch to run on the caller's thread
@@ -603,8 +614,17 @@ impl Store {
     }
 
     /// Writes a checkpoint now: snapshot, manifest, and removal of the WAL it
-    /// covers. Writes and reads go on meanwhile. A no-op without persistence.
+    /// covers, after the indexer has taken in every point (up to
+    /// [`AnnConfig::close_wait`]). Reads go on meanwhile, and so do writes
+    /// issued before this call. A no-op without persistence.
     pub fn checkpoint(&self, ticket: WriteTicket) -> Result<()> {
+        // As a close does: the graph saved with the snapshot covers every
+        // point written before this call (later writes wait on the ticket).
+        self.inner.gate.wait_for_turn(ticket.number);
+        if self.inner.saves_graph() {
+            self.inner
+                .wait_for_index(Instant::now() + self.inner.ann.close_wait, false)?;
+        }
         match self.submit(ticket, Request::Checkpoint)? {
             Outcome::Checkpoint(Some(checkpoint)) => {
                 let (job, graph) = *checkpoint;
@@ -614,9 +634,10 @@ impl Store {
         }
     }
 
-    /// Checkpoints, releases the directory lock and closes: every later
-    /// call fails with [`Error::Closed`] until [`Store::reopen`]. Closing a
-    /// closed store is a no-op.
+    /// Lets the indexer take in every point (up to [`AnnConfig::close_wait`]),
+    /// checkpoints with the graph, releases the directory lock and closes:
+    /// every later call fails with [`Error::Closed`] until [`Store::reopen`].
+    /// Closing a closed store is a no-op.
     pub fn close(&self, ticket: WriteTicket) -> Result<()> {
         self.submit(ticket, Request::Close).map(|_| ())
     }
@@ -714,32 +735,7 @@ impl Store {
     /// is built, if the collection wants one, and the tail is indexed), or
     /// `timeout` passes. Returns whether it got there.
     pub fn wait_for_index(&self, timeout: Duration) -> Result<bool> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            {
-                let state = self.read()?;
-                let collection = &state.collection;
-                let idle = !self.inner.ann.wants_graph(collection.len())
-                    || lock(&self.inner.ann_info).failed
-                    || state.graph.as_ref().is_some_and(|g| {
-                        g.epoch == collection.labels().epoch()
-                            && g.indexed() >= collection.labels().count()
-                            && g.audited() >= g.indexed()
-                            && g.fully_audited() >= g.indexed()
-                            && !self.inner.rebuild_due(collection, g)
-                    });
-                if idle {
-                    lock(&self.inner.ann_info).full_audit_requested = false;
-                    return Ok(true);
-                }
-            }
-            if Instant::now() >= deadline {
-                return Ok(false);
-            }
-            lock(&self.inner.ann_info).full_audit_requested = true;
-            self.inner.wake_indexer();
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        self.inner.wait_for_index(Instant::now() + timeout, true)
     }
 
     pub fn list(&self, filter: &Filter, limit: usize) -> Result<Page> {
@@ -1042,9 +1038,15 @@ impl Inner {
         job: &CheckpointJob,
         graph: Option<&Arc<Graph>>,
     ) {
+        let mut saved = None;
         let outcome = match graph {
             Some(graph) if !graph.engine.is_empty() => {
                 let _quiet = lock(&self.index_lock);
+                saved = Some(SavedCoverage {
+                    generation: job.generation,
+                    epoch: graph.epoch,
+                    indexed: graph.indexed(),
+                });
                 ann::save(
                     p.storage.as_ref(),
                     path,
@@ -1055,9 +1057,13 @@ impl Inner {
             }
             _ => ann::remove_saved(p.storage.as_ref(), path),
         };
-        if let Err(error) = outcome {
-            lock(&self.ann_info).warning =
-                Some(format!("saving the graph failed: {}", error.full_message()));
+        match outcome {
+            Ok(()) => lock(&self.ann_info).saved = saved,
+            Err(error) => {
+                let mut info = lock(&self.ann_info);
+                info.saved = None;
+                info.warning = Some(format!("saving the graph failed: {}", error.full_message()));
+            }
         }
     }
 
@@ -1101,6 +1107,95 @@ impl Inner {
 
     fn uses_graph(&self, collection: &Collection, graph: &Graph) -> bool {
         graph.epoch == collection.labels().epoch() && self.ann.wants_graph(collection.len())
+    }
+
+    /// Whether the indexer has nothing left to take in: no graph wanted, or
+    /// the current graph holds every label and needs no rebuild (and, with
+    /// `audited`, every label has been audited, fully).
+    fn index_settled(&self, state: &State, audited: bool) -> bool {
+        let collection = &state.collection;
+        !self.ann.wants_graph(collection.len())
+            || lock(&self.ann_info).failed
+            || state.graph.as_ref().is_some_and(|g| {
+                g.epoch == collection.labels().epoch()
+                    && g.indexed() >= collection.labels().count()
+                    && (!audited
+                        || (g.audited() >= g.indexed() && g.fully_audited() >= g.indexed()))
+                    && !self.rebuild_due(collection, g)
+            })
+    }
+
+    /// Whether checkpoints save the graph: only on a real file system (the
+    /// graph engine writes its own files), and not for a flat index.
+    fn saves_graph(&self) -> bool {
+        self.ann.algorithm != ann::Algorithm::Flat
+            && self
+                .persistence
+                .as_ref()
+                .is_some_and(|p| p.storage.is_native())
+    }
+
+    /// Waits until [`Inner::index_settled`] or `deadline`; whether it got there.
+    fn wait_for_index(&self, deadline: Instant, audited: bool) -> Result<bool> {
+        loop {
+            {
+                let state = self.state.read().map_err(|_| Error::Poisoned)?;
+                if !state.open {
+                    return Err(Error::Closed);
+                }
+                if self.index_settled(&state, audited) {
+                    if audited {
+                        lock(&self.ann_info).full_audit_requested = false;
+                    }
+                    return Ok(true);
+                }
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            if audited {
+                lock(&self.ann_info).full_audit_requested = true;
+            }
+            self.wake_indexer();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Saves the graph again beside the published snapshot when the indexer
+    /// has taken in points since it was last saved (the snapshot holds them
+    /// already). Replacing the files is atomic one by one; a crash between
+    /// them leaves a graph whose checksum the map refuses, which costs a
+    /// rebuild, never data.
+    fn save_newer_graph(&self, p: &Persistence, path: &Path) {
+        let state = match self.state.read() {
+            Ok(state) => state,
+            Err(_) => return,
+        };
+        let collection = &state.collection;
+        let Some(graph) = state
+            .graph
+            .as_ref()
+            .filter(|g| g.epoch == collection.labels().epoch())
+        else {
+            return;
+        };
+        let generation = lock(&self.info).published_generation;
+        let now = SavedCoverage {
+            generation,
+            epoch: graph.epoch,
+            indexed: graph.indexed(),
+        };
+        if generation == 0 || graph.engine.is_empty() || lock(&self.ann_info).saved == Some(now) {
+            return;
+        }
+        let _quiet = lock(&self.index_lock);
+        match ann::save(p.storage.as_ref(), path, generation, collection, graph) {
+            Ok(()) => lock(&self.ann_info).saved = Some(now),
+            Err(error) => {
+                lock(&self.ann_info).warning =
+                    Some(format!("saving the graph failed: {}", error.full_message()))
+            }
+        }
     }
 
     fn wake_indexer(&self) {
@@ -1318,10 +1413,24 @@ impl Inner {
             return Ok(());
         }
         if dir.is_some() && self.writes_disabled().is_none() {
-            if let Some(job) = self.rotate(dir)? {
-                if let Some(d) = dir.as_ref() {
-                    let (path, previous) = (d.path().to_path_buf(), d.manifest().clone());
-                    self.publish_from(&path, &previous, &job.0, job.1.as_ref())?;
+            // The next open should search at full speed from its first query:
+            // let the indexer take in the tail (every write before this close
+            // is applied, later ones wait behind it) before the graph is saved.
+            if self.saves_graph() {
+                self.wait_for_index(Instant::now() + self.ann.close_wait, false)?;
+            }
+            let job = self.rotate(dir)?;
+            if let Some(d) = dir.as_ref() {
+                let (path, previous) = (d.path().to_path_buf(), d.manifest().clone());
+                match job {
+                    Some(job) => {
+                        self.publish_from(&path, &previous, &job.0, job.1.as_ref())?;
+                    }
+                    None => {
+                        if let Some(p) = &self.persistence {
+                            self.save_newer_graph(p, &path);
+                        }
+                    }
                 }
             }
         }
@@ -1453,6 +1562,11 @@ fn attach_saved_graph(
             collection.relabel(&loaded.order);
             info.loaded_from_disk = true;
             let epoch = collection.labels().epoch();
+            info.saved = Some(SavedCoverage {
+                generation,
+                epoch,
+                indexed: loaded.order.len(),
+            });
             let pinned = ann::prepared_points(collection, loaded.pinned);
             let graph = Graph::new(loaded.engine, epoch, loaded.order.len(), pinned);
             graph.restore_audits(loaded.audited, loaded.fully_audited);
