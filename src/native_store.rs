@@ -15,8 +15,9 @@ use annvault_core::storage::directory::{DirOptions, Durability, RecoveryMode};
 use annvault_core::storage::fs::OsStorage;
 use annvault_core::store::Persistence;
 use annvault_core::{
-    parse_limit, parse_payload, parse_payloads, positive_integer, Algorithm, AnnConfig, BatchIndex,
-    CollectionConfig, Distance, Filter, HnswParams, PointBatch, Quantization, Store, StoreOptions,
+    parse_ef_search, parse_limit, parse_payload, parse_payloads, positive_integer, Algorithm,
+    AnnConfig, BatchIndex, CollectionConfig, Distance, Filter, HnswParams, PointBatch,
+    Quantization, Store, StoreOptions,
 };
 use napi::bindgen_prelude::{AsyncTask, Either, Float32Array, Uint32Array};
 use napi_derive::napi;
@@ -434,9 +435,7 @@ impl NativeStore {
         let parsed = (|| -> annvault_core::Result<_> {
             let limit = parse_limit(limit)?;
             let filter = filter_from(filter)?;
-            let ef = ef_search
-                .map(|ef| positive_integer("efSearch", ef))
-                .transpose()?;
+            let ef = ef_search.map(parse_ef_search).transpose()?;
             Ok((limit, filter, ef))
         })();
         let (limit, filter, ef) = parsed.map_err(|e| to_js_error(e, "search"))?;

@@ -1,6 +1,11 @@
 //! Point ids as they arrive from JavaScript: read on the JS thread, checked
 //! on the pool with the rest of the call so a bad id rejects like any other
 //! bad input.
+//!
+//! A JS string is UTF-16 and may hold a lone surrogate, which UTF-8 cannot:
+//! napi's UTF-8 read turns it into U+FFFD, so `'\uD800'` and `'\uDBFF'` would
+//! both become the id `"\u{FFFD}"`. Such ids are rejected instead
+//! ([`JsPointId::Malformed`]), never stored as an alias of another id.
 
 use annvault_core::{BatchIndex, Error, PointId};
 use napi::bindgen_prelude::{FromNapiValue, TypeName, ValidateNapiValue};
@@ -9,6 +14,8 @@ use napi::{sys, ValueType};
 pub enum JsPointId {
     Str(String),
     Num(f64),
+    /// A string that is not well-formed UTF-16 (it holds a lone surrogate).
+    Malformed,
     Other(ValueType),
 }
 
@@ -17,6 +24,10 @@ impl JsPointId {
         match self {
             JsPointId::Str(s) => PointId::from_string(s, index),
             JsPointId::Num(n) => PointId::from_number(n, index),
+            JsPointId::Malformed => Err(Error::InvalidId {
+                index,
+                reason: "a string id must be well-formed UTF-16 (it holds a lone surrogate)".into(),
+            }),
             JsPointId::Other(kind) => Err(Error::InvalidId {
                 index,
                 reason: format!(
@@ -54,9 +65,40 @@ impl FromNapiValue for JsPointId {
         napi::check_status!(unsafe { sys::napi_typeof(env, value, &mut raw_type) })?;
         Ok(match ValueType::from(raw_type) {
             // SAFETY: the value was just checked to be a string / a number.
-            ValueType::String => JsPointId::Str(unsafe { String::from_napi_value(env, value) }?),
+            ValueType::String => {
+                // SAFETY: as above.
+                let s = unsafe { String::from_napi_value(env, value) }?;
+                // U+FFFD is rare in ids: only then is the string read again as
+                // UTF-16 to tell a real U+FFFD from a replaced lone surrogate.
+                // SAFETY: as above.
+                if s.contains('\u{FFFD}') && !unsafe { well_formed_utf16(env, value) }? {
+                    JsPointId::Malformed
+                } else {
+                    JsPointId::Str(s)
+                }
+            }
             ValueType::Number => JsPointId::Num(unsafe { f64::from_napi_value(env, value) }?),
             other => JsPointId::Other(other),
         })
     }
+}
+
+/// Whether the JS string `value` is well-formed UTF-16 (no lone surrogate).
+///
+/// # Safety
+/// `env` and `value` must come from napi for this call, `value` a string.
+unsafe fn well_formed_utf16(env: sys::napi_env, value: sys::napi_value) -> napi::Result<bool> {
+    let mut len = 0;
+    // SAFETY: a null buffer asks for the length only.
+    napi::check_status!(unsafe {
+        sys::napi_get_value_string_utf16(env, value, std::ptr::null_mut(), 0, &mut len)
+    })?;
+    let mut units = vec![0u16; len + 1];
+    let mut written = 0;
+    // SAFETY: `units` holds `len + 1` code units, the string and its terminator.
+    napi::check_status!(unsafe {
+        sys::napi_get_value_string_utf16(env, value, units.as_mut_ptr(), units.len(), &mut written)
+    })?;
+    units.truncate(written);
+    Ok(char::decode_utf16(units).all(|c| c.is_ok()))
 }

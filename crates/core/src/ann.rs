@@ -691,6 +691,9 @@ pub fn search(
     if live == 0 {
         return Ok(Vec::new());
     }
+    // No more than `live` results exist: a huge `limit` must not size the
+    // walk or the buffers (`limit` may be up to 2^32 - 1).
+    let limit = limit.min(live);
     let ef = ef_search.max(limit);
     // A filter in use again has a bitmap of its matches: a bit to test per
     // point instead of a payload to read, and an exact count.

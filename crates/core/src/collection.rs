@@ -23,6 +23,13 @@ pub type Payload = Map<String, Value>;
 /// Largest accepted vector dimension.
 pub const MAX_DIMENSION: usize = 65_536;
 
+/// Deepest accepted nesting of objects and arrays in a payload; the payload
+/// object itself is level 1. Well under serde_json's own recursion limit
+/// (127 levels), so a payload keeps fitting when a file format wraps it in
+/// another level or two (a batch array, the older backend's `[[id, payload]]`).
+/// The JS façade checks the same limit (`MAX_JSON_DEPTH` in `index.js`).
+pub const MAX_JSON_DEPTH: usize = 64;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CollectionConfig {
     pub dimension: usize,
@@ -99,8 +106,23 @@ pub fn parse_payload(text: &str) -> Result<Payload> {
     payload_object(value, BatchIndex(None))
 }
 
+/// Whether `value` nests objects and arrays more than `levels` deep.
+fn deeper_than(value: &Value, levels: usize) -> bool {
+    match value {
+        Value::Array(items) => levels == 0 || items.iter().any(|v| deeper_than(v, levels - 1)),
+        Value::Object(map) => levels == 0 || map.values().any(|v| deeper_than(v, levels - 1)),
+        _ => false,
+    }
+}
+
 fn payload_object(value: Value, index: BatchIndex) -> Result<Payload> {
     match value {
+        Value::Object(_) if deeper_than(&value, MAX_JSON_DEPTH) => Err(Error::InvalidPayload {
+            index,
+            reason: format!(
+                "a payload may nest objects and arrays at most {MAX_JSON_DEPTH} levels deep"
+            ),
+        }),
         Value::Object(map) => Ok(map),
         other => Err(Error::InvalidPayload {
             index,
@@ -722,6 +744,32 @@ mod tests {
             &vec![DIM as u32; points.len()],
             points.iter().map(|p| obj(p.2.clone())).collect(),
         )
+    }
+
+    /// `{"a":{"a":…{"a":1}…}}` with `levels` objects, or arrays when `array`.
+    fn nested(levels: usize, array: bool) -> String {
+        let (open, close) = if array { ("[", "]") } else { ("{\"a\":", "}") };
+        format!(
+            "{{\"x\":{}1{}}}",
+            open.repeat(levels - 1),
+            close.repeat(levels - 1)
+        )
+    }
+
+    #[test]
+    fn payloads_nest_at_most_max_json_depth_levels() {
+        for array in [false, true] {
+            let ok = nested(MAX_JSON_DEPTH, array);
+            assert!(parse_payload(&ok).is_ok(), "{array}");
+            assert!(parse_payloads(&format!("[{ok}]")).is_ok(), "{array}");
+            let deep = nested(MAX_JSON_DEPTH + 1, array);
+            assert_eq!(parse_payload(&deep).unwrap_err().code(), 1006, "{array}");
+            let err = parse_payloads(&format!("[{{}},{deep}]")).unwrap_err();
+            assert_eq!(err.details()["index"], 1);
+        }
+        // Past serde_json's own limit: still a typed payload error, no overflow.
+        let deeper = nested(10_000, true);
+        assert_eq!(parse_payload(&deeper).unwrap_err().code(), 1006);
     }
 
     #[test]

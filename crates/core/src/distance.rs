@@ -20,16 +20,19 @@ pub enum Distance {
 }
 
 impl Distance {
+    /// Parses a distance name. Names are matched ignoring ASCII case
+    /// (`"cosine"`, `"COSINE"` and `"Cosine"` are the same); [`Distance::name`]
+    /// gives the canonical spelling.
     pub fn parse(name: &str) -> Result<Self> {
-        match name {
-            "Cosine" | "cosine" => Ok(Distance::Cosine),
-            "Dot" | "dot" => Ok(Distance::Dot),
-            "Euclidean" | "euclidean" => Ok(Distance::Euclidean),
-            other => Err(Error::InvalidArgument {
+        [Distance::Cosine, Distance::Dot, Distance::Euclidean]
+            .into_iter()
+            .find(|d| d.name().eq_ignore_ascii_case(name))
+            .ok_or_else(|| Error::InvalidArgument {
                 name: "distance",
-                reason: format!("expected 'Cosine', 'Dot' or 'Euclidean', got {other:?}"),
-            }),
-        }
+                reason: format!(
+                    "expected 'Cosine', 'Dot' or 'Euclidean' (any letter case), got {name:?}"
+                ),
+            })
     }
 
     pub fn name(self) -> &'static str {
@@ -275,6 +278,22 @@ pub fn inverse_norm(v: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_match_ignoring_ascii_case_only() {
+        for (name, expected) in [
+            ("Cosine", Distance::Cosine),
+            ("cosine", Distance::Cosine),
+            ("COSINE", Distance::Cosine),
+            ("dOt", Distance::Dot),
+            ("euclidean", Distance::Euclidean),
+        ] {
+            assert_eq!(Distance::parse(name).unwrap(), expected, "{name}");
+        }
+        for bad in ["", "Cos", "Cosine ", "Euclid", "L2", "\u{212A}osine"] {
+            assert_eq!(Distance::parse(bad).unwrap_err().code(), 1008, "{bad:?}");
+        }
+    }
 
     fn naive_dot(a: &[f32], b: &[f32]) -> f64 {
         a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()

@@ -15,10 +15,12 @@ pub mod op;
 pub mod storage;
 pub mod store;
 
-pub use ann::{Algorithm, AnnConfig, HnswParams, IndexStats, Quantization};
+pub use ann::{
+    parse_ef_search, Algorithm, AnnConfig, HnswParams, IndexStats, Quantization, MAX_EF,
+};
 pub use collection::{
     check_vector, parse_limit, parse_payload, parse_payloads, positive_integer, Collection,
-    CollectionConfig, Hit, Page, Payload, PointBatch, Record, MAX_DIMENSION,
+    CollectionConfig, Hit, Page, Payload, PointBatch, Record, MAX_DIMENSION, MAX_JSON_DEPTH,
 };
 pub use distance::Distance;
 pub use error::{BatchIndex, Error, ErrorClass, Result};
