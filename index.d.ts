@@ -1,13 +1,36 @@
-/** A point id. Comes back as the type it went in: `1` and `"1"` are different ids. */
+/**
+ * A point id. Comes back as the type it went in: `1` and `"1"` are different ids. A string id is
+ * 1–512 bytes of UTF-8 without NUL and must be well-formed UTF-16 (a lone surrogate such as
+ * `'\uD800'` is rejected with `INVALID_ID`, never stored as another id); a number is a safe integer.
+ */
 export type Id = string | number
 
-/** A vector: plain numbers or a Float32Array (any typed array is converted). */
-export type Vector = number[] | Float32Array
+/**
+ * A vector: an array of numbers, or a typed array of numbers (Float32Array, Float64Array or an
+ * integer one such as Int32Array); every element is rounded to the nearest f32. Elements are never
+ * coerced: strings, booleans, null, arrays or objects as elements are rejected (`INVALID_ARGUMENT`),
+ * and so are BigInt64Array and BigUint64Array, DataView and anything else.
+ */
+export type Vector =
+  | number[]
+  | Float32Array
+  | Float64Array
+  | Int8Array
+  | Uint8Array
+  | Uint8ClampedArray
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
 
 /** A JSON value, as payloads and filters may hold. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
 
-/** A payload: a plain JSON object. */
+/**
+ * A payload: a plain JSON object (plain objects, arrays, strings, finite numbers, booleans, null),
+ * nesting objects and arrays at most 64 levels deep (the payload itself is level 1). Each property is
+ * read once, and what was read is what is stored.
+ */
 export type Payload = Record<string, unknown>
 
 export interface VectorStoreResult {
@@ -47,6 +70,7 @@ export interface AllCondition {
 /**
  * Conditions on top-level payload fields, all of which must hold.
  * A scalar matches a field equal to it (or an array field holding it).
+ * A filter is plain JSON like a payload, at most 64 levels deep.
  */
 export type SearchFilters = Record<string, FilterScalar | RangeCondition | AnyCondition | AllCondition>
 
@@ -54,20 +78,35 @@ export type SearchFilters = Record<string, FilterScalar | RangeCondition | AnyCo
  * - `Cosine` (default): cosine similarity in [-1, 1];
  * - `Dot`: the dot product;
  * - `Euclidean`: `1 / (1 + distance)`, in (0, 1].
+ *
+ * In a config the name is matched ignoring ASCII case (`'cosine'` is `'Cosine'`); the store
+ * reports the spelling above.
  */
 export type Distance = 'Cosine' | 'Dot' | 'Euclidean'
 
+/**
+ * Every option but `collectionName` may be left out, or be `undefined`, for its default. `null`
+ * is not a default: it is rejected (`INVALID_ARGUMENT`) like any value of the wrong type, and so
+ * is an unknown option. The config is read once (a getter is called once).
+ */
 export interface VectorStoreConfig {
   /** The only backend: 'in-memory' (the default). */
   type?: 'in-memory'
-  /** 1–128 bytes; no path separators, no `..`, none of `: * ? " < > |`. */
+  /**
+   * 1–128 bytes; no path separators, no `..`, none of `: * ? " < > |`, well-formed UTF-16
+   * (no lone surrogate).
+   */
   collectionName: string
   /** 1–65536. Default 1536. */
   dimension?: number
   /** Largest number of points; an insert that would pass it is rejected whole. */
   maxVectors?: number
-  distance?: Distance
-  /** Directory holding `<collectionName>/`, the collection's files. Default './data/vector-storage'. */
+  /** Default 'Cosine'. Matched ignoring ASCII case. */
+  distance?: Distance | Lowercase<Distance> | Uppercase<Distance>
+  /**
+   * Directory holding `<collectionName>/`, the collection's files. Default './data/vector-storage'.
+   * A non-empty, well-formed UTF-16 string.
+   */
   persistencePath?: string
   /** false: keep the collection in memory only and touch no file. Default true. */
   annPersistIndex?: boolean
@@ -112,8 +151,12 @@ export interface HnswOptions {
   quantization?: 'auto' | 'i8' | 'f16' | 'f32'
 }
 
+/** Any other key is rejected with `INVALID_ARGUMENT`. */
 export interface SearchOptions {
-  /** Overrides the configured `hnsw.efSearch` for this query (wider: better recall, slower). */
+  /**
+   * Overrides the configured `hnsw.efSearch` for this query (wider: better recall, slower): an
+   * integer from 1 to 65536, like the configured one.
+   */
   efSearch?: number
 }
 
@@ -140,6 +183,25 @@ export interface IndexStats {
   warning: string | null
 }
 
+/**
+ * The invalid bytes at the end of the last WAL file that open cut away. Both kinds are taken for
+ * a write that a crash interrupted, which was never acknowledged, and are cut in 'strict' mode too.
+ */
+export interface TornTail {
+  /** The WAL file. */
+  file: string
+  /** Byte offset of the first cut byte: where the invalid record starts. */
+  offset: number
+  /**
+   * 'incomplete': the last record is cut short (fewer bytes than its length field says);
+   * 'damaged': the record is all there but fails its checksum, length or sequence check (a bit
+   * flip, or garbage or zeros a power cut left in it).
+   */
+  kind: 'incomplete' | 'damaged'
+  /** The check it failed. */
+  reason: string
+}
+
 export interface StoreStats {
   count: number
   persistent: boolean
@@ -156,7 +218,10 @@ export interface StoreStats {
   writesDisabled: string | null
   recoveredSnapshotPoints: number
   replayedRecords: number
+  /** Bytes cut from the end of the last WAL file on open (a torn tail; see `tornTail`). */
   tornBytes: number
+  /** What the torn tail cut on open was, if there was one. */
+  tornTail: TornTail | null
   recoveredTo: string | null
   index: IndexStats
 }

@@ -3,8 +3,10 @@
 // The annvault façade: the public API shapes, error classes, and argument
 // packing. Validation and all work happen in the Rust core (binding.js loads
 // it); this file only checks what Rust cannot see (that a payload is plain
-// JSON), packs vectors into one Float32Array, and turns the core's error
-// envelopes into the exported classes.
+// JSON, that vector elements are numbers rather than values JS would coerce,
+// what a caller's getter or Proxy throws), reads each argument once, packs
+// vectors into one Float32Array, and turns the core's error envelopes into
+// the exported classes.
 
 const native = require('./binding.js')
 
@@ -126,6 +128,28 @@ const DONE = Promise.resolve()
 const SMALL_BATCH_FLOATS = 16 * 1024
 
 // ------------------------------------------------------- argument packing
+//
+// Everything the caller passes is read exactly once, in a walk that also
+// validates it, and what crosses into Rust is built from that one read:
+// a getter, a Proxy or a `toJSON` cannot show the validation one value and
+// the store another. Anything the caller's objects throw while being read
+// (a getter, a Proxy trap, a `valueOf`) becomes a typed error of the
+// argument being read, with the thrown value as its `cause`.
+
+const { types } = require('node:util')
+
+/**
+ * Deepest nesting of objects and arrays in a payload or a filter (the
+ * payload or filter object itself is level 1). The Rust core checks the
+ * same limit (`MAX_JSON_DEPTH` in crates/core/src/collection.rs), so
+ * nothing accepted here is refused there.
+ */
+const MAX_JSON_DEPTH = 64
+
+const isWellFormed =
+  typeof String.prototype.isWellFormed === 'function'
+    ? (text) => text.isWellFormed()
+    : (text) => !/\p{Surrogate}/u.test(text)
 
 function describe(value) {
   if (value === null) return 'null'
@@ -134,76 +158,32 @@ function describe(value) {
   return typeof value
 }
 
-function isVectorLike(value) {
-  return Array.isArray(value) || (ArrayBuffer.isView(value) && !(value instanceof DataView))
+/** `describe` for values that may be hostile (a revoked Proxy throws even from Array.isArray). */
+function safeDescribe(value) {
+  try {
+    return describe(value)
+  } catch {
+    return typeof value
+  }
 }
 
-/** One vector as a fresh Float32Array (never aliasing the caller's memory). */
-function toFloat32(vector, operation, what) {
-  if (!isVectorLike(vector)) {
-    throw storeError('INVALID_ARGUMENT', operation, `${what} must be an array of numbers or a Float32Array, got ${describe(vector)}`, {
-      argument: 'vector',
-    })
+function messageOf(error) {
+  try {
+    return error instanceof Error ? error.message : String(error)
+  } catch {
+    return 'an exception'
   }
-  return Float32Array.from(vector)
 }
 
-/** Packs a batch of vectors back to back, with their lengths. */
-function packVectors(vectors, operation) {
-  const lengths = new Uint32Array(vectors.length)
-  let total = 0
-  for (let i = 0; i < vectors.length; i++) {
-    const v = vectors[i]
-    if (!isVectorLike(v)) {
-      throw storeError('INVALID_ARGUMENT', operation, `vector at batch index ${i} must be an array of numbers or a Float32Array, got ${describe(v)}`, {
-        argument: 'vectors',
-        index: i,
-      })
-    }
-    lengths[i] = v.length
-    total += v.length
-  }
-  const flat = new Float32Array(total)
-  let offset = 0
-  for (let i = 0; i < vectors.length; i++) {
-    flat.set(vectors[i], offset)
-    offset += lengths[i]
-  }
-  return { flat, lengths }
-}
-
-/**
- * Throws unless `value` is plain JSON: null, booleans, strings, finite
- * numbers, arrays and plain objects, without cycles. JSON.stringify would
- * otherwise drop `undefined` and functions, turn NaN into null and Dates into
- * strings: silent changes a database must not make.
- */
-function assertPlainJson(value, path, fail, ancestors = []) {
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return
-    case 'number':
-      if (!Number.isFinite(value)) fail(`${path} is ${value}, which JSON cannot hold`)
-      return
-    case 'object':
-      break
-    default:
-      fail(`${path} is ${describe(value)}, which is not JSON`)
-  }
-  if (value === null) return
-  if (ancestors.includes(value)) fail(`${path} is a circular reference`)
-  ancestors.push(value)
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) assertPlainJson(value[i], `${path}[${i}]`, fail, ancestors)
-  } else {
-    const proto = Object.getPrototypeOf(value)
-    if (proto !== Object.prototype && proto !== null) {
-      fail(`${path} is a ${describe(value)}, not a plain object`)
-    }
-    for (const key of Object.keys(value)) assertPlainJson(value[key], `${path}.${key}`, fail, ancestors)
-  }
-  ancestors.pop()
+/** Rethrows `error` as a typed error unless it is one already. */
+function inputError(error, kind, operation, what, details) {
+  if (error instanceof VectorStoreError) return error
+  return new VectorStoreError(`could not read ${what}: ${messageOf(error)}`, operation, {
+    code: CODES[kind],
+    kind,
+    details,
+    cause: error,
+  })
 }
 
 function isPlainObject(value) {
@@ -212,23 +192,241 @@ function isPlainObject(value) {
   return proto === Object.prototype || proto === null
 }
 
-function payloadJson(payload, operation, index) {
-  const at = index === undefined ? '' : ` at batch index ${index}`
-  const fail = (reason) => {
-    throw storeError('INVALID_PAYLOAD', operation, `invalid payload${at}: ${reason}`, { index: index ?? null })
-  }
-  if (!isPlainObject(payload)) fail(`a payload must be a plain object, got ${describe(payload)}`)
-  assertPlainJson(payload, 'payload', fail)
+// Vectors. A vector is an array whose every element is a number, or a typed
+// array of numbers (Float32Array, Float64Array, the integer ones); each
+// element is rounded to the nearest f32. Elements are never coerced: '1',
+// true, null or [1] are rejected, not turned into numbers. BigInt64Array and
+// BigUint64Array hold BigInts, not numbers, and are rejected too.
+
+function vectorError(operation, argument, index, message, extra) {
+  return storeError('INVALID_ARGUMENT', operation, message, { argument, index: index ?? null, ...extra })
 }
 
-function filterJson(filters, operation) {
-  if (filters === undefined || filters === null) return undefined
-  const fail = (reason) => {
-    throw storeError('INVALID_FILTER', operation, `invalid filter: ${reason}`, {})
+/** The length of `vector`, after checking that it is an array or a typed array of numbers. */
+function vectorLength(vector, operation, argument, index, what) {
+  if (Array.isArray(vector)) return vector.length
+  if (types.isTypedArray(vector)) {
+    if (types.isBigInt64Array(vector) || types.isBigUint64Array(vector)) {
+      throw vectorError(operation, argument, index, `${what} is a ${describe(vector)}: vector elements must be numbers, not BigInts`)
+    }
+    return vector.length
   }
-  if (!isPlainObject(filters)) fail(`a filter must be a plain object, got ${describe(filters)}`)
-  assertPlainJson(filters, 'filter', fail)
-  return JSON.stringify(filters)
+  throw vectorError(operation, argument, index, `${what} must be an array of numbers or a Float32Array, got ${describe(vector)}`)
+}
+
+/** Copies `length` elements of `vector` into `out` at `offset`, checking each is a number. */
+function copyVector(vector, length, out, offset, operation, argument, index, what) {
+  if (!Array.isArray(vector)) {
+    // A typed array: every element is a number. Its length can only have
+    // changed if a caller's getter resized its buffer meanwhile.
+    if (vector.length !== length) {
+      throw vectorError(operation, argument, index, `${what} changed length while it was being read`)
+    }
+    out.set(vector, offset)
+    return
+  }
+  for (let j = 0; j < length; j++) {
+    const x = vector[j]
+    if (typeof x !== 'number') {
+      throw vectorError(
+        operation,
+        argument,
+        index,
+        `${what} has a value of type ${safeDescribe(x)} at position ${j}: vector elements must be numbers (nothing is converted)`,
+        { position: j },
+      )
+    }
+    out[offset + j] = x
+  }
+}
+
+/** One vector as a fresh Float32Array (never aliasing the caller's memory). */
+function toFloat32(vector, operation, what) {
+  try {
+    const length = vectorLength(vector, operation, what, null, what)
+    const out = new Float32Array(length)
+    copyVector(vector, length, out, 0, operation, what, null, what)
+    return out
+  } catch (error) {
+    throw inputError(error, 'INVALID_ARGUMENT', operation, what, { argument: what })
+  }
+}
+
+/** Packs a batch of vectors back to back, with their lengths. */
+function packVectors(vectors, operation) {
+  let i = 0
+  try {
+    const count = vectors.length
+    const list = new Array(count)
+    const lengths = new Uint32Array(count)
+    let total = 0
+    for (; i < count; i++) {
+      const v = vectors[i]
+      const length = vectorLength(v, operation, 'vectors', i, `vector at batch index ${i}`)
+      list[i] = v
+      lengths[i] = length
+      total += length
+    }
+    const flat = new Float32Array(total)
+    let offset = 0
+    for (i = 0; i < count; i++) {
+      copyVector(list[i], lengths[i], flat, offset, operation, 'vectors', i, `vector at batch index ${i}`)
+      offset += lengths[i]
+    }
+    return { flat, lengths }
+  } catch (error) {
+    throw inputError(error, 'INVALID_ARGUMENT', operation, `the vector at batch index ${i}`, { argument: 'vectors', index: i })
+  }
+}
+
+/** A fresh array of the ids (each read once); Rust checks each one. */
+function copyIds(ids, operation) {
+  let i = 0
+  try {
+    const count = ids.length
+    const out = new Array(count)
+    for (; i < count; i++) out[i] = ids[i]
+    return out
+  } catch (error) {
+    throw inputError(error, 'INVALID_ID', operation, `the id at batch index ${i}`, { index: i })
+  }
+}
+
+// Payloads and filters: plain JSON (null, booleans, strings, finite numbers,
+// arrays and plain objects, at most MAX_JSON_DEPTH levels, no cycles),
+// turned into JSON text by the walk that checks them. JSON.stringify would
+// drop `undefined` and functions, turn NaN into null and Dates into strings,
+// and read every getter a second time.
+
+/** Why a value is not plain JSON; caught by the walk's caller. */
+class NotJson {
+  constructor(reason) {
+    this.reason = reason
+  }
+}
+
+/**
+ * A walk's position: the keys and the objects from the root down. One per
+ * call, not shared: a caller's getter may start another insert mid-walk.
+ */
+function newWalk() {
+  return { keys: [], objects: [] }
+}
+
+function walkPath(walk, root) {
+  const keys = walk.keys
+  const step = (key) => (typeof key === 'number' ? `[${key}]` : `.${key}`)
+  if (keys.length <= 8) return root + keys.map(step).join('')
+  return `${root}${keys.slice(0, 3).map(step).join('')}…(${keys.length - 5} more)…${keys.slice(-2).map(step).join('')}`
+}
+
+// Characters a JSON string must escape, and lone surrogates (which JSON
+// cannot carry as UTF-8 and which Rust would reject).
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
+
+function stringText(text) {
+  if (!NEEDS_ESCAPE.test(text)) return '"' + text + '"'
+  if (!isWellFormed(text)) throw new NotJson('is a string with a lone surrogate (not well-formed UTF-16)')
+  return JSON.stringify(text)
+}
+
+function valueText(value, walk) {
+  switch (typeof value) {
+    case 'string':
+      return stringText(value)
+    case 'number':
+      if (!Number.isFinite(value)) throw new NotJson(`is ${value}, which JSON cannot hold`)
+      return '' + value
+    case 'boolean':
+      return value ? 'true' : 'false'
+    case 'object':
+      return value === null ? 'null' : objectText(value, walk)
+    default:
+      throw new NotJson(`is ${describe(value)}, which is not JSON`)
+  }
+}
+
+function objectText(value, walk) {
+  const { keys, objects } = walk
+  if (objects.length >= MAX_JSON_DEPTH) {
+    throw new NotJson(
+      objects.includes(value)
+        ? 'is a circular reference'
+        : `nests objects and arrays more than ${MAX_JSON_DEPTH} levels deep (the limit)`,
+    )
+  }
+  objects.push(value)
+  let text
+  if (Array.isArray(value)) {
+    const length = value.length
+    text = '['
+    for (let i = 0; i < length; i++) {
+      keys.push(i)
+      if (i > 0) text += ','
+      text += valueText(value[i], walk)
+      keys.pop()
+    }
+    text += ']'
+  } else {
+    const proto = Object.getPrototypeOf(value)
+    if (proto !== Object.prototype && proto !== null) throw new NotJson(`is a ${describe(value)}, not a plain object`)
+    const names = Object.keys(value)
+    text = '{'
+    for (let i = 0; i < names.length; i++) {
+      const key = names[i]
+      keys.push(key)
+      if (i > 0) text += ','
+      text += stringText(key) + ':' + valueText(value[key], walk)
+      keys.pop()
+    }
+    text += '}'
+  }
+  objects.pop()
+  return text
+}
+
+/**
+ * The JSON text of a plain object, or a typed `kind` error. `root` names the
+ * value in messages ('payload', 'filter').
+ */
+function plainObjectText(value, kind, operation, root, at, details) {
+  const walk = newWalk()
+  try {
+    if (!isPlainObject(value)) throw new NotJson(`must be a plain object, got ${describe(value)}`)
+    return objectText(value, walk)
+  } catch (error) {
+    const path = walkPath(walk, root)
+    if (error instanceof NotJson) {
+      throw storeError(kind, operation, `invalid ${root}${at}: ${path} ${error.reason}`, details)
+    }
+    throw inputError(error, kind, operation, `${path}${at}`, details)
+  }
+}
+
+function payloadText(payload, operation, index) {
+  const at = index === undefined ? '' : ` at batch index ${index}`
+  return plainObjectText(payload, 'INVALID_PAYLOAD', operation, 'payload', at, { index: index ?? null })
+}
+
+/** The payloads of a batch as one JSON array. */
+function payloadsText(payloads, operation) {
+  let i = 0
+  try {
+    const count = payloads.length
+    let text = '['
+    for (; i < count; i++) {
+      if (i > 0) text += ','
+      text += payloadText(payloads[i], operation, i)
+    }
+    return text + ']'
+  } catch (error) {
+    throw inputError(error, 'INVALID_PAYLOAD', operation, `the payload at batch index ${i}`, { index: i })
+  }
+}
+
+function filterText(filters, operation) {
+  if (filters === undefined || filters === null) return undefined
+  return plainObjectText(filters, 'INVALID_FILTER', operation, 'filter', '', {})
 }
 
 function checkLimit(limit, operation) {
@@ -241,12 +439,52 @@ function checkLimit(limit, operation) {
 }
 
 function checkArray(value, name, operation) {
-  if (!Array.isArray(value)) {
-    throw storeError('INVALID_ARGUMENT', operation, `${name} must be an array, got ${describe(value)}`, { argument: name })
+  let isArray
+  try {
+    isArray = Array.isArray(value)
+  } catch (error) {
+    throw inputError(error, 'INVALID_ARGUMENT', operation, name, { argument: name })
+  }
+  if (!isArray) {
+    throw storeError('INVALID_ARGUMENT', operation, `${name} must be an array, got ${safeDescribe(value)}`, { argument: name })
   }
 }
 
+/** Reads the search options once: only `efSearch` is known (1–65536, checked in Rust). */
+function searchOptions(options) {
+  const operation = 'search'
+  if (options === undefined || options === null) return undefined
+  let efSearch
+  try {
+    if (!isPlainObject(options)) {
+      throw storeError('INVALID_ARGUMENT', operation, `options must be an object, got ${describe(options)}`, { argument: 'options' })
+    }
+    for (const key of Object.keys(options)) {
+      const value = options[key]
+      if (key === 'efSearch') {
+        efSearch = value
+      } else if (value !== undefined) {
+        throw storeError('INVALID_ARGUMENT', operation, `unsupported search option '${key}' (known: efSearch)`, {
+          argument: `options.${key}`,
+        })
+      }
+    }
+  } catch (error) {
+    throw inputError(error, 'INVALID_ARGUMENT', operation, 'the search options', { argument: 'options' })
+  }
+  if (efSearch !== undefined && typeof efSearch !== 'number') {
+    throw storeError('INVALID_ARGUMENT', operation, `efSearch must be an integer from 1 to 65536, got ${describe(efSearch)}`, {
+      argument: 'efSearch',
+    })
+  }
+  return efSearch
+}
+
 // ------------------------------------------------------------ config
+//
+// `undefined` (or leaving a key out) means the default; `null` and values
+// of the wrong type are errors, never a default. The config is read once:
+// a getter is called once and what it returned is what is validated and used.
 
 const CONFIG_KEYS = new Set([
   'type',
@@ -267,99 +505,115 @@ const CONFIG_KEYS = new Set([
 
 const HNSW_KEYS = new Set(['m', 'efConstruction', 'efSearch', 'quantization'])
 
-function hnswOf(config, operation) {
-  const hnsw = config.hnsw
-  if (hnsw === undefined) return undefined
-  if (!isPlainObject(hnsw)) {
-    throw storeError('INVALID_ARGUMENT', operation, `hnsw must be an object, got ${describe(hnsw)}`, { argument: 'hnsw' })
+/** Distance names are matched ignoring ASCII case; the canonical spelling is kept. */
+const DISTANCES = ['Cosine', 'Dot', 'Euclidean']
+
+/** A plain copy of a config object's own keys, each read once. */
+function readOptions(value, name, operation) {
+  let key = name
+  try {
+    if (!isPlainObject(value)) {
+      throw storeError('INVALID_ARGUMENT', operation, `${name} must be an object, got ${describe(value)}`, { argument: name })
+    }
+    const copy = {}
+    for (key of Object.keys(value)) copy[key] = value[key]
+    return copy
+  } catch (error) {
+    const argument = key === name ? name : `${name === 'config' ? '' : `${name}.`}${key}`
+    throw inputError(error, 'INVALID_ARGUMENT', operation, argument, { argument })
   }
-  for (const key of Object.keys(hnsw)) {
-    if (!HNSW_KEYS.has(key) && hnsw[key] !== undefined) {
-      throw storeError('INVALID_ARGUMENT', operation, `unsupported hnsw option '${key}' (known: m, efConstruction, efSearch, quantization)`, {
-        argument: `hnsw.${key}`,
-      })
-    }
-    if (key === 'quantization') {
-      if (hnsw[key] !== undefined && typeof hnsw[key] !== 'string') {
-        throw storeError('INVALID_ARGUMENT', operation, `hnsw.quantization must be a string, got ${describe(hnsw[key])}`, {
-          argument: 'hnsw.quantization',
-        })
-      }
-      continue
-    }
-    if (hnsw[key] !== undefined && typeof hnsw[key] !== 'number') {
-      throw storeError('INVALID_ARGUMENT', operation, `hnsw.${key} must be a number, got ${describe(hnsw[key])}`, {
-        argument: `hnsw.${key}`,
-      })
-    }
-  }
-  return { m: hnsw.m, efConstruction: hnsw.efConstruction, efSearch: hnsw.efSearch, quantization: hnsw.quantization }
 }
 
-function optionalOf(config, key, type, operation) {
-  const value = config[key]
-  if (value !== undefined && typeof value !== type) {
-    throw storeError('INVALID_ARGUMENT', operation, `${key} must be a ${type}, got ${describe(value)}`, { argument: key })
+function checkKnown(options, known, name, operation) {
+  for (const key of Object.keys(options)) {
+    if (!known.has(key) && options[key] !== undefined) {
+      const argument = name === 'config' ? key : `${name}.${key}`
+      throw storeError(
+        'INVALID_ARGUMENT',
+        operation,
+        `unsupported ${name === 'config' ? 'config' : name} option '${key}' (this version knows: ${[...known].join(', ')})`,
+        { argument },
+      )
+    }
+  }
+}
+
+/** `options[key]`: undefined, or a value of type `type`; null is an error. */
+function optionOf(options, key, type, operation, name = key) {
+  const value = options[key]
+  if (value === undefined) return undefined
+  if (typeof value !== type) {
+    const got = value === null ? 'null (leave the option out, or pass undefined, for the default)' : describe(value)
+    throw storeError('INVALID_ARGUMENT', operation, `${name} must be a ${type}, got ${got}`, { argument: name })
   }
   return value
 }
 
-function normalizeConfig(config) {
+function hnswOf(config, operation) {
+  if (config.hnsw === undefined) return undefined
+  const hnsw = readOptions(config.hnsw, 'hnsw', operation)
+  checkKnown(hnsw, HNSW_KEYS, 'hnsw', operation)
+  return {
+    m: optionOf(hnsw, 'm', 'number', operation, 'hnsw.m'),
+    efConstruction: optionOf(hnsw, 'efConstruction', 'number', operation, 'hnsw.efConstruction'),
+    efSearch: optionOf(hnsw, 'efSearch', 'number', operation, 'hnsw.efSearch'),
+    quantization: optionOf(hnsw, 'quantization', 'string', operation, 'hnsw.quantization'),
+  }
+}
+
+function wellFormedPath(path, name, operation) {
+  if (path.length === 0) {
+    throw storeError('INVALID_ARGUMENT', operation, `${name} must be a non-empty string`, { argument: name })
+  }
+  if (!isWellFormed(path)) {
+    throw storeError('INVALID_ARGUMENT', operation, `${name} must be well-formed UTF-16 (it holds a lone surrogate)`, {
+      argument: name,
+    })
+  }
+  return path
+}
+
+function normalizeConfig(input) {
   const operation = 'createVectorStore'
-  if (!isPlainObject(config)) {
-    throw storeError('INVALID_ARGUMENT', operation, `config must be an object, got ${describe(config)}`, { argument: 'config' })
-  }
-  for (const key of Object.keys(config)) {
-    if (!CONFIG_KEYS.has(key) && config[key] !== undefined) {
-      throw storeError(
-        'INVALID_ARGUMENT',
-        operation,
-        `unsupported config option '${key}' (this version knows: ${[...CONFIG_KEYS].join(', ')})`,
-        { argument: key },
-      )
-    }
-  }
-  const type = config.type ?? 'in-memory'
+  const config = readOptions(input, 'config', operation)
+  checkKnown(config, CONFIG_KEYS, 'config', operation)
+  const type = optionOf(config, 'type', 'string', operation) ?? 'in-memory'
   if (type !== 'in-memory') {
     throw storeError('INVALID_ARGUMENT', operation, `config.type must be 'in-memory', got ${JSON.stringify(type)}`, {
       argument: 'type',
     })
   }
-  if (typeof config.collectionName !== 'string') {
-    throw storeError('INVALID_NAME', operation, `collectionName must be a string, got ${describe(config.collectionName)}`, {})
+  const collectionName = config.collectionName
+  if (typeof collectionName !== 'string') {
+    throw storeError('INVALID_NAME', operation, `collectionName must be a string, got ${describe(collectionName)}`, {})
   }
-  const dimension = config.dimension ?? DEFAULT_DIMENSION
-  if (typeof dimension !== 'number') {
-    throw storeError('INVALID_ARGUMENT', operation, `dimension must be a positive integer, got ${describe(dimension)}`, {
-      argument: 'dimension',
-    })
+  if (!isWellFormed(collectionName)) {
+    throw storeError('INVALID_NAME', operation, 'collectionName must be well-formed UTF-16 (it holds a lone surrogate)', {})
   }
-  if (config.maxVectors !== undefined && typeof config.maxVectors !== 'number') {
-    throw storeError('INVALID_ARGUMENT', operation, `maxVectors must be a positive integer, got ${describe(config.maxVectors)}`, {
-      argument: 'maxVectors',
-    })
-  }
-  if (config.distance !== undefined && typeof config.distance !== 'string') {
-    throw storeError('INVALID_ARGUMENT', operation, `distance must be 'Cosine', 'Dot' or 'Euclidean'`, { argument: 'distance' })
-  }
-  const persistencePath = config.persistencePath ?? DEFAULT_PERSISTENCE_PATH
-  if (typeof persistencePath !== 'string' || persistencePath.length === 0) {
-    throw storeError('INVALID_ARGUMENT', operation, `persistencePath must be a non-empty string`, { argument: 'persistencePath' })
-  }
+  const dimension = optionOf(config, 'dimension', 'number', operation) ?? DEFAULT_DIMENSION
+  const distanceName = optionOf(config, 'distance', 'string', operation) ?? 'Cosine'
+  const folded = distanceName.toLowerCase()
+  // An unknown name goes to Rust as it is, which rejects it on connect.
+  const distance = DISTANCES.find((d) => d.toLowerCase() === folded && /^[a-z]+$/i.test(distanceName)) ?? distanceName
+  const persistencePath = wellFormedPath(
+    optionOf(config, 'persistencePath', 'string', operation) ?? DEFAULT_PERSISTENCE_PATH,
+    'persistencePath',
+    operation,
+  )
   return {
     type,
-    collectionName: config.collectionName,
+    collectionName,
     dimension,
-    distance: config.distance ?? 'Cosine',
-    maxVectors: config.maxVectors,
+    distance,
+    maxVectors: optionOf(config, 'maxVectors', 'number', operation),
     persistencePath,
-    annPersistIndex: optionalOf(config, 'annPersistIndex', 'boolean', operation) ?? true,
-    durability: optionalOf(config, 'durability', 'string', operation) ?? 'fsync',
-    recovery: optionalOf(config, 'recovery', 'string', operation) ?? 'strict',
-    compression: optionalOf(config, 'compression', 'string', operation) ?? 'none',
-    checkpointWalBytes: optionalOf(config, 'checkpointWalBytes', 'number', operation),
-    annAlgorithm: optionalOf(config, 'annAlgorithm', 'string', operation) ?? 'auto',
-    annMinDatasetSize: optionalOf(config, 'annMinDatasetSize', 'number', operation) ?? 1000,
+    annPersistIndex: optionOf(config, 'annPersistIndex', 'boolean', operation) ?? true,
+    durability: optionOf(config, 'durability', 'string', operation) ?? 'fsync',
+    recovery: optionOf(config, 'recovery', 'string', operation) ?? 'strict',
+    compression: optionOf(config, 'compression', 'string', operation) ?? 'none',
+    checkpointWalBytes: optionOf(config, 'checkpointWalBytes', 'number', operation),
+    annAlgorithm: optionOf(config, 'annAlgorithm', 'string', operation) ?? 'auto',
+    annMinDatasetSize: optionOf(config, 'annMinDatasetSize', 'number', operation) ?? 1000,
     hnsw: hnswOf(config, operation),
   }
 }
@@ -432,14 +686,14 @@ class InMemoryVectorStore {
       checkArray(vectors, 'vectors', 'insert')
       checkArray(ids, 'ids', 'insert')
       checkArray(payloads, 'payloads', 'insert')
-      for (let i = 0; i < payloads.length; i++) payloadJson(payloads[i], 'insert', i)
+      const json = payloadsText(payloads, 'insert')
       const { flat, lengths } = packVectors(vectors, 'insert')
+      const idList = copyIds(ids, 'insert')
       // null: applied already (small batch, no fsync needed, nothing ahead of it).
-      const json = JSON.stringify(payloads)
       const pending =
         flat.length <= SMALL_BATCH_FLOATS
-          ? store.insertSmall(flat, lengths, ids, json)
-          : store.insert(flat, lengths, ids, json)
+          ? store.insertSmall(flat, lengths, idList, json)
+          : store.insert(flat, lengths, idList, json)
       if (pending == null) return DONE
       return pending.then(
         () => undefined,
@@ -458,17 +712,8 @@ class InMemoryVectorStore {
     try {
       const store = this.#open('search')
       const vector = toFloat32(query, 'search', 'query')
-      let efSearch
-      if (options !== undefined && options !== null) {
-        if (!isPlainObject(options)) {
-          throw storeError('INVALID_ARGUMENT', 'search', `options must be an object, got ${describe(options)}`, { argument: 'options' })
-        }
-        efSearch = options.efSearch
-        if (efSearch !== undefined && typeof efSearch !== 'number') {
-          throw storeError('INVALID_ARGUMENT', 'search', `efSearch must be a number, got ${describe(efSearch)}`, { argument: 'efSearch' })
-        }
-      }
-      const result = store.search(vector, checkLimit(limit, 'search'), filterJson(filters, 'search'), efSearch)
+      const efSearch = searchOptions(options)
+      const result = store.search(vector, checkLimit(limit, 'search'), filterText(filters, 'search'), efSearch)
       if (typeof result === 'string') return Promise.resolve(JSON.parse(result))
       return result.then(JSON.parse, (error) => {
         throw translate(error, 'search')
@@ -504,8 +749,7 @@ class InMemoryVectorStore {
     return call('update', async () => {
       const store = this.#open('update')
       const packed = toFloat32(vector, 'update', 'vector')
-      payloadJson(payload, 'update')
-      await store.update(id, packed, JSON.stringify(payload))
+      await store.update(id, packed, payloadText(payload, 'update'))
     })
   }
 
@@ -524,7 +768,7 @@ class InMemoryVectorStore {
   async list(filters, limit = DEFAULT_LIST_LIMIT) {
     return call('list', async () => {
       const store = this.#open('list')
-      const json = await store.list(filterJson(filters, 'list'), checkLimit(limit, 'list'))
+      const json = await store.list(filterText(filters, 'list'), checkLimit(limit, 'list'))
       const page = JSON.parse(json)
       return [page.records, page.total]
     })
@@ -551,12 +795,12 @@ class InMemoryVectorStore {
   /** Writes ann_metadata.json and payloads.json (the older backend's layout) into `dir`. */
   async exportLegacy(dir) {
     return call('exportLegacy', async () => {
-      if (typeof dir !== 'string' || dir.length === 0) {
+      if (typeof dir !== 'string') {
         throw storeError('INVALID_ARGUMENT', 'exportLegacy', `dir must be a non-empty string, got ${describe(dir)}`, {
           argument: 'dir',
         })
       }
-      await this.#open('exportLegacy').exportLegacy(dir)
+      await this.#open('exportLegacy').exportLegacy(wellFormedPath(dir, 'dir', 'exportLegacy'))
     })
   }
 
