@@ -487,6 +487,18 @@ describe("section 4: the caller's exceptions are typed input errors with their c
     expect((await store.get('a'))?.payload).toEqual(nested(64))
   })
 
+  test("a 64-level payload survives a WAL replay and the older backend's layout (export, import)", async () => {
+    const path = stores.dir()
+    inChild(path, "let p = 1; for (let i = 1; i < 64; i++) p = { a: p }; await store.insert([[1, 2, 3]], ['deep'], [{ a: p }])")
+    const { store } = await stores.make({ collectionName: 'docs', dimension: 3, persistencePath: path })
+    expect((await store.stats()).replayedRecords).toBe(1)
+    expect((await store.get('deep'))?.payload).toEqual(nested(64))
+    const legacy = stores.dir()
+    await store.exportLegacy(legacy)
+    const imported = await stores.make({ collectionName: 'imported', dimension: 3, persistencePath: legacy })
+    expect(await imported.store.get('deep')).toEqual({ id: 'deep', vector: [1, 2, 3], payload: nested(64) })
+  })
+
   test('a circular payload is INVALID_PAYLOAD naming the cycle', async () => {
     const store = await seeded()
     const cycle: Record<string, unknown> = { x: 1 }
