@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use annvault_core::distance;
 use annvault_core::flat::{self, VectorArena};
 use annvault_core::Distance as Metric;
-use common::{normalize, Rng};
+use common::{Clusters, Rng};
 use hnsw_rs::anndists::dist::Distance;
 use hnsw_rs::hnsw::Hnsw;
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
@@ -81,23 +81,14 @@ fn read_f32s(path: &Path) -> std::io::Result<Vec<f32>> {
 
 fn synthetic(points: usize, queries: usize, clusters: usize) -> (Vec<f32>, Vec<f32>) {
     let mut rng = Rng(42);
-    let centers: Vec<Vec<f32>> = (0..clusters)
-        .map(|_| {
-            let mut c: Vec<f32> = (0..DIM).map(|_| rng.gaussian()).collect();
-            normalize(&mut c);
-            c
-        })
-        .collect();
     // Noise of norm ~0.75 around a unit centre: neighbours within a cluster
     // are close but not trivially so.
-    let sigma = 0.75 / (DIM as f32).sqrt();
+    let clusters = Clusters::new(&mut rng, clusters, DIM, 0.75);
     let mut sample = |count: usize| -> Vec<f32> {
         let mut out = Vec::with_capacity(count * DIM);
         for _ in 0..count {
-            let center = &centers[(rng.next_u64() % clusters as u64) as usize];
-            let mut v: Vec<f32> = center.iter().map(|c| c + sigma * rng.gaussian()).collect();
-            normalize(&mut v);
-            out.extend_from_slice(&v);
+            let centre = rng.below(clusters.len());
+            out.extend(clusters.point(&mut rng, centre));
         }
         out
     };

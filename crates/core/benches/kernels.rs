@@ -20,6 +20,7 @@ use annvault_core::flat::{self, VectorArena};
 use annvault_core::{distance, Collection, Distance, Filter, PointId};
 use common::{batch, cosine_config, criterion_config, payload, Rng};
 use criterion::{BenchmarkId, Criterion, Throughput};
+use serde_json::json;
 
 const SCAN_POINTS: usize = 20_000;
 const SCAN_DIM: usize = 384;
@@ -58,7 +59,7 @@ fn flat_scan(c: &mut Criterion) {
     let mut collection = Collection::new(cosine_config(SCAN_DIM));
     let ids = (0..SCAN_POINTS as i64).map(PointId::Int).collect();
     let payloads = (0..SCAN_POINTS)
-        .map(|i| payload([("doc", i.into())]))
+        .map(|i| payload(json!({ "doc": i })))
         .collect();
     collection
         .insert(batch(SCAN_DIM, ids, vectors, payloads))

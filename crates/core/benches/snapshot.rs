@@ -29,6 +29,7 @@ use annvault_core::storage::snapshot;
 use annvault_core::{Collection, CollectionConfig, PointBatch, PointId};
 use common::{cosine_config, criterion_config, payload, Rng};
 use criterion::{Criterion, Throughput};
+use serde_json::json;
 
 const POINTS: usize = 20_000;
 const DIM: usize = 384;
@@ -46,11 +47,11 @@ fn batch() -> PointBatch {
         .collect();
     let payloads = (0..POINTS)
         .map(|i| {
-            payload([
-                ("source", SOURCES[i % SOURCES.len()].into()),
-                ("line", (i * 7 % 1000).into()),
-                ("public", (i % 3 != 0).into()),
-            ])
+            payload(json!({
+                "source": SOURCES[i % SOURCES.len()],
+                "line": i * 7 % 1000,
+                "public": i % 3 != 0,
+            }))
         })
         .collect();
     common::batch(DIM, ids, vectors, payloads)

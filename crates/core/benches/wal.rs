@@ -31,18 +31,17 @@ use annvault_core::op::{self, Op};
 use annvault_core::storage::directory::{CollectionDir, DirOptions, Durability};
 use annvault_core::storage::fs::OsStorage;
 use annvault_core::storage::wal;
-use annvault_core::store::Persistence;
-use annvault_core::{
-    AnnConfig, CollectionConfig, Payload, PointBatch, PointId, Store, StoreOptions,
-};
+use annvault_core::testing;
+use annvault_core::{AnnConfig, CollectionConfig, Payload, PointBatch, PointId, Store};
 use common::{cosine_config, criterion_config, Rng};
 use criterion::{BenchmarkId, Criterion, Throughput};
+use serde_json::json;
 
 const DIM: usize = 384;
 const REPLAY_RECORDS: usize = 10_000;
 
 fn payload(i: usize) -> Payload {
-    common::payload([("doc", i.into()), ("source", "sympy".into())])
+    common::payload(json!({ "doc": i, "source": "sympy" }))
 }
 
 /// One point with id `id` and its payload.
@@ -65,11 +64,7 @@ fn config() -> CollectionConfig {
 
 /// No background checkpoint: every bench measures the log alone.
 fn dir_options(durability: Durability) -> DirOptions {
-    DirOptions {
-        durability,
-        checkpoint_wal_bytes: u64::MAX,
-        ..DirOptions::default()
-    }
+    testing::no_auto_checkpoint(durability)
 }
 
 fn open_dir(path: &Path, durability: Durability) -> CollectionDir {
@@ -80,16 +75,13 @@ fn open_dir(path: &Path, durability: Durability) -> CollectionDir {
 }
 
 fn open_store(root: &Path, durability: Durability) -> Store {
-    Store::open(StoreOptions {
-        name: "bench".into(),
-        config: config(),
-        persistence: Some(Persistence {
-            root: root.to_path_buf(),
-            storage: Arc::new(OsStorage),
-            options: dir_options(durability),
-        }),
-        ann: AnnConfig::flat(),
-    })
+    let persistence = testing::persistence(Arc::new(OsStorage), root, dir_options(durability));
+    Store::open(testing::store_options(
+        "bench",
+        config(),
+        AnnConfig::flat(),
+        Some(persistence),
+    ))
     .expect("open store")
 }
 

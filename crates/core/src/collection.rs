@@ -717,6 +717,7 @@ pub fn parse_limit(value: f64) -> Result<usize> {
 mod tests {
     use super::*;
     use crate::distance;
+    use crate::testing::{payload, Rng};
     use serde_json::json;
 
     const DIM: usize = 3;
@@ -729,20 +730,13 @@ mod tests {
         PointId::Int(n)
     }
 
-    fn obj(value: Value) -> Payload {
-        match value {
-            Value::Object(o) => o,
-            _ => unreachable!("test payloads are objects"),
-        }
-    }
-
     fn batch(points: &[(i64, [f32; DIM], Value)]) -> Result<PointBatch> {
         PointBatch::new(
             DIM,
             points.iter().map(|p| id(p.0)).collect(),
             points.iter().flat_map(|p| p.1).collect(),
             &vec![DIM as u32; points.len()],
-            points.iter().map(|p| obj(p.2.clone())).collect(),
+            points.iter().map(|p| payload(p.2.clone())).collect(),
         )
     }
 
@@ -774,14 +768,9 @@ mod tests {
 
     #[test]
     fn filtered_search_stays_exact_while_writes_change_a_cached_filter() {
-        // A small xorshift, so the writes are many and varied but repeatable.
-        let mut state = 0x9e37_79b9u32;
-        let mut next = move |n: u32| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state % n
-        };
+        // Seeded, so the writes are many and varied but repeatable.
+        let mut rng = Rng(0x9e37_79b9);
+        let mut next = move |n: usize| rng.below(n);
         let mut c = Collection::new(config());
         let mut model: BTreeMap<i64, ([f32; DIM], i64)> = BTreeMap::new();
         let filter = Filter::parse(r#"{"k": 2}"#).unwrap();
@@ -801,7 +790,7 @@ mod tests {
                     model.insert(n, (v, k));
                 }
                 2 => {
-                    if c.update(&id(n), &v, obj(json!({ "k": k }))).is_ok() {
+                    if c.update(&id(n), &v, payload(json!({ "k": k }))).is_ok() {
                         model.insert(n, (v, k));
                     }
                 }
@@ -841,7 +830,7 @@ mod tests {
         let r = c.get(&id(1)).unwrap();
         assert_eq!(r.vector.unwrap(), vec![1.0, 0.0, 0.0]);
         assert_eq!(r.payload["a"], 1);
-        c.update(&id(1), &[0.0, 1.0, 0.0], obj(json!({"a": 2})))
+        c.update(&id(1), &[0.0, 1.0, 0.0], payload(json!({"a": 2})))
             .unwrap();
         let r = c.get(&id(1)).unwrap();
         assert_eq!(r.vector.unwrap(), vec![0.0, 1.0, 0.0]);

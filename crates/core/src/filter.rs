@@ -253,14 +253,8 @@ fn json_type(value: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::payload;
     use serde_json::json;
-
-    fn payload(value: Value) -> Map<String, Value> {
-        match value {
-            Value::Object(o) => o,
-            _ => unreachable!("test payloads are objects"),
-        }
-    }
 
     fn check(filter: Value, point: Value) -> bool {
         Filter::from_json(&filter).unwrap().matches(&payload(point))

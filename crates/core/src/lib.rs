@@ -14,6 +14,8 @@ pub mod matches;
 pub mod op;
 pub mod storage;
 pub mod store;
+#[doc(hidden)]
+pub mod testing;
 
 pub use ann::{
     parse_ef_search, Algorithm, AnnConfig, HnswParams, IndexStats, Quantization, MAX_EF,

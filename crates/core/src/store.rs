@@ -1650,27 +1650,23 @@ fn spawn_indexer(inner: &Arc<Inner>) {
 mod tests {
     use super::*;
     use crate::distance::Distance;
+    use crate::testing::{self, payload};
     use serde_json::json;
     use std::thread;
 
+    /// A flat store of 2-dimensional points, `Dot` distance.
+    fn options(name: &str, persistence: Option<Persistence>) -> StoreOptions {
+        let config = CollectionConfig::new(2, Distance::Dot, None).unwrap();
+        testing::store_options(name, config, AnnConfig::flat(), persistence)
+    }
+
     fn store() -> Arc<Store> {
-        Arc::new(
-            Store::open(StoreOptions {
-                name: "test".into(),
-                config: CollectionConfig::new(2, Distance::Dot, None).unwrap(),
-                persistence: None,
-                ann: AnnConfig::flat(),
-            })
-            .unwrap(),
-        )
+        Arc::new(Store::open(options("test", None)).unwrap())
     }
 
     fn one(id: i64, x: f32) -> PointBatch {
-        let payload = match json!({ "x": x }) {
-            serde_json::Value::Object(o) => o,
-            _ => unreachable!("literal object"),
-        };
-        PointBatch::new(2, vec![PointId::Int(id)], vec![x, 0.0], &[2], vec![payload]).unwrap()
+        let payloads = vec![payload(json!({ "x": x }))];
+        testing::batch(2, vec![PointId::Int(id)], vec![x, 0.0], payloads)
     }
 
     #[test]
@@ -1788,17 +1784,13 @@ mod tests {
     fn reopened_after(damage: impl FnOnce(&mut Vec<u8>)) -> (Store, Stats) {
         use crate::storage::{sim::SimStorage, wal};
         let sim = SimStorage::new(7);
-        let options = || StoreOptions {
-            name: "torn".into(),
-            config: CollectionConfig::new(2, Distance::Dot, None).unwrap(),
-            persistence: Some(Persistence {
-                root: PathBuf::from("/data"),
-                storage: Arc::new(sim.clone()),
-                options: DirOptions::default(),
-            }),
-            ann: AnnConfig::flat(),
+        let on_sim = || {
+            let storage = Arc::new(sim.clone());
+            let persistence =
+                testing::persistence(storage, Path::new("/data"), DirOptions::default());
+            options("torn", Some(persistence))
         };
-        let s = Store::open(options()).unwrap();
+        let s = Store::open(on_sim()).unwrap();
         for id in 1..=3 {
             s.insert(s.ticket(), one(id, id as f32)).unwrap();
         }
@@ -1808,7 +1800,7 @@ mod tests {
         let mut bytes = sim.contents(&wal_path).expect("the WAL exists");
         damage(&mut bytes);
         sim.put(&wal_path, &bytes);
-        let s = Store::open(options()).unwrap();
+        let s = Store::open(on_sim()).unwrap();
         let stats = s.stats().unwrap();
         (s, stats)
     }

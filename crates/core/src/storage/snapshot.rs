@@ -329,30 +329,22 @@ pub fn decode_words(words: Vec<f32>, len: usize) -> Result<Decoded, (u64, String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collection::PointBatch;
+    use crate::testing::{batch, payload};
     use serde_json::json;
 
     fn sample() -> Collection {
         let config = CollectionConfig::new(3, Distance::Dot, None).unwrap();
         let mut c = Collection::new(config);
-        let payload = |v: serde_json::Value| match v {
-            serde_json::Value::Object(o) => o,
-            _ => unreachable!("object literal"),
-        };
-        c.insert(
-            PointBatch::new(
-                3,
-                vec![PointId::Int(-4), PointId::Str("é".into()), PointId::Int(9)],
-                vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, -1.0, 0.5, 1e-30],
-                &[3, 3, 3],
-                vec![
-                    payload(json!({"a": 1})),
-                    payload(json!({})),
-                    payload(json!({"z": [1, "x"]})),
-                ],
-            )
-            .unwrap(),
-        )
+        c.insert(batch(
+            3,
+            vec![PointId::Int(-4), PointId::Str("é".into()), PointId::Int(9)],
+            vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, -1.0, 0.5, 1e-30],
+            vec![
+                payload(json!({"a": 1})),
+                payload(json!({})),
+                payload(json!({"z": [1, "x"]})),
+            ],
+        ))
         .unwrap();
         c.delete(&PointId::Str("é".into()));
         c
