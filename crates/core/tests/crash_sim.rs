@@ -196,10 +196,10 @@ fn a_background_checkpoint_of_a_flush_store_survives_a_crash() {
     let before = contents(&store);
     drop(store);
     storage.crash(); // unsynced writes are lost; the checkpoint's are not
-    // A power cut may garble unsynced records of the log out of order (a
-    // damaged record, then intact ones), which a strict open refuses as
-    // corruption: `'flush'` promises to survive a killed process, not a
-    // power cut. Truncating sets such a tail aside.
+                     // A power cut may garble unsynced records of the log out of order (a
+                     // damaged record, then intact ones), which a strict open refuses as
+                     // corruption: `'flush'` promises to survive a killed process, not a
+                     // power cut. Truncating sets such a tail aside.
     let reopened = open_flush_with(&storage, root, RecoveryMode::Truncate);
     let after = contents(&reopened);
     assert!(after.len() >= 20, "only {} points survived", after.len());
