@@ -108,6 +108,11 @@ export interface VectorStoreConfig {
    * A non-empty, well-formed UTF-16 string.
    */
   persistencePath?: string
+  /**
+   * The in-memory storage document's name for `persistencePath`, accepted as written there. Giving
+   * both with different paths is INVALID_ARGUMENT.
+   */
+  annIndexPath?: string
   /** false: keep the collection in memory only and touch no file. Default true. */
   annPersistIndex?: boolean
   /**

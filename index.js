@@ -493,6 +493,7 @@ const CONFIG_KEYS = new Set([
   'maxVectors',
   'distance',
   'persistencePath',
+  'annIndexPath',
   'annPersistIndex',
   'durability',
   'recovery',
@@ -595,9 +596,20 @@ function normalizeConfig(input) {
   const folded = distanceName.toLowerCase()
   // An unknown name goes to Rust as it is, which rejects it on connect.
   const distance = DISTANCES.find((d) => d.toLowerCase() === folded && /^[a-z]+$/i.test(distanceName)) ?? distanceName
+  // `annIndexPath` is the in-memory storage document's name for the same setting.
+  const pathOption = optionOf(config, 'persistencePath', 'string', operation)
+  const indexPath = optionOf(config, 'annIndexPath', 'string', operation)
+  if (pathOption !== undefined && indexPath !== undefined && pathOption !== indexPath) {
+    throw storeError(
+      'INVALID_ARGUMENT',
+      operation,
+      `annIndexPath (${JSON.stringify(indexPath)}) and persistencePath (${JSON.stringify(pathOption)}) name the same setting: give one, or the same path`,
+      { argument: 'annIndexPath' },
+    )
+  }
   const persistencePath = wellFormedPath(
-    optionOf(config, 'persistencePath', 'string', operation) ?? DEFAULT_PERSISTENCE_PATH,
-    'persistencePath',
+    pathOption ?? indexPath ?? DEFAULT_PERSISTENCE_PATH,
+    pathOption === undefined && indexPath !== undefined ? 'annIndexPath' : 'persistencePath',
     operation,
   )
   return {
