@@ -157,6 +157,10 @@ impl Default for HnswParams {
     }
 }
 
+/// Points the indexer inserts between two looks at the foreground (see
+/// [`Graph::insert`]): a few milliseconds of both cores.
+const INSERT_SLICE: usize = 512;
+
 pub const MAX_M: usize = 128;
 pub const MAX_EF: usize = 65_536;
 
@@ -254,8 +258,8 @@ pub trait GraphEngine: Send + Sync {
         self.len() == 0
     }
     /// Adds `(vector, label)` pairs, vectors already prepared by
-    /// [`prepare`]. Large batches use every core.
-    fn insert(&self, points: &[(&[f32], usize)]) -> Result<()>;
+    /// [`prepare`]. Large batches use every core when `parallel`.
+    fn insert(&self, points: &[(&[f32], usize)], parallel: bool) -> Result<()>;
     /// Up to `ef` labels near `query` (prepared), best first, with their
     /// graph distances.
     fn search(&self, query: &[f32], ef: usize) -> Result<Vec<(usize, f32)>>;
@@ -581,9 +585,20 @@ impl Graph {
         chosen
     }
 
-    pub fn insert(&self, points: &[(usize, Vec<f32>)]) -> Result<()> {
-        let refs: Vec<(&[f32], usize)> = points.iter().map(|(l, v)| (v.as_slice(), *l)).collect();
-        self.engine.insert(&refs)
+    /// Inserts `points` a slice at a time, each on every core unless
+    /// `foreground()` says searches or writes are waiting for the CPU: then
+    /// on this thread alone, leaving the other cores to them.
+    pub fn insert(
+        &self,
+        points: &[(usize, Vec<f32>)],
+        foreground: &dyn Fn() -> bool,
+    ) -> Result<()> {
+        for slice in points.chunks(INSERT_SLICE) {
+            let refs: Vec<(&[f32], usize)> =
+                slice.iter().map(|(l, v)| (v.as_slice(), *l)).collect();
+            self.engine.insert(&refs, !foreground())?;
+        }
+        Ok(())
     }
 
     /// Searches each point's own vector, on every core, and returns the

@@ -215,7 +215,7 @@ impl GraphEngine for HnswIndex {
         self.quantization
     }
 
-    fn insert(&self, points: &[(&[f32], usize)]) -> Result<()> {
+    fn insert(&self, points: &[(&[f32], usize)], parallel: bool) -> Result<()> {
         self.make_room(points.len())?;
         let index = self.read();
         let add = |&(vector, label): &(&[f32], usize)| {
@@ -224,9 +224,10 @@ impl GraphEngine for HnswIndex {
                 .add(label as u64, vector)
                 .map_err(|e| failed("insert a point", e))
         };
-        // Every core for a build or a bulk load; one for the trickle of
-        // single writes, leaving the other to the writers themselves.
-        if points.len() >= PARALLEL_INSERT_MIN {
+        // Every core for a build or a bulk load, unless the caller keeps
+        // them for searches and writes; one for the trickle of single
+        // writes, leaving the other to the writers themselves.
+        if parallel && points.len() >= PARALLEL_INSERT_MIN {
             points.par_iter().try_for_each(add)
         } else {
             points.iter().try_for_each(add)

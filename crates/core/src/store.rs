@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
@@ -290,7 +290,29 @@ struct Inner {
     /// Held while the graph grows and while it is saved: a dump must not
     /// see half an insert.
     index_lock: Mutex<()>,
+    /// Searches and writes in progress: while there are any, the indexer
+    /// keeps to one core (see [`Foreground`]).
+    foreground: AtomicUsize,
     ann_info: Mutex<AnnInfo>,
+}
+
+/// Counts one search or write in progress for as long as it lives. On two
+/// cores, an indexer on both of them cost durable single writes a third of
+/// their rate and searches about as much; while any foreground work runs, it
+/// inserts on its own thread only (see `ann::Graph::insert`).
+struct Foreground<'a>(&'a AtomicUsize);
+
+impl<'a> Foreground<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Foreground(count)
+    }
+}
+
+impl Drop for Foreground<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Wakes the background indexer.
@@ -419,6 +441,7 @@ impl Store {
                 }),
                 ann: options.ann,
                 indexer: Arc::new(IndexerSignal::default()),
+                foreground: AtomicUsize::new(0),
                 index_lock: Mutex::new(()),
                 ann_info: Mutex::new(ann_info),
             }),
@@ -478,6 +501,10 @@ impl Store {
     /// finds no commit running commits everything queued (group commit).
     fn submit(&self, ticket: WriteTicket, request: Request) -> Result<Outcome> {
         let inner = &self.inner;
+        // A close or checkpoint waits for the indexer: it must not hold it
+        // to one core.
+        let _foreground =
+            matches!(request, Request::Op(_)).then(|| Foreground::enter(&inner.foreground));
         inner.gate.wait_for_turn(ticket.number);
         let id = ticket.number;
         let mut queue = lock(&inner.queue);
@@ -673,6 +700,7 @@ impl Store {
         filter: &Filter,
         ef_search: Option<usize>,
     ) -> Result<Vec<Hit>> {
+        let _foreground = Foreground::enter(&self.inner.foreground);
         let state = self.read()?;
         let collection = &state.collection;
         match state.graph.as_ref() {
@@ -725,6 +753,7 @@ impl Store {
         if work > INLINE_SEARCH_WORK {
             return None;
         }
+        let _foreground = Foreground::enter(&self.inner.foreground);
         Some(match graph {
             Some(graph) => ann::search(collection, graph, query, limit, filter, ef),
             None => collection.search(query, limit, filter),
@@ -1350,7 +1379,7 @@ impl Inner {
                 let graph = Arc::clone(graph);
                 drop(state);
                 let _quiet = lock(&self.index_lock);
-                graph.insert(&points)?;
+                graph.insert(&points, &|| self.foreground.load(Ordering::Relaxed) > 0)?;
                 graph.set_indexed(to);
                 lock(&self.ann_info).last_insert = Some(Instant::now());
                 Ok(true)
@@ -1373,7 +1402,7 @@ impl Inner {
                     .map(|(i, (label, v))| (label, (i, v)))
                     .unzip();
                 let graph = Graph::new(engine, 0, 0, Vec::new());
-                graph.insert(&points)?;
+                graph.insert(&points, &|| self.foreground.load(Ordering::Relaxed) > 0)?;
                 let unreachable = graph.unreachable(&points, self.ann.hnsw.ef_search, true)?;
                 let pinned: Vec<(usize, Vec<f32>)> = points
                     .into_iter()
