@@ -161,6 +161,9 @@ impl Default for HnswParams {
 /// [`Graph::insert`]): a few milliseconds of both cores.
 const INSERT_SLICE: usize = 512;
 
+/// Points an audit checks between two looks at the foreground.
+const AUDIT_SLICE: usize = 2048;
+
 pub const MAX_M: usize = 128;
 pub const MAX_EF: usize = 65_536;
 
@@ -608,7 +611,7 @@ impl Graph {
         &self,
         points: &[(usize, Vec<f32>)],
         ef_search: usize,
-        parallel: bool,
+        parallel: &dyn Fn() -> bool,
     ) -> Result<Vec<usize>> {
         let found_first = |label: usize, vector: &[f32], ef: usize| -> Result<bool> {
             let found = self.engine.search(vector, ef)?;
@@ -625,12 +628,16 @@ impl Graph {
                 found_first(*label, vector, narrow)? || found_first(*label, vector, ef_search)?;
             Ok((!found).then_some(*label))
         };
-        let missed: Result<Vec<Option<usize>>> = if parallel {
-            points.par_iter().map(check).collect()
-        } else {
-            points.iter().map(check).collect()
-        };
-        let mut missed: Vec<usize> = missed?.into_iter().flatten().collect();
+        // A slice at a time, each on every core only while `parallel()`.
+        let mut missed = Vec::new();
+        for slice in points.chunks(AUDIT_SLICE) {
+            let found: Result<Vec<Option<usize>>> = if parallel() {
+                slice.par_iter().map(check).collect()
+            } else {
+                slice.iter().map(check).collect()
+            };
+            missed.extend(found?.into_iter().flatten());
+        }
         missed.sort_unstable();
         Ok(missed)
     }

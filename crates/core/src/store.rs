@@ -1342,7 +1342,9 @@ impl Inner {
                     let quiet = lock(&self.index_lock);
                     // Quiet-time audits keep to one core: searches may be running.
                     let parallel = !full || graph.wants_full_audit() || requested;
-                    let missed = graph.unreachable(&points, self.ann.hnsw.ef_search, parallel)?;
+                    let missed = graph.unreachable(&points, self.ann.hnsw.ef_search, &|| {
+                        parallel && self.foreground.load(Ordering::Relaxed) == 0
+                    })?;
                     drop(quiet);
                     if graph.is_retired() {
                         return Ok(true);
@@ -1403,7 +1405,9 @@ impl Inner {
                     .unzip();
                 let graph = Graph::new(engine, 0, 0, Vec::new());
                 graph.insert(&points, &|| self.foreground.load(Ordering::Relaxed) > 0)?;
-                let unreachable = graph.unreachable(&points, self.ann.hnsw.ef_search, true)?;
+                let unreachable = graph.unreachable(&points, self.ann.hnsw.ef_search, &|| {
+                    self.foreground.load(Ordering::Relaxed) == 0
+                })?;
                 let pinned: Vec<(usize, Vec<f32>)> = points
                     .into_iter()
                     .filter(|(label, _)| unreachable.binary_search(label).is_ok())
