@@ -31,6 +31,7 @@ const USAGE = [
   '  --inserts 500               annvault single inserts (hnswlib-node: --hnswlib-inserts 100)',
   '  --rounds 4                  rounds of the head-to-head search (bench/versus.js)',
   '  --no-versus                 skip the head-to-head search',
+  '  --no-restart                skip the restart flow (bench/restart.js)',
   '  --no-storage                skip bench/storage.js',
   '  --json                      one JSON object on stdout (tables go to stderr)',
 ].join('\n')
@@ -53,6 +54,7 @@ const options = parseArgs(
     hnswlibInserts: 100,
     rounds: 4,
     noVersus: false,
+    noRestart: false,
     noStorage: false,
     json: false,
   },
@@ -244,6 +246,16 @@ async function main() {
     const table = report(entry)
     tables.push(table)
     process.stderr.write(`\n${table}\n`)
+  }
+  if (!options.noRestart) {
+    // The restart flow (issue 13) on the first dataset: ingest in one
+    // process, open and query at once in the next; after a clean close, and
+    // (annvault alone) after SIGKILL.
+    results.restart = {}
+    for (const stop of ['close', 'kill']) {
+      log(`restart flow, stop: ${stop} (bench/restart.js)`)
+      results.restart[stop] = runChild('restart.js', ['--dataset', specs[0], '--stop', stop, '--engines', engines.join(','), ...shared.slice(2)])
+    }
   }
   if (!options.noStorage) {
     log('storage benchmark (bench/storage.js)')
