@@ -19,9 +19,13 @@ const { errno } = constants
 const disk = new WeakMap<InMemoryVectorStore, { path: string; contents: Record<string, string> }>()
 
 /** A persistent store holding one known point, to prove that failed calls change nothing. */
-async function onePoint(): Promise<InMemoryVectorStore> {
+async function onePoint(config: { maxVectors?: number } = {}): Promise<InMemoryVectorStore> {
   const path = stores.dir()
-  const { store } = stores.track(await createPersistentInMemoryStore('errors', 3, path))
+  const { store } = stores.track(
+    Object.keys(config).length === 0
+      ? await createPersistentInMemoryStore('errors', 3, path)
+      : await createVectorStore({ collectionName: 'errors', dimension: 3, persistencePath: path, ...config }),
+  )
   await store.insert([[1, 2, 3]], ['seed'], [{ v: 1 }])
   remember(store, path)
   return store
@@ -37,11 +41,11 @@ function remember(store: InMemoryVectorStore, path: string): void {
   disk.set(store, { path, contents: diskContents(path) })
 }
 
-/** Nothing changed: not in memory, and (unless `onDisk` is false) not a byte on disk since `remember`. */
-async function unchanged(store: InMemoryVectorStore, { onDisk = true } = {}): Promise<void> {
+/** Nothing changed: not in memory, and not a byte on disk since `remember`. */
+async function unchanged(store: InMemoryVectorStore): Promise<void> {
   expect(await store.list()).toEqual([[{ id: 'seed', payload: { v: 1 } }], 1])
   expect((await store.get('seed'))?.vector).toEqual([1, 2, 3])
-  if (onDisk) expect(diskContents(pathOf(store))).toEqual(disk.get(store)?.contents)
+  expect(diskContents(pathOf(store))).toEqual(disk.get(store)?.contents)
 }
 
 /** The class a code comes as: 1001 a VectorDimensionError, 5000–5999 a PersistenceError. */
@@ -312,9 +316,20 @@ describe('ids', () => {
   test('update of a missing id is NOT_FOUND', async () => {
     const store = await onePoint()
     await expectKind(store.update('nope', [1, 1, 1], {}), 'NOT_FOUND', 'update')
-    // Not on disk: whether the id exists is known only when the write is applied, after it is
-    // logged, so the refused update leaves a WAL record (which a replay skips the same way).
-    await unchanged(store, { onDisk: false })
+    // Whether the id exists is decided before the write is logged: no WAL record either.
+    await unchanged(store)
+  })
+
+  test('a delete of a missing id resolves and writes nothing', async () => {
+    const store = await onePoint()
+    await store.delete('nope')
+    await unchanged(store)
+  })
+
+  test('an insert past maxVectors is CAPACITY_EXCEEDED and writes nothing', async () => {
+    const store = await onePoint({ maxVectors: 1 })
+    await expectKind(store.insert([[1, 2, 3]], ['other'], [{}]), 'CAPACITY_EXCEEDED', 'insert')
+    await unchanged(store)
   })
 })
 

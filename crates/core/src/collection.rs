@@ -141,6 +141,17 @@ fn payload_object(value: Value, index: BatchIndex) -> Result<Payload> {
     }
 }
 
+/// What an operation would do to the collection (see [`Collection::dry_run`]).
+#[derive(Debug)]
+pub enum Verdict {
+    /// It changes the collection: log it, then apply it.
+    Apply,
+    /// It changes nothing and succeeds (a delete of a missing id).
+    Unchanged,
+    /// [`Collection::apply`] would refuse it with this error.
+    Refuse(Error),
+}
+
 /// A validated batch of points, ready to apply.
 #[derive(Debug, Clone)]
 pub struct PointBatch {
@@ -435,6 +446,79 @@ impl Collection {
                 Ok(false)
             }
         }
+    }
+
+    /// What applying `ops` in this order would do, without changing
+    /// anything: the commit path logs only the operations that change the
+    /// collection, so a refused write (an update of a missing id, an insert
+    /// past `maxVectors`) leaves the log, like memory, untouched. The refusals
+    /// are the ones [`Collection::apply`] would return.
+    pub fn dry_run(&self, ops: &[&Op]) -> Vec<Verdict> {
+        // Presence of the ids earlier operations of `ops` touched.
+        let mut touched: HashMap<&PointId, bool> = HashMap::new();
+        let mut cleared = false;
+        let mut len = self.len();
+        let present = |touched: &HashMap<&PointId, bool>, cleared: bool, id: &PointId| {
+            touched
+                .get(id)
+                .copied()
+                .unwrap_or_else(|| !cleared && self.slot_of.contains_key(id))
+        };
+        ops.iter()
+            .map(|op| match op {
+                Op::Insert(batch) => {
+                    if batch.dimension != self.config.dimension {
+                        return Verdict::Refuse(Error::DimensionMismatch {
+                            expected: self.config.dimension,
+                            actual: batch.dimension,
+                            index: BatchIndex(None),
+                        });
+                    }
+                    let adding = batch
+                        .ids
+                        .iter()
+                        .filter(|id| !present(&touched, cleared, id))
+                        .count();
+                    if let Some(max) = self.config.max_vectors {
+                        if len + adding > max {
+                            return Verdict::Refuse(Error::CapacityExceeded {
+                                max,
+                                current: len,
+                                adding,
+                            });
+                        }
+                    }
+                    len += adding;
+                    touched.extend(batch.ids.iter().map(|id| (id, true)));
+                    Verdict::Apply
+                }
+                Op::Update { id, vector, .. } => {
+                    if let Err(error) =
+                        check_vector(vector, self.config.dimension, BatchIndex(None))
+                    {
+                        return Verdict::Refuse(error);
+                    }
+                    if !present(&touched, cleared, id) {
+                        return Verdict::Refuse(Error::NotFound { id: id.to_string() });
+                    }
+                    Verdict::Apply
+                }
+                Op::Delete(id) => {
+                    if !present(&touched, cleared, id) {
+                        return Verdict::Unchanged;
+                    }
+                    touched.insert(id, false);
+                    len -= 1;
+                    Verdict::Apply
+                }
+                Op::Clear => {
+                    touched.clear();
+                    cleared = true;
+                    len = 0;
+                    Verdict::Apply
+                }
+            })
+            .collect()
     }
 
     /// Live points in slot order: `(id, vector, payload)`.

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::ann::{self, AnnConfig, Graph, IndexStats};
 use crate::collection::{
-    check_vector, Collection, CollectionConfig, Hit, Page, Payload, PointBatch, Record,
+    check_vector, Collection, CollectionConfig, Hit, Page, Payload, PointBatch, Record, Verdict,
 };
 use crate::error::{BatchIndex, Error, Result};
 use crate::filter::Filter;
@@ -573,9 +573,19 @@ impl Store {
         let state = dir.as_ref().and_then(|_| inner.state.try_write().ok());
         let outcome = match (dir, state) {
             (Some(mut dir), Some(mut state)) => {
-                let result = inner
-                    .log(&mut dir, &[&op])
-                    .and_then(|()| state.collection.apply(op));
+                // As in `commit_ops`: only what changes the collection is logged.
+                // (A closed store goes on to `log`, which says so.)
+                let verdict = state
+                    .open
+                    .then(|| state.collection.dry_run(&[&op]).pop())
+                    .flatten();
+                let result = match verdict {
+                    Some(Verdict::Refuse(error)) => Err(error),
+                    Some(Verdict::Unchanged) => Ok(false),
+                    _ => inner
+                        .log(&mut dir, &[&op])
+                        .and_then(|()| state.collection.apply(op)),
+                };
                 drop(state);
                 inner.maybe_start_checkpoint(&dir);
                 inner.wake_indexer();
@@ -892,7 +902,36 @@ impl Inner {
                 .map(|(id, _)| (id, Err(first.take().unwrap_or_else(rest))))
                 .collect::<Vec<_>>()
         };
-        let ops: Vec<&Op> = group.iter().map(|(_, op)| op).collect();
+        if !self.open.load(Ordering::Acquire) {
+            return fail_all(group, Error::Closed, &|| Error::Closed);
+        }
+        // Only what changes the collection is logged: a refused write, or a
+        // delete of a missing id, leaves the files as they were. The leader
+        // is the only writer, so nothing changes between this look and the
+        // apply below.
+        let verdicts = match self.state.read() {
+            Ok(state) => {
+                let ops: Vec<&Op> = group.iter().map(|(_, op)| op).collect();
+                state.collection.dry_run(&ops)
+            }
+            Err(_) => return fail_all(group, Error::Poisoned, &|| Error::Poisoned),
+        };
+        let ops: Vec<&Op> = group
+            .iter()
+            .zip(&verdicts)
+            .filter(|(_, verdict)| matches!(verdict, Verdict::Apply))
+            .map(|((_, op), _)| op)
+            .collect();
+        if ops.is_empty() {
+            return group
+                .into_iter()
+                .zip(verdicts)
+                .map(|((id, _), verdict)| match verdict {
+                    Verdict::Refuse(error) => (id, Err(error)),
+                    _ => (id, Ok(Outcome::Applied(false))),
+                })
+                .collect();
+        }
         if let Err(error) = self.log(dir, &ops) {
             let rest = match &error {
                 Error::Closed => Error::Closed,
@@ -914,7 +953,12 @@ impl Inner {
         };
         let results = group
             .into_iter()
-            .map(|(id, op)| (id, state.collection.apply(op).map(Outcome::Applied)))
+            .zip(verdicts)
+            .map(|((id, op), verdict)| match verdict {
+                Verdict::Apply => (id, state.collection.apply(op).map(Outcome::Applied)),
+                Verdict::Unchanged => (id, Ok(Outcome::Applied(false))),
+                Verdict::Refuse(error) => (id, Err(error)),
+            })
             .collect();
         drop(state);
         self.wake_indexer();

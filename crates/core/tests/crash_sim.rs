@@ -99,10 +99,13 @@ fn crash_at_every_io_operation_keeps_exactly_an_acknowledged_prefix() {
             &format!("crash at operation {at}"),
         );
     }
-    // The crashes fell before, inside and after the workload.
+    // The crashes fell before, inside and after the workload: after every
+    // step, but the update of the missing id 9, which is refused before it
+    // touches the disk (so no crash can fall between it and the next step).
+    let silent = 1;
     assert_eq!(
         seen.len(),
-        steps.len() + 1,
+        steps.len() + 1 - silent,
         "acknowledged counts seen: {seen:?}"
     );
 }
