@@ -1,8 +1,10 @@
 //! Mutations as values: what the write-ahead log records and what
 //! [`Collection::apply`](crate::Collection::apply) executes, on the live
-//! path and on replay alike. Applying is deterministic, so an operation that
-//! was logged and then refused (e.g. `update` of a missing id) is refused
-//! again on replay: a refused operation is a no-op in the log.
+//! path and on replay alike. Only operations that change the collection are
+//! logged ([`Collection::dry_run`](crate::Collection::dry_run) decides before
+//! the record is written). Applying is deterministic, so an operation that
+//! an older version logged and then refused (e.g. `update` of a missing id)
+//! is refused again on replay: a no-op in the log.
 //!
 //! Body encodings (little-endian; `id` = `u8` tag, then `i64` for tag 0 or
 //! `u32` length + UTF-8 bytes for tag 1; `json` = `u32` length + bytes):
