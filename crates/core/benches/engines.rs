@@ -4,8 +4,9 @@
 //! `cargo bench -p annvault-core --bench engines`
 //!
 //! Data: `docs-384.f32` (points) and `queries-384.f32` from the folder in
-//! `ANNVAULT_DATASET` (default `/work/shared/data`); without them, a
-//! clustered synthetic set from a fixed seed. Per engine: build time with 2
+//! `ANNVAULT_DATASET`, else `shared/data` beside the clone, else
+//! `/work/shared/data` (`annvault_core::testing::real_text_folder`, as the
+//! tests find it); without them, a clustered synthetic set from a fixed seed. Per engine: build time with 2
 //! threads, self-find misses (each point's own vector, k = 1, ef 64),
 //! recall@10 against exact ground truth and µs/query on one thread at each
 //! search width. The i8 and f16 graphs are also measured the way annvault
@@ -18,11 +19,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use annvault_core::distance;
 use annvault_core::flat::{self, VectorArena};
+use annvault_core::testing::{self, Vectors};
 use annvault_core::Distance as Metric;
 use common::{Clusters, Rng};
 use hnsw_rs::anndists::dist::Distance;
@@ -35,48 +36,14 @@ const THREADS: usize = 2;
 const K: usize = 10;
 const SELF_FIND_EF: usize = 64;
 const EFS: [usize; 7] = [16, 24, 32, 48, 64, 96, 128];
-const DEFAULT_DATASET: &str = "/work/shared/data";
 const DIM: usize = 384;
 
 // ---------------------------------------------------------------- data
 
+/// The vectors, and where they come from.
 struct Dataset {
     description: String,
-    dim: usize,
-    /// Row-major, `n × dim`.
-    points: Vec<f32>,
-    queries: Vec<f32>,
-}
-
-impl Dataset {
-    fn len(&self) -> usize {
-        self.points.len() / self.dim
-    }
-
-    fn point(&self, i: usize) -> &[f32] {
-        &self.points[i * self.dim..(i + 1) * self.dim]
-    }
-
-    fn queries(&self) -> impl Iterator<Item = &[f32]> {
-        self.queries.chunks_exact(self.dim)
-    }
-}
-
-fn read_f32s(path: &Path) -> std::io::Result<Vec<f32>> {
-    let bytes = std::fs::read(path)?;
-    if bytes.len() % (4 * DIM) != 0 {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!(
-                "{} is not a whole number of {DIM}-dim f32 rows",
-                path.display()
-            ),
-        ));
-    }
-    Ok(bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect())
+    vectors: Vectors,
 }
 
 fn synthetic(points: usize, queries: usize, clusters: usize) -> (Vec<f32>, Vec<f32>) {
@@ -98,33 +65,29 @@ fn synthetic(points: usize, queries: usize, clusters: usize) -> (Vec<f32>, Vec<f
 }
 
 fn load() -> Dataset {
-    let folder = std::env::var_os("ANNVAULT_DATASET")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATASET));
-    let docs = folder.join("docs-384.f32");
-    let queries = folder.join("queries-384.f32");
-    match (read_f32s(&docs), read_f32s(&queries)) {
-        (Ok(points), Ok(queries)) if !points.is_empty() && !queries.is_empty() => Dataset {
-            description: format!("real text, {}", folder.display()),
-            dim: DIM,
-            points,
-            queries,
+    let folder = testing::real_text_folder();
+    match folder.as_deref().map(testing::read_real_text) {
+        Some(Ok(vectors)) if !vectors.is_empty() && vectors.queries().next().is_some() => Dataset {
+            description: format!("real text, {}", folder.unwrap_or_default().display()),
+            vectors,
         },
-        (docs_result, queries_result) => {
-            let why = docs_result
-                .err()
-                .or(queries_result.err())
-                .map_or_else(|| "empty file".to_owned(), |e| e.to_string());
+        other => {
+            let why = match other {
+                Some(Err(e)) => e.to_string(),
+                Some(Ok(_)) => "empty file".to_owned(),
+                None => "not found".to_owned(),
+            };
             eprintln!(
-                "dataset not usable in {} ({why}): using a SYNTHETIC clustered set instead",
-                folder.display()
+                "real-text dataset not usable ({why}): using a SYNTHETIC clustered set instead"
             );
-            let (points, queries) = synthetic(20_000, 500, 64);
+            let (docs, queries) = synthetic(20_000, 500, 64);
             Dataset {
                 description: "SYNTHETIC: 64 Gaussian clusters, seed 42".into(),
-                dim: DIM,
-                points,
-                queries,
+                vectors: Vectors {
+                    dim: DIM,
+                    docs,
+                    queries,
+                },
             }
         }
     }
@@ -200,10 +163,10 @@ impl Engine<'_> {
     }
 }
 
-fn build_hnsw_rs(data: &Dataset) -> Graph {
+fn build_hnsw_rs(data: &Vectors) -> Graph {
     let n = data.len();
     let hnsw = Hnsw::new(M, n, 16, EF_CONSTRUCTION, CosineDistance);
-    let items: Vec<(&[f32], usize)> = (0..n).map(|i| (data.point(i), i)).collect();
+    let items: Vec<(&[f32], usize)> = (0..n).map(|i| (data.doc(i), i)).collect();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(THREADS)
         .build()
@@ -214,7 +177,7 @@ fn build_hnsw_rs(data: &Dataset) -> Graph {
     Graph::HnswRs(hnsw)
 }
 
-fn build_usearch(data: &Dataset, quantization: ScalarKind) -> Graph {
+fn build_usearch(data: &Vectors, quantization: ScalarKind) -> Graph {
     let n = data.len();
     let options = IndexOptions {
         dimensions: data.dim,
@@ -234,7 +197,7 @@ fn build_usearch(data: &Dataset, quantization: ScalarKind) -> Graph {
             let index = &index;
             scope.spawn(move || {
                 for i in (t..n).step_by(THREADS) {
-                    index.add(i as u64, data.point(i)).expect("usearch add");
+                    index.add(i as u64, data.doc(i)).expect("usearch add");
                 }
             });
         }
@@ -259,7 +222,7 @@ fn runs() -> usize {
 }
 
 /// Exact top-k of every query (dot product of unit vectors = cosine).
-fn ground_truth(arena: &VectorArena, data: &Dataset) -> Vec<Vec<u64>> {
+fn ground_truth(arena: &VectorArena, data: &Vectors) -> Vec<Vec<u64>> {
     let queries: Vec<&[f32]> = data.queries().collect();
     let half = queries.len().div_ceil(THREADS);
     std::thread::scope(|scope| {
@@ -288,7 +251,7 @@ fn ground_truth(arena: &VectorArena, data: &Dataset) -> Vec<Vec<u64>> {
 /// Points whose own vector does not come back first (k = 1 at `ef`);
 /// a different point exactly as close (a duplicate) counts as found.
 /// Returns (misses, ties).
-fn self_find(engine: &Engine, data: &Dataset, ef: usize) -> (usize, usize) {
+fn self_find(engine: &Engine, data: &Vectors, ef: usize) -> (usize, usize) {
     let n = data.len();
     let counts: Vec<(usize, usize)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..THREADS)
@@ -296,11 +259,11 @@ fn self_find(engine: &Engine, data: &Dataset, ef: usize) -> (usize, usize) {
                 scope.spawn(move || {
                     let (mut misses, mut ties) = (0, 0);
                     for i in (t..n).step_by(THREADS) {
-                        let q = data.point(i);
+                        let q = data.doc(i);
                         match engine.search(q, 1, ef).first() {
                             Some(&top) if top == i as u64 => {}
                             Some(&top) if (top as usize) < n => {
-                                let other = data.point(top as usize);
+                                let other = data.doc(top as usize);
                                 if other == q || distance::dot(q, other) >= distance::dot(q, q) {
                                     ties += 1;
                                 } else {
@@ -330,7 +293,7 @@ fn self_find(engine: &Engine, data: &Dataset, ef: usize) -> (usize, usize) {
 /// several widths rather than every pass of one.
 fn recall_and_latency(
     engine: &Engine,
-    data: &Dataset,
+    data: &Vectors,
     truth: &[Vec<u64>],
     efs: &[usize],
     runs: usize,
@@ -382,24 +345,27 @@ struct Summary {
 fn main() {
     // `cargo bench` passes `--bench`; accept and ignore harness flags.
     let runs = runs();
-    let data = load();
+    let Dataset {
+        description,
+        vectors: data,
+    } = load();
     let n = data.len();
     let norms: f64 = (0..n)
-        .map(|i| distance::dot(data.point(i), data.point(i)).sqrt() as f64)
+        .map(|i| distance::dot(data.doc(i), data.doc(i)).sqrt() as f64)
         .sum::<f64>()
         / n as f64;
     eprintln!(
         "dataset: {} — {n} points × {}, {} queries, mean norm {norms:.4}; {runs} builds per engine, {} search passes",
-        data.description,
+        description,
         data.dim,
-        data.queries.len() / data.dim,
+        data.queries().count(),
         runs.max(5)
     );
 
     let mut arena = VectorArena::new(data.dim);
     arena.reserve(n);
     for i in 0..n {
-        arena.push(data.point(i));
+        arena.push(data.doc(i));
     }
     let t = Instant::now();
     let truth = ground_truth(&arena, &data);
@@ -491,7 +457,7 @@ fn main() {
 
     println!(
         "## Graph engines: {} ({n} × {}, {} queries)\n",
-        data.description,
+        description,
         data.dim,
         truth.len()
     );

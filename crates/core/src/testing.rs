@@ -4,7 +4,8 @@
 //! the benches (`annvault_core::testing`). Not part of the API: hidden
 //! from the docs, free to change.
 
-use std::path::Path;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -140,6 +141,83 @@ impl Clusters {
         }
         out
     }
+}
+
+/// Documents and queries of one dimension, each set row-major.
+#[derive(Debug, Clone)]
+pub struct Vectors {
+    pub dim: usize,
+    pub docs: Vec<f32>,
+    pub queries: Vec<f32>,
+}
+
+impl Vectors {
+    /// How many documents.
+    pub fn len(&self) -> usize {
+        self.docs.len() / self.dim
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.docs.is_empty()
+    }
+
+    pub fn doc(&self, i: usize) -> &[f32] {
+        &self.docs[i * self.dim..(i + 1) * self.dim]
+    }
+
+    pub fn query(&self, i: usize) -> &[f32] {
+        &self.queries[i * self.dim..(i + 1) * self.dim]
+    }
+
+    pub fn queries(&self) -> impl Iterator<Item = &[f32]> {
+        self.queries.chunks_exact(self.dim)
+    }
+}
+
+/// Dimension of the real-text dataset (MiniLM sentence embeddings).
+pub const REAL_TEXT_DIM: usize = 384;
+
+/// The folder of the real-text dataset (`docs-384.f32`, 20,000 unit
+/// vectors, and `queries-384.f32`, little-endian): the first of
+/// `$ANNVAULT_DATASET`, `shared/data` beside the clone (where CI puts it)
+/// and `/work/shared/data` that holds it.
+pub fn real_text_folder() -> Option<PathBuf> {
+    let beside_the_clone = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    [
+        std::env::var_os("ANNVAULT_DATASET").map(PathBuf::from),
+        Some(beside_the_clone),
+        Some(PathBuf::from("/work/shared/data")),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|folder| folder.join("docs-384.f32").exists())
+}
+
+/// The real-text dataset read from `folder`.
+pub fn read_real_text(folder: &Path) -> io::Result<Vectors> {
+    Ok(Vectors {
+        dim: REAL_TEXT_DIM,
+        docs: read_f32_rows(&folder.join("docs-384.f32"), REAL_TEXT_DIM)?,
+        queries: read_f32_rows(&folder.join("queries-384.f32"), REAL_TEXT_DIM)?,
+    })
+}
+
+/// A file of little-endian f32 rows of `dim` values each.
+pub fn read_f32_rows(path: &Path, dim: usize) -> io::Result<Vec<f32>> {
+    let bytes = std::fs::read(path)?;
+    if bytes.len() % (4 * dim) != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} is not a whole number of {dim}-dim f32 rows",
+                path.display()
+            ),
+        ));
+    }
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect())
 }
 
 /// A batch of `ids.len()` points of `dim` dimensions, `vectors` back to back.

@@ -18,7 +18,7 @@ use annvault_core::storage::directory::{DirOptions, Durability};
 use annvault_core::storage::fs::{OsStorage, Storage};
 use annvault_core::storage::sim::SimStorage;
 use annvault_core::store::Persistence;
-use annvault_core::testing::{self, Clusters, Rng};
+use annvault_core::testing::{self, Clusters, Rng, Vectors as Data};
 use annvault_core::{
     Algorithm, AnnConfig, CollectionConfig, Distance, Error, Filter, Payload, PointId,
     Quantization, Store, StoreOptions,
@@ -27,49 +27,10 @@ use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(600);
 
-struct Data {
-    dim: usize,
-    docs: Vec<f32>,
-    queries: Vec<f32>,
-}
-
-impl Data {
-    fn len(&self) -> usize {
-        self.docs.len() / self.dim
-    }
-    fn doc(&self, i: usize) -> &[f32] {
-        &self.docs[i * self.dim..(i + 1) * self.dim]
-    }
-    fn query(&self, i: usize) -> &[f32] {
-        &self.queries[i * self.dim..(i + 1) * self.dim]
-    }
-}
-
-fn read_f32(path: &Path) -> Vec<f32> {
-    let bytes = std::fs::read(path).expect("dataset file readable");
-    bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
-}
-
 /// The real-text dataset, or `None` when it is not on this machine.
 fn real_data() -> Option<Data> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        std::env::var_os("ANNVAULT_DATASET").map(PathBuf::from),
-        Some(manifest.join("../../../shared/data")),
-        Some(PathBuf::from("/work/shared/data")),
-    ];
-    let dir = candidates
-        .into_iter()
-        .flatten()
-        .find(|d| d.join("docs-384.f32").exists())?;
-    Some(Data {
-        dim: 384,
-        docs: read_f32(&dir.join("docs-384.f32")),
-        queries: read_f32(&dir.join("queries-384.f32")),
-    })
+    let folder = testing::real_text_folder()?;
+    Some(testing::read_real_text(&folder).expect("the real-text dataset is readable"))
 }
 
 /// Gaussian-ish clusters from a fixed seed: `n` points, 100 queries.
@@ -184,7 +145,7 @@ fn recall(
     filter: &Filter,
     keep: impl Fn(usize) -> bool,
 ) -> f64 {
-    let queries = data.queries.len() / data.dim;
+    let queries = data.queries().count();
     let mut found = 0;
     let mut expected = 0;
     for q in 0..queries {
