@@ -399,6 +399,22 @@ impl Store {
             .hnsw
             .quantization
             .resolve(options.config.distance)?;
+        // A collection not created yet, beside the older layout: read and
+        // check that layout first, so that a refusal leaves no empty
+        // collection behind.
+        let legacy_batch = match &options.persistence {
+            Some(p)
+                if !p.storage.exists(&p.root.join(&options.name))
+                    && legacy::present(p.storage.as_ref(), &p.root) =>
+            {
+                Some(legacy::read(
+                    p.storage.as_ref(),
+                    &p.root,
+                    options.config.dimension,
+                )?)
+            }
+            _ => None,
+        };
         let mut recovery = RecoveryReport::default();
         let mut ann_info = AnnInfo::default();
         let mut graph = None;
@@ -450,19 +466,25 @@ impl Store {
             spawn_indexer(&store.inner);
         }
         if fresh {
-            store.import_legacy()?;
+            store.import_legacy(legacy_batch)?;
         }
         Ok(store)
     }
 
-    fn import_legacy(&self) -> Result<()> {
+    /// Imports the older layout into a fresh collection: `batch` when it was
+    /// read before the collection was created, else read now (a collection
+    /// directory left empty by an earlier version's refused import).
+    fn import_legacy(&self, batch: Option<PointBatch>) -> Result<()> {
         let Some(p) = &self.inner.persistence else {
             return Ok(());
         };
-        if !legacy::present(p.storage.as_ref(), &p.root) {
-            return Ok(());
-        }
-        let batch = legacy::read(p.storage.as_ref(), &p.root, self.inner.config.dimension)?;
+        let batch = match batch {
+            Some(batch) => batch,
+            None if legacy::present(p.storage.as_ref(), &p.root) => {
+                legacy::read(p.storage.as_ref(), &p.root, self.inner.config.dimension)?
+            }
+            None => return Ok(()),
+        };
         self.insert(self.ticket(), batch)?;
         self.checkpoint(self.ticket())
     }
