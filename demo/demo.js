@@ -8,6 +8,7 @@
 
 const { performance } = require('node:perf_hooks')
 const { createPersistentInMemoryStore } = require('..')
+const { mulberry32 } = require('../bench/lib/random')
 
 const DIMENSION = 384
 const DOCUMENTS = 5000
@@ -15,18 +16,7 @@ const BATCH = 500
 const TOPICS = ['databases', 'rust', 'node', 'search', 'storage', 'networking', 'testing', 'compilers']
 const SOURCES = ['wiki', 'blog', 'paper', 'docs']
 
-function rng(seed) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-const random = rng(2026)
+const random = mulberry32(2026)
 const centres = TOPICS.map(() => Float32Array.from({ length: DIMENSION }, () => random() * 2 - 1))
 
 function embed(topic, noise, next = random) {
