@@ -65,7 +65,7 @@ async function main() {
   }
 
   // Its own generator: the same query whether or not this run ingested.
-  const query = embed(TOPICS.indexOf('rust'), 0.5, rng(7))
+  const query = embed(TOPICS.indexOf('rust'), 0.5, mulberry32(7))
   const searches = [
     ['unfiltered', undefined],
     ["topic = 'rust'", { topic: 'rust' }],
