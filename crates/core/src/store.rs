@@ -1220,14 +1220,9 @@ impl Inner {
             })
     }
 
-    /// Whether checkpoints save the graph: only on a real file system (the
-    /// graph engine writes its own files), and not for a flat index.
+    /// Whether checkpoints save a graph: persistent and not a flat index.
     fn saves_graph(&self) -> bool {
-        self.ann.algorithm != ann::Algorithm::Flat
-            && self
-                .persistence
-                .as_ref()
-                .is_some_and(|p| p.storage.is_native())
+        self.ann.algorithm != ann::Algorithm::Flat && self.persistence.is_some()
     }
 
     /// Waits until [`Inner::index_settled`] or `deadline`; whether it got there.

@@ -45,9 +45,10 @@ pub trait Storage: Send + Sync {
     /// Takes an exclusive lock on `path` (created if missing), failing with
     /// `WouldBlock` when another holder has it, in this process or another.
     fn lock(&self, path: &Path) -> io::Result<Box<dyn StorageLock>>;
-    /// Whether paths name real files that other libraries can open (the
-    /// graph engine writes and reads its own files). Simulators say no, and
-    /// the graph is then rebuilt on open instead of saved.
+    /// Whether this is the real file system. Open then reads the saved
+    /// graph on a second thread while the snapshot is decoded; a simulator
+    /// says no and keeps its operations in one order, so that a crash at its
+    /// n-th operation is the same crash on every run.
     fn is_native(&self) -> bool {
         false
     }
