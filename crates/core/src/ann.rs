@@ -164,6 +164,10 @@ const INSERT_SLICE: usize = 512;
 /// Points an audit checks between two looks at the foreground.
 const AUDIT_SLICE: usize = 2048;
 
+/// Graph distances this close count as equal in an audit: the graph's own
+/// rounding (8-bit and f16 codes, f32 sums in another order).
+const TIE: f32 = 1e-4;
+
 pub const MAX_M: usize = 128;
 pub const MAX_EF: usize = 65_536;
 
@@ -604,28 +608,45 @@ impl Graph {
         Ok(())
     }
 
-    /// Searches each point's own vector, on every core, and returns the
-    /// labels that do not come first at `ef_search` (ties aside): the ones
-    /// to pin. A cheap narrow search clears most points first.
+    /// Searches each point's own vector and returns the labels a search
+    /// for it would not return: the ones to repair or pin. A point is found
+    /// when its label is among the candidates a search ranks exactly (the
+    /// first [`rerank_count`]`(…, 1, ef)` of the graph's order: a search for
+    /// its vector at any limit returns it), or further down but tied with
+    /// the first (duplicates of it fill the window, and a search returns one
+    /// of them with the same score). A cheap narrow search clears most
+    /// points first.
     pub fn unreachable(
         &self,
         points: &[(usize, Vec<f32>)],
         ef_search: usize,
         parallel: &dyn Fn() -> bool,
     ) -> Result<Vec<usize>> {
-        let found_first = |label: usize, vector: &[f32], ef: usize| -> Result<bool> {
-            let found = self.engine.search(vector, ef)?;
-            let first = found.first().map_or(f32::INFINITY, |f| f.1);
-            Ok(found.iter().any(|(l, d)| *l == label && *d <= first))
-        };
+        let window = rerank_count(self.engine.quantization(), 1, ef_search);
+        // `window`: how many of the graph's first candidates count.
+        let found_first =
+            |label: usize, vector: &[f32], ef: usize, window: usize| -> Result<bool> {
+                let found = self.engine.search(vector, ef)?;
+                if found.iter().take(window).any(|(l, _)| *l == label) {
+                    return Ok(true);
+                }
+                // Further down, but tied with the first: duplicates of it take
+                // the window, and a search returns one with the same score.
+                let first = found.first().map_or(f32::INFINITY, |f| f.1);
+                Ok(found
+                    .iter()
+                    .any(|(l, d)| *l == label && *d <= first + TIE * (1.0 + first.abs())))
+            };
         let narrow = ef_search.min(16);
         let check = |(label, vector): &(usize, Vec<f32>)| -> Result<Option<usize>> {
             if self.is_retired() {
                 // Nobody will read the answer: stop early (the caller checks).
                 return Ok(None);
             }
-            let found =
-                found_first(*label, vector, narrow)? || found_first(*label, vector, ef_search)?;
+            // The narrow search clears a point it finds first (which the
+            // wider one then finds first too); the wider one decides.
+            let found = found_first(*label, vector, narrow, 1)?
+                || found_first(*label, vector, ef_search, window)?;
             Ok((!found).then_some(*label))
         };
         // A slice at a time, each on every core only while `parallel()`.

@@ -677,13 +677,34 @@ impl Store {
     /// [`AnnConfig::close_wait`]). Reads go on meanwhile, and so do writes
     /// issued before this call. A no-op without persistence.
     pub fn checkpoint(&self, ticket: WriteTicket) -> Result<()> {
-        // As a close does: the graph saved with the snapshot covers every
-        // point written before this call (later writes wait on the ticket).
-        self.inner.gate.wait_for_turn(ticket.number);
-        if self.inner.saves_graph() {
-            self.inner
-                .wait_for_index(Instant::now() + self.inner.ann.close_wait, false)?;
+        self.snapshot(ticket)?;
+        // As a close does, but holding no ticket (writes go on meanwhile):
+        // once the indexer has taken in every point the snapshot holds, the
+        // graph is saved again beside it.
+        let inner = &self.inner;
+        if let (true, Some(p)) = (inner.saves_graph(), &inner.persistence) {
+            let target = {
+                let state = self.read()?;
+                let labels = state.collection.labels();
+                (labels.epoch(), labels.count())
+            };
+            let deadline = Instant::now() + inner.ann.close_wait;
+            inner.wait_until(deadline, false, &|state| {
+                inner.index_settled(state, false)
+                    || state
+                        .graph
+                        .as_ref()
+                        .is_some_and(|g| g.epoch == target.0 && g.indexed() >= target.1)
+            })?;
+            if let Some(d) = lock(&inner.dir).as_ref().map(|d| d.path().to_path_buf()) {
+                inner.save_newer_graph(p, &d);
+            }
         }
+        Ok(())
+    }
+
+    /// Checkpoint steps 1–4: snapshot and manifest, with the graph as it is.
+    fn snapshot(&self, ticket: WriteTicket) -> Result<()> {
         match self.submit(ticket, Request::Checkpoint)? {
             Outcome::Checkpoint(Some(checkpoint)) => {
                 let (job, graph) = *checkpoint;
@@ -1024,7 +1045,7 @@ impl Inner {
             let outcome = store
                 .inner
                 .presync_wal()
-                .and_then(|()| store.checkpoint(store.ticket()));
+                .and_then(|()| store.snapshot(store.ticket()));
             if let Err(error) = outcome {
                 lock(&store.inner.info).last_checkpoint_error = Some(error.full_message());
             }
@@ -1227,13 +1248,26 @@ impl Inner {
 
     /// Waits until [`Inner::index_settled`] or `deadline`; whether it got there.
     fn wait_for_index(&self, deadline: Instant, audited: bool) -> Result<bool> {
+        self.wait_until(deadline, audited, &|state| {
+            self.index_settled(state, audited)
+        })
+    }
+
+    /// Wakes the indexer until `done` holds (or `deadline`); `audited`: ask
+    /// for a full audit meanwhile.
+    fn wait_until(
+        &self,
+        deadline: Instant,
+        audited: bool,
+        done: &dyn Fn(&State) -> bool,
+    ) -> Result<bool> {
         loop {
             {
                 let state = self.state.read().map_err(|_| Error::Poisoned)?;
                 if !state.open {
                     return Err(Error::Closed);
                 }
-                if self.index_settled(&state, audited) {
+                if done(&state) {
                     if audited {
                         lock(&self.ann_info).full_audit_requested = false;
                     }
@@ -1257,18 +1291,22 @@ impl Inner {
     /// them leaves a graph whose checksum the map refuses, which costs a
     /// rebuild, never data.
     fn save_newer_graph(&self, p: &Persistence, path: &Path) {
-        let state = match self.state.read() {
-            Ok(state) => state,
+        // A copy (the vector arena's blocks are shared), so that writers do
+        // not wait for the save.
+        let (collection, graph) = match self.state.read() {
+            Ok(state) => {
+                let epoch = state.collection.labels().epoch();
+                match state.graph.as_ref().filter(|g| g.epoch == epoch) {
+                    Some(graph) => (state.collection.clone(), Arc::clone(graph)),
+                    None => return,
+                }
+            }
             Err(_) => return,
         };
-        let collection = &state.collection;
-        let Some(graph) = state
-            .graph
-            .as_ref()
-            .filter(|g| g.epoch == collection.labels().epoch())
-        else {
-            return;
-        };
+        let collection = &collection;
+        // One publication at a time: a checkpoint publishing meanwhile saves
+        // its own graph and removes the others.
+        let _serial = lock(&self.publish);
         let generation = lock(&self.info).published_generation;
         let now = SavedCoverage {
             generation,
@@ -1279,7 +1317,7 @@ impl Inner {
             return;
         }
         let _quiet = lock(&self.index_lock);
-        match ann::save(p.storage.as_ref(), path, generation, collection, graph) {
+        match ann::save(p.storage.as_ref(), path, generation, collection, &graph) {
             Ok(()) => lock(&self.ann_info).saved = Some(now),
             Err(error) => {
                 lock(&self.ann_info).warning =

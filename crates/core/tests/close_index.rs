@@ -107,7 +107,10 @@ fn an_explicit_checkpoint_saves_a_complete_graph_that_a_crash_keeps() {
     let store = open(dir.path());
     insert(&store, 0..8_000);
     store.checkpoint(store.ticket()).unwrap();
-    // A crash: no close, so only the checkpoint's graph is on disk.
+    // A crash: no close, so only the checkpoint's graph is on disk. (The
+    // wait lets the indexer finish its audits and let go of the store, so
+    // that the drop unlocks it; it saves nothing.)
+    assert!(store.wait_for_index(Duration::from_secs(600)).unwrap());
     drop(store);
     let store = open(dir.path());
     assert_complete_from_the_first_query(&store, &(0..8_000).collect::<Vec<_>>());
