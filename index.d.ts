@@ -173,8 +173,13 @@ export interface IndexStats {
   graphSize: number
   /** How the graph stores its vectors, while there is a graph. */
   quantization: 'i8' | 'f16' | 'f32' | null
-  /** Points the graph's own search does not reach first; every search ranks them exactly. */
+  /**
+   * Points a search for their own vector does not reach through the graph; every search ranks them
+   * exactly. At most 0.5 % of the points (at least 64).
+   */
   pinned: number
+  /** Such points past that budget, found by the audits since this process opened the graph. */
+  unfindable: number
   /** Graph entries of deleted or replaced points that searches skip; a rebuild clears them. */
   tombstones: number
   /** Live points not yet in the graph: searched exactly until the indexer takes them. */

@@ -436,7 +436,24 @@ pub struct Graph {
     repaired: Mutex<BTreeSet<usize>>,
     /// See [`Graph::retire`].
     retired: AtomicBool,
+    /// Points audits found unreachable past the pin budget (see
+    /// [`pin_budget`]): counted, not pinned.
+    unfindable: AtomicUsize,
+    /// The last full audit inserted points again.
+    full_repairs: AtomicBool,
 }
+
+/// How many points may be pinned in a graph over `live` points: 0.5 % of
+/// them, and at least [`MIN_PIN_BUDGET`]. Every search scores every pinned
+/// point (8-bit codes, one pass), so the budget bounds what findability
+/// costs a search: at 1,000,000 points, 5,000 codes, under a fifth of a
+/// millisecond at 384 dimensions.
+pub fn pin_budget(live: usize) -> usize {
+    (live / 200).max(MIN_PIN_BUDGET)
+}
+
+/// The pin budget of small collections.
+pub const MIN_PIN_BUDGET: usize = 64;
 
 impl Graph {
     pub fn new(
@@ -454,6 +471,8 @@ impl Graph {
             fully_audited: AtomicUsize::new(indexed),
             repaired: Mutex::new(BTreeSet::new()),
             retired: AtomicBool::new(false),
+            unfindable: AtomicUsize::new(0),
+            full_repairs: AtomicBool::new(false),
         }
     }
 
@@ -521,6 +540,44 @@ impl Graph {
             .unwrap_or_else(PoisonError::into_inner)
             .retain(|&label| label >= upto);
         self.audited.store(upto, Ordering::Release);
+    }
+
+    /// Keeps of `missed` (labels an audit would pin, ascending) what fits
+    /// the pin budget of a graph over `live` points, and counts the rest as
+    /// unfindable. A full audit's pins replace the pinned set; an
+    /// incremental one's add to it.
+    pub fn within_budget(&self, mut missed: Vec<usize>, live: usize, full: bool) -> Vec<usize> {
+        let room = pin_budget(live).saturating_sub(if full { 0 } else { self.pinned_len() });
+        let over = missed.len().saturating_sub(room);
+        missed.truncate(room);
+        if full {
+            self.unfindable.store(over, Ordering::Release);
+        } else {
+            self.unfindable.fetch_add(over, Ordering::AcqRel);
+        }
+        missed
+    }
+
+    /// Adds to [`Graph::unfindable`] (what the rebuild that made this
+    /// graph found).
+    pub fn count_unfindable(&self, count: usize) {
+        self.unfindable.fetch_add(count, Ordering::AcqRel);
+    }
+
+    /// Points past the pin budget at the audits so far (see [`pin_budget`]).
+    pub fn unfindable(&self) -> usize {
+        self.unfindable.load(Ordering::Acquire)
+    }
+
+    /// Records that a full audit inserted points again: the next full
+    /// audit only pins (see [`Graph::take_full_repairs`]).
+    pub fn note_full_repairs(&self) {
+        self.full_repairs.store(true, Ordering::Release);
+    }
+
+    /// Whether the last full audit inserted points again (and clears it).
+    pub fn take_full_repairs(&self) -> bool {
+        self.full_repairs.swap(false, Ordering::AcqRel)
     }
 
     pub fn pinned_len(&self) -> usize {
@@ -707,9 +764,14 @@ pub struct IndexStats {
     pub graph_size: usize,
     /// How the graph stores its vectors ("i8", "f16", "f32").
     pub quantization: Option<&'static str>,
-    /// Points the graph's own search does not find first, ranked exactly
-    /// by every search instead.
+    /// Points a search for their own vector does not reach through the
+    /// graph, ranked exactly by every search instead (at most
+    /// [`pin_budget`]).
     pub pinned: usize,
+    /// Points like the pinned ones past the pin budget, found by the
+    /// audits since this process opened the graph: a search for their own
+    /// vector may not return them.
+    pub unfindable: usize,
     pub tombstones: usize,
     pub unindexed: usize,
     pub builds: u64,
@@ -816,6 +878,66 @@ pub fn search(
             })
         })
         .collect())
+}
+
+/// Of the labels an audit found unreachable, the ones a search for their
+/// own vector (as users run it, ranked exactly) really misses: its best hit
+/// scores lower than the point itself. A duplicate, or any point scoring as
+/// high, is a tie and not a miss: the graph may leave some copies of a
+/// repeated vector unreachable while a search returns another copy.
+pub fn confirm_missed(
+    collection: &Collection,
+    graph: &Graph,
+    missed: Vec<usize>,
+    ef_search: usize,
+) -> Result<Vec<usize>> {
+    let labels = collection.labels();
+    let arena = collection.arena();
+    let kind = collection.config().distance;
+    let mut confirmed = Vec::with_capacity(missed.len());
+    for label in missed {
+        let Some(slot) = labels.slot(label) else {
+            continue;
+        };
+        let query = arena.get(slot);
+        let Some(&(_, own)) = flat::rank(arena, kind, query, 1, [slot]).first() else {
+            continue;
+        };
+        let best = search(collection, graph, query, 1, &Filter::default(), ef_search)?
+            .first()
+            .map_or(f32::NEG_INFINITY, |hit| hit.score);
+        if best < own - TIE * (1.0 + own.abs()) {
+            confirmed.push(label);
+        }
+    }
+    Ok(confirmed)
+}
+
+/// Of `missed` (labels of `points`, which is in label order), the ones whose vector no
+/// other point shares. A build cannot search the collection yet (the new
+/// graph's labels are not the collection's until it is swapped in), so it
+/// tells exact duplicates apart by their bits, not by a search as
+/// [`confirm_missed`] does; a search for a repeated vector returns one of
+/// its copies.
+pub fn drop_duplicates(points: &[(usize, Vec<f32>)], missed: Vec<usize>) -> Vec<usize> {
+    if missed.is_empty() {
+        return missed;
+    }
+    let mut copies: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+    for (_, vector) in points {
+        *copies.entry(vector_crc(vector)).or_default() += 1;
+    }
+    missed
+        .into_iter()
+        .filter(|&label| {
+            // `points` is in label order.
+            points
+                .binary_search_by_key(&label, |(l, _)| *l)
+                .map_or(true, |at| {
+                    copies.get(&vector_crc(&points[at].1)).copied().unwrap_or(0) < 2
+                })
+        })
+        .collect()
 }
 
 /// How many of the graph's `ef` candidates, taken in the graph's own order,
@@ -1184,6 +1306,28 @@ mod tests {
         (0..count)
             .map(|i| centres[i % 4].iter().map(|c| c + 0.05 * next()).collect())
             .collect()
+    }
+
+    #[test]
+    fn pins_stay_within_the_budget_and_the_rest_are_counted() {
+        let dim = 8;
+        let engine = new_engine(&AnnConfig::default(), Distance::Cosine, dim, 16).unwrap();
+        let vectors = clustered(10, dim, 5);
+        let pinned: Vec<(usize, Vec<f32>)> = (0..10).map(|l| (l, vectors[l].clone())).collect();
+        let graph = Graph::new(engine, 0, 0, pinned);
+        // 1,000 live points: the budget is the floor, 64; 10 are pinned.
+        let missed: Vec<usize> = (100..200).collect();
+        let kept = graph.within_budget(missed.clone(), 1000, false);
+        assert_eq!(kept, (100..154).collect::<Vec<_>>());
+        assert_eq!(graph.unfindable(), 46);
+        // A full audit's pins replace the set: the whole budget, and the
+        // count of the rest starts again.
+        assert_eq!(graph.within_budget(missed.clone(), 1000, true).len(), 64);
+        assert_eq!(graph.unfindable(), 36);
+        // 0.5 % of 100,000.
+        assert_eq!(graph.within_budget(missed, 100_000, true).len(), 100);
+        assert_eq!(graph.unfindable(), 0);
+        assert_eq!(pin_budget(1_000_000), 5_000);
     }
 
     #[test]

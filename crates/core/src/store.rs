@@ -1363,6 +1363,7 @@ impl Inner {
             stats.graph_size = graph.engine.len();
             stats.quantization = Some(graph.engine.quantization().name());
             stats.pinned = graph.pinned_len();
+            stats.unfindable = graph.unfindable();
             stats.tombstones = (0..indexed).filter(|&l| labels.slot(l).is_none()).count();
             stats.unindexed = (indexed..labels.count())
                 .filter(|&l| labels.slot(l).is_some())
@@ -1434,6 +1435,7 @@ impl Inner {
                     let started = Instant::now();
                     let start = if full { 0 } else { graph.audited() };
                     let graph = Arc::clone(graph);
+                    let live = collection.len();
                     drop(state);
                     let Some(points) = self.prepared_labels(start..from, graph.epoch) else {
                         return Ok(true);
@@ -1448,27 +1450,52 @@ impl Inner {
                     if graph.is_retired() {
                         return Ok(true);
                     }
-                    // A full audit pins: inserting points again can leave
-                    // other old points unreachable, which the next full
-                    // audit would find, and so on.
-                    let (retry, pin) = if full {
+                    let missed = {
+                        let Ok(state) = self.state.read() else {
+                            return Ok(false);
+                        };
+                        if !state.open || state.collection.labels().epoch() != graph.epoch {
+                            return Ok(true);
+                        }
+                        ann::confirm_missed(
+                            &state.collection,
+                            &graph,
+                            missed,
+                            self.ann.hnsw.ef_search,
+                        )?
+                    };
+                    // A point missed the first time is inserted again under
+                    // a new label (its neighbours link to it then); missed
+                    // again, it is pinned. Re-inserts can leave other old
+                    // points unreachable, which only a full audit finds: so
+                    // a full audit that re-inserted is followed by one that
+                    // only pins, and the last full audit comes after the
+                    // last insert.
+                    let pin_only = full && graph.take_full_repairs();
+                    let (retry, pin) = if pin_only {
                         (Vec::new(), missed)
                     } else {
                         graph.triage(missed)
                     };
+                    let pin = graph.within_budget(pin, live, full);
                     let pin: Vec<(usize, Vec<f32>)> = points
                         .into_iter()
                         .filter(|(label, _)| pin.binary_search(label).is_ok())
                         .collect();
+                    let mut reissued = false;
                     if !retry.is_empty() {
                         let Ok(mut state) = self.state.write() else {
                             return Ok(false);
                         };
                         if state.open && state.collection.labels().epoch() == graph.epoch {
                             graph.note_repairs(state.collection.reissue_labels(&retry));
+                            reissued = true;
                         }
                     }
                     graph.record_audit(from, pin, full);
+                    if full && reissued {
+                        graph.note_full_repairs();
+                    }
                     if full {
                         let mut info = lock(&self.ann_info);
                         info.last_full_audit = Some(started.elapsed());
@@ -1507,6 +1534,9 @@ impl Inner {
                 let unreachable = graph.unreachable(&points, self.ann.hnsw.ef_search, &|| {
                     self.foreground.load(Ordering::Relaxed) == 0
                 })?;
+                let unreachable = ann::drop_duplicates(&points, unreachable);
+                let unreachable = graph.within_budget(unreachable, points.len(), true);
+                let unfindable = graph.unfindable();
                 let pinned: Vec<(usize, Vec<f32>)> = points
                     .into_iter()
                     .filter(|(label, _)| unreachable.binary_search(label).is_ok())
@@ -1534,7 +1564,9 @@ impl Inner {
                 // Points the new graph does not reach are pinned, not
                 // inserted again: the tombstones that would leave could
                 // call for another rebuild.
-                state.graph = Some(Arc::new(Graph::new(engine, epoch, order.len(), pinned)));
+                let graph = Graph::new(engine, epoch, order.len(), pinned);
+                graph.count_unfindable(unfindable);
+                state.graph = Some(Arc::new(graph));
                 Ok(true)
             }
         }

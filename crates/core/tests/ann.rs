@@ -131,9 +131,10 @@ fn assert_every_point_findable(store: &Store, data: &Data, live: &BTreeSet<usize
     }
     assert!(
         missed.is_empty(),
-        "{} of {} points not found first: {missed:?}",
+        "{} of {} points not found first: {missed:?} ({:?})",
         missed.len(),
-        live.len()
+        live.len(),
+        store.stats().unwrap().index
     );
 }
 

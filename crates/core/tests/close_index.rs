@@ -87,7 +87,9 @@ fn a_close_during_a_rebuild_saves_the_rebuilt_graph_complete() {
     // 1,000 tombstones of 6,000: under the rebuild fraction (a fifth)...
     delete(0..1_000);
     assert!(store.wait_for_index(Duration::from_secs(600)).unwrap());
-    assert_eq!(store.stats().unwrap().index.tombstones, 1_000);
+    // (Plus the old labels of the few points an audit inserted again.)
+    let tombstones = store.stats().unwrap().index.tombstones;
+    assert!((1_000..1_200).contains(&tombstones), "{tombstones}");
     // ...then past it, and a close at once, while the indexer rebuilds.
     delete(1_000..1_300);
     store.close(store.ticket()).unwrap();
