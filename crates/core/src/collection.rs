@@ -467,27 +467,11 @@ impl Collection {
         ops.iter()
             .map(|op| match op {
                 Op::Insert(batch) => {
-                    if batch.dimension != self.config.dimension {
-                        return Verdict::Refuse(Error::DimensionMismatch {
-                            expected: self.config.dimension,
-                            actual: batch.dimension,
-                            index: BatchIndex(None),
-                        });
-                    }
-                    let adding = batch
-                        .ids
-                        .iter()
-                        .filter(|id| !present(&touched, cleared, id))
-                        .count();
-                    if let Some(max) = self.config.max_vectors {
-                        if len + adding > max {
-                            return Verdict::Refuse(Error::CapacityExceeded {
-                                max,
-                                current: len,
-                                adding,
-                            });
-                        }
-                    }
+                    let adding =
+                        match self.check_insert(batch, len, |id| present(&touched, cleared, id)) {
+                            Ok(adding) => adding,
+                            Err(error) => return Verdict::Refuse(error),
+                        };
                     len += adding;
                     touched.extend(batch.ids.iter().map(|id| (id, true)));
                     Verdict::Apply
@@ -576,9 +560,15 @@ impl Collection {
         })
     }
 
-    /// Inserts a batch; an id that already exists is overwritten (upsert).
-    /// All or nothing: the only check left after validation is capacity.
-    pub fn insert(&mut self, batch: PointBatch) -> Result<()> {
+    /// Whether `batch` may be inserted into `len` points of which `present`
+    /// says which exist: its dimension, and the capacity. Returns how many
+    /// points it adds.
+    fn check_insert(
+        &self,
+        batch: &PointBatch,
+        len: usize,
+        present: impl Fn(&PointId) -> bool,
+    ) -> Result<usize> {
         if batch.dimension != self.config.dimension {
             return Err(Error::DimensionMismatch {
                 expected: self.config.dimension,
@@ -586,20 +576,23 @@ impl Collection {
                 index: BatchIndex(None),
             });
         }
-        let adding = batch
-            .ids
-            .iter()
-            .filter(|id| !self.slot_of.contains_key(id))
-            .count();
+        let adding = batch.ids.iter().filter(|id| !present(id)).count();
         if let Some(max) = self.config.max_vectors {
-            if self.len() + adding > max {
+            if len + adding > max {
                 return Err(Error::CapacityExceeded {
                     max,
-                    current: self.len(),
+                    current: len,
                     adding,
                 });
             }
         }
+        Ok(adding)
+    }
+
+    /// Inserts a batch; an id that already exists is overwritten (upsert).
+    /// All or nothing: the only check left after validation is capacity.
+    pub fn insert(&mut self, batch: PointBatch) -> Result<()> {
+        let adding = self.check_insert(&batch, self.len(), |id| self.slot_of.contains_key(id))?;
         self.arena
             .reserve(adding.saturating_sub(self.free_slots.len()));
         let dim = self.config.dimension;
