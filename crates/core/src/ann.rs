@@ -164,9 +164,9 @@ const INSERT_SLICE: usize = 512;
 /// Points an audit checks between two looks at the foreground.
 const AUDIT_SLICE: usize = 2048;
 
-/// Graph distances this close count as equal in an audit: the graph's own
-/// rounding (8-bit and f16 codes, f32 sums in another order).
-const TIE: f32 = 1e-4;
+/// Exact scores this close (relative) count as equal when an audit confirms
+/// a miss: f32 sums of the same products in another order.
+const TIE: f32 = 1e-6;
 
 pub const MAX_M: usize = 128;
 pub const MAX_EF: usize = 65_536;
@@ -558,12 +558,6 @@ impl Graph {
         missed
     }
 
-    /// Adds to [`Graph::unfindable`] (what the rebuild that made this
-    /// graph found).
-    pub fn count_unfindable(&self, count: usize) {
-        self.unfindable.fetch_add(count, Ordering::AcqRel);
-    }
-
     /// Points past the pin budget at the audits so far (see [`pin_budget`]).
     pub fn unfindable(&self) -> usize {
         self.unfindable.load(Ordering::Acquire)
@@ -665,45 +659,30 @@ impl Graph {
         Ok(())
     }
 
-    /// Searches each point's own vector and returns the labels a search
-    /// for it would not return: the ones to repair or pin. A point is found
-    /// when its label is among the candidates a search ranks exactly (the
-    /// first [`rerank_count`]`(…, 1, ef)` of the graph's order: a search for
-    /// its vector at any limit returns it), or further down but tied with
-    /// the first (duplicates of it fill the window, and a search returns one
-    /// of them with the same score). A cheap narrow search clears most
-    /// points first.
+    /// Searches each point's own vector and returns the labels the graph
+    /// does not put first (ties with the first aside): the candidates to
+    /// repair or pin. Whether a search really misses one is for the caller
+    /// to confirm ([`confirm_missed`]): the re-rank returns many of them
+    /// all the same. A cheap narrow search clears most points first.
     pub fn unreachable(
         &self,
         points: &[(usize, Vec<f32>)],
         ef_search: usize,
         parallel: &dyn Fn() -> bool,
     ) -> Result<Vec<usize>> {
-        let window = rerank_count(self.engine.quantization(), 1, ef_search);
-        // `window`: how many of the graph's first candidates count.
-        let found_first =
-            |label: usize, vector: &[f32], ef: usize, window: usize| -> Result<bool> {
-                let found = self.engine.search(vector, ef)?;
-                if found.iter().take(window).any(|(l, _)| *l == label) {
-                    return Ok(true);
-                }
-                // Further down, but tied with the first: duplicates of it take
-                // the window, and a search returns one with the same score.
-                let first = found.first().map_or(f32::INFINITY, |f| f.1);
-                Ok(found
-                    .iter()
-                    .any(|(l, d)| *l == label && *d <= first + TIE * (1.0 + first.abs())))
-            };
+        let found_first = |label: usize, vector: &[f32], ef: usize| -> Result<bool> {
+            let found = self.engine.search(vector, ef)?;
+            let first = found.first().map_or(f32::INFINITY, |f| f.1);
+            Ok(found.iter().any(|(l, d)| *l == label && *d <= first))
+        };
         let narrow = ef_search.min(16);
         let check = |(label, vector): &(usize, Vec<f32>)| -> Result<Option<usize>> {
             if self.is_retired() {
                 // Nobody will read the answer: stop early (the caller checks).
                 return Ok(None);
             }
-            // The narrow search clears a point it finds first (which the
-            // wider one then finds first too); the wider one decides.
-            let found = found_first(*label, vector, narrow, 1)?
-                || found_first(*label, vector, ef_search, window)?;
+            let found =
+                found_first(*label, vector, narrow)? || found_first(*label, vector, ef_search)?;
             Ok((!found).then_some(*label))
         };
         // A slice at a time, each on every core only while `parallel()`.
@@ -911,33 +890,6 @@ pub fn confirm_missed(
         }
     }
     Ok(confirmed)
-}
-
-/// Of `missed` (labels of `points`, which is in label order), the ones whose vector no
-/// other point shares. A build cannot search the collection yet (the new
-/// graph's labels are not the collection's until it is swapped in), so it
-/// tells exact duplicates apart by their bits, not by a search as
-/// [`confirm_missed`] does; a search for a repeated vector returns one of
-/// its copies.
-pub fn drop_duplicates(points: &[(usize, Vec<f32>)], missed: Vec<usize>) -> Vec<usize> {
-    if missed.is_empty() {
-        return missed;
-    }
-    let mut copies: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
-    for (_, vector) in points {
-        *copies.entry(vector_crc(vector)).or_default() += 1;
-    }
-    missed
-        .into_iter()
-        .filter(|&label| {
-            // `points` is in label order.
-            points
-                .binary_search_by_key(&label, |(l, _)| *l)
-                .map_or(true, |at| {
-                    copies.get(&vector_crc(&points[at].1)).copied().unwrap_or(0) < 2
-                })
-        })
-        .collect()
 }
 
 /// How many of the graph's `ef` candidates, taken in the graph's own order,

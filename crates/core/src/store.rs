@@ -356,6 +356,9 @@ const INLINE_SEARCH_WORK: usize = 4 << 20;
 /// How long the indexer waits after a wake-up before its next step.
 const INDEXER_DEBOUNCE: Duration = Duration::from_millis(2);
 
+/// Misses an audit confirms with real searches per hold of the state lock.
+const CONFIRM_SLICE: usize = 256;
+
 /// Labels the indexer takes into the graph per step, so that the tail
 /// shrinks steadily and a checkpoint's graph dump waits at most one step.
 const INDEX_CHUNK: usize = 2048;
@@ -691,10 +694,9 @@ impl Store {
             let deadline = Instant::now() + inner.ann.close_wait;
             inner.wait_until(deadline, false, &|state| {
                 inner.index_settled(state, false)
-                    || state
-                        .graph
-                        .as_ref()
-                        .is_some_and(|g| g.epoch == target.0 && g.indexed() >= target.1)
+                    || state.graph.as_ref().is_some_and(|g| {
+                        g.epoch == target.0 && g.indexed() >= target.1 && g.audited() >= target.1
+                    })
             })?;
             if let Some(d) = lock(&inner.dir).as_ref().map(|d| d.path().to_path_buf()) {
                 inner.save_newer_graph(p, &d);
@@ -1226,8 +1228,9 @@ impl Inner {
     }
 
     /// Whether the indexer has nothing left to take in: no graph wanted, or
-    /// the current graph holds every label and needs no rebuild (and, with
-    /// `audited`, every label has been audited, fully).
+    /// the current graph holds every label, has audited each (so that the
+    /// points it does not reach are pinned) and needs no rebuild; with
+    /// `audited`, every label has also been audited in a full pass.
     fn index_settled(&self, state: &State, audited: bool) -> bool {
         let collection = &state.collection;
         !self.ann.wants_graph(collection.len())
@@ -1235,8 +1238,8 @@ impl Inner {
             || state.graph.as_ref().is_some_and(|g| {
                 g.epoch == collection.labels().epoch()
                     && g.indexed() >= collection.labels().count()
-                    && (!audited
-                        || (g.audited() >= g.indexed() && g.fully_audited() >= g.indexed()))
+                    && g.audited() >= g.indexed()
+                    && (!audited || g.fully_audited() >= g.indexed())
                     && !self.rebuild_due(collection, g)
             })
     }
@@ -1450,20 +1453,24 @@ impl Inner {
                     if graph.is_retired() {
                         return Ok(true);
                     }
-                    let missed = {
+                    // Confirmed by a real search, a slice at a time, so that
+                    // writers do not wait for all of them.
+                    let mut confirmed = Vec::new();
+                    for slice in missed.chunks(CONFIRM_SLICE) {
                         let Ok(state) = self.state.read() else {
                             return Ok(false);
                         };
                         if !state.open || state.collection.labels().epoch() != graph.epoch {
                             return Ok(true);
                         }
-                        ann::confirm_missed(
+                        confirmed.extend(ann::confirm_missed(
                             &state.collection,
                             &graph,
-                            missed,
+                            slice.to_vec(),
                             self.ann.hnsw.ef_search,
-                        )?
-                    };
+                        )?);
+                    }
+                    let missed = confirmed;
                     // A point missed the first time is inserted again under
                     // a new label (its neighbours link to it then); missed
                     // again, it is pinned. Re-inserts can leave other old
@@ -1531,16 +1538,7 @@ impl Inner {
                     .unzip();
                 let graph = Graph::new(engine, 0, 0, Vec::new());
                 graph.insert(&points, &|| self.foreground.load(Ordering::Relaxed) > 0)?;
-                let unreachable = graph.unreachable(&points, self.ann.hnsw.ef_search, &|| {
-                    self.foreground.load(Ordering::Relaxed) == 0
-                })?;
-                let unreachable = ann::drop_duplicates(&points, unreachable);
-                let unreachable = graph.within_budget(unreachable, points.len(), true);
-                let unfindable = graph.unfindable();
-                let pinned: Vec<(usize, Vec<f32>)> = points
-                    .into_iter()
-                    .filter(|(label, _)| unreachable.binary_search(label).is_ok())
-                    .collect();
+                drop(points);
                 let Ok(mut state) = self.state.write() else {
                     return Ok(false);
                 };
@@ -1561,11 +1559,12 @@ impl Inner {
                 if let Some(old) = state.graph.take() {
                     old.retire();
                 }
-                // Points the new graph does not reach are pinned, not
-                // inserted again: the tombstones that would leave could
-                // call for another rebuild.
-                let graph = Graph::new(engine, epoch, order.len(), pinned);
-                graph.count_unfindable(unfindable);
+                // Not audited yet: the next steps audit every label (with
+                // misses confirmed by real searches, which need the graph
+                // in place). Until then a point the graph does not reach
+                // may be missed by a search for its own vector.
+                let graph = Graph::new(engine, epoch, order.len(), Vec::new());
+                graph.restore_audits(0, 0);
                 state.graph = Some(Arc::new(graph));
                 Ok(true)
             }
