@@ -1229,8 +1229,9 @@ impl Inner {
 
     /// Whether the indexer has nothing left to take in: no graph wanted, or
     /// the current graph holds every label, has audited each (so that the
-    /// points it does not reach are pinned) and needs no rebuild; with
-    /// `audited`, every label has also been audited in a full pass.
+    /// points it does not reach are pinned), owes no full audit (the graph
+    /// has not doubled since the last) and needs no rebuild; with `audited`,
+    /// every label has also been audited in a full pass.
     fn index_settled(&self, state: &State, audited: bool) -> bool {
         let collection = &state.collection;
         !self.ann.wants_graph(collection.len())
@@ -1239,6 +1240,7 @@ impl Inner {
                 g.epoch == collection.labels().epoch()
                     && g.indexed() >= collection.labels().count()
                     && g.audited() >= g.indexed()
+                    && !g.wants_full_audit()
                     && (!audited || g.fully_audited() >= g.indexed())
                     && !self.rebuild_due(collection, g)
             })
