@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 
 cargo test --workspace
 npx napi build --platform --js binding.js --dts binding.d.ts
+npx tsc -p tsconfig.lib.json
 npx jest --ci
