@@ -57,6 +57,33 @@ export declare class NativeStore {
   exportLegacy(dir: string): Promise<void>
 }
 
+/** Checks a collection name as opening a native store would. */
+export declare function checkCollectionName(name: string, operation: string): void
+
+/** Checks a filter as `search` and `list` would. */
+export declare function checkFilter(filter: string, operation: string): void
+
+/**
+ * Checks a search's or list's `limit` (and a search's `efSearch`) as a
+ * native store would; returns the limit.
+ */
+export declare function checkLimits(limit: number, efSearch: number | undefined | null, operation: string): number
+
+/** Checks one payload as `update` would. */
+export declare function checkPayload(payload: string, operation: string): void
+
+/** Checks one id as `get`, `update` and `delete` would. */
+export declare function checkPointId(id: string | number, operation: string): void
+
+/**
+ * Checks a batch as `insert` would (dimension, finite values, ids, duplicate
+ * ids, payloads).
+ */
+export declare function checkPoints(dimension: number, vectors: Float32Array, lengths: Uint32Array, ids: Array<string | number>, payloads: string): Promise<void>
+
+/** Checks a query vector as `search` would. */
+export declare function checkQuery(dimension: number, vector: Float32Array, operation: string): void
+
 /**
  * The stable error codes by name, so the façade raises its own errors
  * (payload not plain JSON, wrong argument types) with the core's codes.

@@ -836,5 +836,12 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeStore = nativeBinding.NativeStore
+module.exports.checkCollectionName = nativeBinding.checkCollectionName
+module.exports.checkFilter = nativeBinding.checkFilter
+module.exports.checkLimits = nativeBinding.checkLimits
+module.exports.checkPayload = nativeBinding.checkPayload
+module.exports.checkPointId = nativeBinding.checkPointId
+module.exports.checkPoints = nativeBinding.checkPoints
+module.exports.checkQuery = nativeBinding.checkQuery
 module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.openStore = nativeBinding.openStore

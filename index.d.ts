@@ -264,7 +264,7 @@ export interface VectorStore {
   connect(): Promise<void>
   disconnect(): Promise<void>
   isConnected(): boolean
-  getBackendType(): 'in-memory'
+  getBackendType(): 'in-memory' | 'pgvector'
   getDimension(): number
   getCollectionName(): string
 }
@@ -318,7 +318,7 @@ export interface HealthStatus {
 }
 
 export declare class VectorStoreManager {
-  constructor(config: VectorStoreConfig)
+  constructor(config: VectorStoreConfig | PgVectorStoreConfig)
   connect(): Promise<void>
   disconnect(): Promise<void>
   getStore(): InMemoryVectorStore
@@ -331,8 +331,36 @@ export interface VectorStoreHandle {
   store: InMemoryVectorStore
 }
 
+/**
+ * The same API on PostgreSQL + pgvector (README: "PostgreSQL + pgvector"); needs the `pg` package.
+ * Every write is committed (durable) when it resolves; `checkpoint()` and `flush()` have nothing to do.
+ */
+export interface PgVectorStoreConfig {
+  type: 'pgvector'
+  /** Same rules as the embedded store's; the table is `av_<16 hex of its SHA-256>`. */
+  collectionName: string
+  /** 1–16000 (pgvector's `vector` limit). Default 1536. Over 2000, searches are exact (no HNSW index). */
+  dimension?: number
+  distance?: Distance | Lowercase<Distance> | Uppercase<Distance>
+  maxVectors?: number
+  /** A libpq URL; give this or `pool`. */
+  connectionString?: string
+  /** An existing `pg.Pool`, which `disconnect()` leaves open. */
+  pool?: unknown
+  annAlgorithm?: 'auto' | 'flat' | 'hnsw'
+  annMinDatasetSize?: number
+  /** pgvector's bounds: m 2–100, efConstruction 4–1000, efSearch 1–1000. */
+  hnsw?: { m?: number; efConstruction?: number; efSearch?: number }
+}
+
+export interface PgVectorStoreHandle {
+  manager: VectorStoreManager
+  store: VectorStore
+}
+
 /** Creates a store and connects it. */
 export declare function createVectorStore(config: VectorStoreConfig): Promise<VectorStoreHandle>
+export declare function createVectorStore(config: PgVectorStoreConfig): Promise<PgVectorStoreHandle>
 
 /** Creates an in-memory store that keeps its data under `persistencePath`, and connects it. */
 export declare function createPersistentInMemoryStore(

@@ -580,7 +580,7 @@ function normalizeConfig(input) {
   checkKnown(config, CONFIG_KEYS, 'config', operation)
   const type = optionOf(config, 'type', 'string', operation) ?? 'in-memory'
   if (type !== 'in-memory') {
-    throw storeError('INVALID_ARGUMENT', operation, `config.type must be 'in-memory', got ${JSON.stringify(type)}`, {
+    throw storeError('INVALID_ARGUMENT', operation, `config.type must be 'in-memory' or 'pgvector', got ${JSON.stringify(type)}`, {
       argument: 'type',
     })
   }
@@ -835,12 +835,24 @@ class InMemoryVectorStore {
 
 // ---------------------------------------------------------- the manager
 
+/** The backend `config.type` names: 'pgvector' is loaded only when asked for (it needs `pg`). */
+function storeFor(config) {
+  let type
+  try {
+    type = isPlainObject(config) ? config.type : undefined
+  } catch {
+    type = undefined
+  }
+  if (type === 'pgvector') return new (require('./dist/pgvector.js').PgVectorStore)(config)
+  return new InMemoryVectorStore(config)
+}
+
 class VectorStoreManager {
   #store
 
   /** @param {import('./index').VectorStoreConfig} config */
   constructor(config) {
-    this.#store = new InMemoryVectorStore(config)
+    this.#store = storeFor(config)
   }
 
   async connect() {
@@ -856,6 +868,7 @@ class VectorStoreManager {
   }
 
   getInfo() {
+    if (this.#store.getBackendType() !== 'in-memory') return this.#store.getInfo()
     const config = this.#store.getConfig()
     return {
       type: 'in-memory',
@@ -910,3 +923,35 @@ module.exports = {
   PersistenceError,
   ErrorCodes: CODES,
 }
+
+// For the other backends of the same API (dist/pgvector.js): the same argument
+// checks and error classes, so every backend refuses the same input the same
+// way. Not part of the public API.
+Object.defineProperty(module.exports, '__internal', {
+  value: Object.freeze({
+    native,
+    storeError,
+    translate,
+    call,
+    describe,
+    isPlainObject,
+    readOptions,
+    checkKnown,
+    optionOf,
+    hnswOf,
+    checkArray,
+    packVectors,
+    copyIds,
+    payloadsText,
+    payloadText,
+    filterText,
+    toFloat32,
+    checkLimit,
+    searchOptions,
+    isWellFormed,
+    DISTANCES,
+    DEFAULT_DIMENSION,
+    DEFAULT_SEARCH_LIMIT,
+    DEFAULT_LIST_LIMIT,
+  }),
+})

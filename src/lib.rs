@@ -8,6 +8,7 @@ mod error;
 mod job;
 mod native_store;
 mod point_id;
+mod validation;
 
 pub use error::error_codes;
 pub use native_store::{open_store, NativeStore, StoreConfig};
