@@ -90,6 +90,15 @@ export declare function checkQuery(dimension: number, vector: Float32Array, oper
  */
 export declare function errorCodes(): Record<string, number>
 
+export interface FaissConfig {
+  /** A faiss index factory string (default 'HNSW32,Flat'). */
+  index?: string
+  /** IVF cells visited per search. */
+  nprobe?: number
+  /** Points an index that needs training is first trained on (default 10000). */
+  trainPoints?: number
+}
+
 export interface HnswConfig {
   m?: number
   efConstruction?: number
@@ -122,4 +131,6 @@ export interface StoreConfig {
   /** Below this many points 'auto' searches exactly (default 1000). */
   annMinDatasetSize?: number
   hnsw?: HnswConfig
+  /** With `annAlgorithm: 'faiss'` only. */
+  faiss?: FaissConfig
 }

@@ -131,13 +131,26 @@ export interface VectorStoreConfig {
   checkpointWalBytes?: number
   /**
    * 'auto' (default): exact search below `annMinDatasetSize` points, an HNSW graph from there on;
-   * 'flat': always exact; 'hnsw': a graph as soon as there is data.
+   * 'flat': always exact; 'hnsw': a graph as soon as there is data; 'faiss': a faiss index (any
+   * factory string, see `faiss`) as soon as there is data, in builds with the faiss feature.
    */
-  annAlgorithm?: 'auto' | 'flat' | 'hnsw'
+  annAlgorithm?: 'auto' | 'flat' | 'hnsw' | 'faiss'
   /** Size from which 'auto' uses the graph. Default 1000. */
   annMinDatasetSize?: number
   /** Graph parameters. Defaults: m 16, efConstruction 100, efSearch 64. */
   hnsw?: HnswOptions
+  /** With `annAlgorithm: 'faiss'` only (INVALID_ARGUMENT otherwise). */
+  faiss?: FaissOptions
+}
+
+/** The faiss engine (README: "faiss"). */
+export interface FaissOptions {
+  /** A faiss index factory string, e.g. 'HNSW32,Flat' (the default), 'IVF256,Flat', 'IVF256,PQ32'. */
+  index?: string
+  /** IVF cells visited per search (faiss's default: 1). */
+  nprobe?: number
+  /** Points an index that needs training (IVF, PQ) is trained on first; until then they are searched exactly. Default 10000. */
+  trainPoints?: number
 }
 
 export interface HnswOptions {
@@ -167,8 +180,8 @@ export interface SearchOptions {
 
 export interface IndexStats {
   /** What a search uses right now. */
-  algorithm: 'flat' | 'hnsw'
-  configured: 'auto' | 'flat' | 'hnsw'
+  algorithm: 'flat' | 'hnsw' | 'faiss'
+  configured: 'auto' | 'flat' | 'hnsw' | 'faiss'
   /** Points in the graph, tombstones included. */
   graphSize: number
   /** How the graph stores its vectors, while there is a graph. */
@@ -281,9 +294,10 @@ export interface ResolvedVectorStoreConfig {
   recovery: 'strict' | 'truncate'
   compression: 'none' | 'gzip'
   checkpointWalBytes: number | undefined
-  annAlgorithm: 'auto' | 'flat' | 'hnsw'
+  annAlgorithm: 'auto' | 'flat' | 'hnsw' | 'faiss'
   annMinDatasetSize: number
   hnsw: HnswOptions | undefined
+  faiss: FaissOptions | undefined
 }
 
 // The class's instance side is the interface of the same name (declaration

@@ -502,7 +502,10 @@ const CONFIG_KEYS = new Set([
   'annAlgorithm',
   'annMinDatasetSize',
   'hnsw',
+  'faiss',
 ])
+
+const FAISS_KEYS = new Set(['index', 'nprobe', 'trainPoints'])
 
 const HNSW_KEYS = new Set(['m', 'efConstruction', 'efSearch', 'quantization'])
 
@@ -548,6 +551,17 @@ function optionOf(options, key, type, operation, name = key) {
     throw storeError('INVALID_ARGUMENT', operation, `${name} must be a ${type}, got ${got}`, { argument: name })
   }
   return value
+}
+
+function faissOf(config, operation) {
+  if (config.faiss === undefined) return undefined
+  const faiss = readOptions(config.faiss, 'faiss', operation)
+  checkKnown(faiss, FAISS_KEYS, 'faiss', operation)
+  return {
+    index: optionOf(faiss, 'index', 'string', operation, 'faiss.index'),
+    nprobe: optionOf(faiss, 'nprobe', 'number', operation, 'faiss.nprobe'),
+    trainPoints: optionOf(faiss, 'trainPoints', 'number', operation, 'faiss.trainPoints'),
+  }
 }
 
 function hnswOf(config, operation) {
@@ -627,6 +641,7 @@ function normalizeConfig(input) {
     annAlgorithm: optionOf(config, 'annAlgorithm', 'string', operation) ?? 'auto',
     annMinDatasetSize: optionOf(config, 'annMinDatasetSize', 'number', operation) ?? 1000,
     hnsw: hnswOf(config, operation),
+    faiss: faissOf(config, operation),
   }
 }
 
@@ -668,6 +683,7 @@ class InMemoryVectorStore {
           annAlgorithm: c.annAlgorithm,
           annMinDatasetSize: c.annMinDatasetSize,
           hnsw: c.hnsw,
+          faiss: c.faiss,
         })
         try {
           this.#native = await this.#opening

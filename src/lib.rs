@@ -12,6 +12,10 @@ mod validation;
 
 pub use error::error_codes;
 pub use native_store::{open_store, NativeStore, StoreConfig};
+pub use validation::{
+    check_collection_name, check_filter, check_limits, check_payload, check_point_id, check_points,
+    check_query,
+};
 
 /// Only the addon's own Rust allocations go through it; Node, V8 and the
 /// C++ graph engine keep their allocators.

@@ -16,7 +16,7 @@ use annvault_core::storage::fs::OsStorage;
 use annvault_core::store::Persistence;
 use annvault_core::{
     parse_ef_search, parse_limit, parse_payload, parse_payloads, positive_integer, Algorithm,
-    AnnConfig, BatchIndex, CollectionConfig, Distance, Filter, HnswParams, PointBatch,
+    AnnConfig, BatchIndex, CollectionConfig, Distance, FaissParams, Filter, HnswParams, PointBatch,
     Quantization, Store, StoreOptions,
 };
 use napi::bindgen_prelude::{AsyncTask, Either, Float32Array, Uint32Array};
@@ -80,6 +80,18 @@ pub struct StoreConfig {
     /// Below this many points 'auto' searches exactly (default 1000).
     pub ann_min_dataset_size: Option<f64>,
     pub hnsw: Option<HnswConfig>,
+    /// With `annAlgorithm: 'faiss'` only.
+    pub faiss: Option<FaissConfig>,
+}
+
+#[napi(object)]
+pub struct FaissConfig {
+    /// A faiss index factory string (default 'HNSW32,Flat').
+    pub index: Option<String>,
+    /// IVF cells visited per search.
+    pub nprobe: Option<f64>,
+    /// Points an index that needs training is first trained on (default 10000).
+    pub train_points: Option<f64>,
 }
 
 #[napi(object)]
@@ -120,10 +132,34 @@ fn ann_config(config: &StoreConfig) -> annvault_core::Result<AnnConfig> {
         },
         None => d,
     };
+    let faiss = match &config.faiss {
+        Some(_) if algorithm != Algorithm::Faiss => {
+            return Err(annvault_core::Error::InvalidArgument {
+                name: "faiss",
+                reason: format!(
+                    "faiss options apply to annAlgorithm 'faiss', not '{}'",
+                    algorithm.name()
+                ),
+            })
+        }
+        Some(f) => FaissParams {
+            factory: f.index.clone().unwrap_or(defaults.faiss.factory.clone()),
+            nprobe: f
+                .nprobe
+                .map(|n| positive_integer("faiss.nprobe", n))
+                .transpose()?,
+            train_points: match f.train_points {
+                Some(n) => positive_integer("faiss.trainPoints", n)?,
+                None => defaults.faiss.train_points,
+            },
+        },
+        None => defaults.faiss.clone(),
+    };
     Ok(AnnConfig {
         algorithm,
         min_dataset_size,
         hnsw,
+        faiss,
         ..defaults
     })
 }

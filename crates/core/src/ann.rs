@@ -57,6 +57,9 @@ pub enum Algorithm {
     /// Exact below `min_dataset_size` points, a graph from there on.
     #[default]
     Auto,
+    /// A faiss index (any factory string, see [`FaissParams`]) as soon as
+    /// there is data; builds without the `faiss` feature refuse it.
+    Faiss,
 }
 
 impl Algorithm {
@@ -65,10 +68,56 @@ impl Algorithm {
             "flat" => Ok(Algorithm::Flat),
             "hnsw" => Ok(Algorithm::Hnsw),
             "auto" => Ok(Algorithm::Auto),
+            "faiss" if cfg!(feature = "faiss") => Ok(Algorithm::Faiss),
+            "faiss" => Err(Error::InvalidArgument {
+                name: "annAlgorithm",
+                reason: "this build of annvault has no faiss engine: build it with the `faiss` \
+                         cargo feature (README: \"faiss\")"
+                    .into(),
+            }),
             other => Err(Error::InvalidArgument {
                 name: "annAlgorithm",
-                reason: format!("expected 'flat', 'hnsw' or 'auto', got {other:?}"),
+                reason: format!("expected 'flat', 'hnsw', 'auto' or 'faiss', got {other:?}"),
             }),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Flat => "flat",
+            Algorithm::Hnsw => "hnsw",
+            Algorithm::Auto => "auto",
+            Algorithm::Faiss => "faiss",
+        }
+    }
+}
+
+/// The faiss engine's settings (`annAlgorithm: 'faiss'`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaissParams {
+    /// A faiss index factory string: `'HNSW32,Flat'` (the default),
+    /// `'IVF1024,Flat'`, `'IVF256,PQ32'`, … (wrapped in `IDMap2` unless it
+    /// starts with an `IDMap`).
+    pub factory: String,
+    /// IVF cells visited per search (`None`: faiss's default, 1).
+    pub nprobe: Option<usize>,
+    /// Points an index that needs training (IVF, PQ) is first trained on;
+    /// until then they are searched exactly.
+    pub train_points: usize,
+}
+
+/// The default faiss index: HNSW, 32 links per node, f32 vectors.
+pub const DEFAULT_FAISS_FACTORY: &str = "HNSW32,Flat";
+
+/// Longest faiss factory string accepted.
+pub const MAX_FAISS_FACTORY_LEN: usize = 256;
+
+impl Default for FaissParams {
+    fn default() -> Self {
+        FaissParams {
+            factory: DEFAULT_FAISS_FACTORY.to_owned(),
+            nprobe: None,
+            train_points: 10_000,
         }
     }
 }
@@ -206,11 +255,12 @@ impl HnswParams {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AnnConfig {
     pub algorithm: Algorithm,
     pub min_dataset_size: usize,
     pub hnsw: HnswParams,
+    pub faiss: FaissParams,
     /// Rebuild the graph when this fraction of its labels are tombstones.
     pub rebuild_fraction: f64,
     /// How long a clean close waits for the indexer to take in every point
@@ -225,6 +275,7 @@ impl Default for AnnConfig {
             algorithm: Algorithm::Auto,
             min_dataset_size: 1000,
             hnsw: HnswParams::default(),
+            faiss: FaissParams::default(),
             rebuild_fraction: 0.2,
             close_wait: DEFAULT_CLOSE_WAIT,
         }
@@ -243,11 +294,28 @@ impl AnnConfig {
         }
     }
 
+    /// Checks what an open must refuse: a quantization the distance cannot
+    /// take, a faiss factory string faiss does not build.
+    pub fn validate(&self, kind: Distance, dimension: usize) -> Result<()> {
+        self.hnsw.quantization.resolve(kind)?;
+        #[cfg(feature = "faiss")]
+        if self.algorithm == Algorithm::Faiss {
+            crate::faiss_index::check_factory(
+                &self.faiss.factory,
+                self.faiss.nprobe,
+                kind,
+                dimension,
+            )?;
+        }
+        let _ = dimension;
+        Ok(())
+    }
+
     /// Whether a collection of `live` points should be searched through a graph.
     pub fn wants_graph(&self, live: usize) -> bool {
         match self.algorithm {
             Algorithm::Flat => false,
-            Algorithm::Hnsw => live > 0,
+            Algorithm::Hnsw | Algorithm::Faiss => live > 0,
             Algorithm::Auto => live >= self.min_dataset_size.max(1),
         }
     }
@@ -282,6 +350,10 @@ pub trait GraphEngine: Send + Sync {
     /// Writes the graph as `dir/<basename>.*` through `storage`, durably;
     /// returns the files written.
     fn save(&self, storage: &dyn Storage, dir: &Path, basename: &str) -> Result<Vec<SavedFile>>;
+    /// The engine's code in the index map (`ENGINE_*`).
+    fn engine_code(&self) -> u8 {
+        ENGINE_USEARCH
+    }
 }
 
 /// One file of a saved graph, as the index map records it.
@@ -725,12 +797,51 @@ pub fn new_engine(
     dimension: usize,
     capacity: usize,
 ) -> Result<Box<dyn GraphEngine>> {
+    if config.algorithm == Algorithm::Faiss {
+        return faiss_engine(config, kind, dimension, None);
+    }
     Ok(Box::new(HnswIndex::new(
         &config.hnsw,
         kind,
         dimension,
         capacity,
     )?))
+}
+
+/// A faiss engine: new, or loaded from a saved file's bytes.
+#[cfg(feature = "faiss")]
+fn faiss_engine(
+    config: &AnnConfig,
+    kind: Distance,
+    dimension: usize,
+    saved: Option<&[u8]>,
+) -> Result<Box<dyn GraphEngine>> {
+    use crate::faiss_index::FaissIndex;
+    Ok(Box::new(match saved {
+        Some(bytes) => FaissIndex::load(&config.faiss, kind, dimension, bytes)?,
+        None => FaissIndex::new(&config.faiss, kind, dimension)?,
+    }))
+}
+
+#[cfg(not(feature = "faiss"))]
+fn faiss_engine(
+    _config: &AnnConfig,
+    _kind: Distance,
+    _dimension: usize,
+    _saved: Option<&[u8]>,
+) -> Result<Box<dyn GraphEngine>> {
+    Err(Error::InvalidArgument {
+        name: "annAlgorithm",
+        reason: "this build of annvault has no faiss engine".into(),
+    })
+}
+
+/// How the configured engine stores its vectors (what a saved graph must match).
+fn engine_quantization(config: &AnnConfig, kind: Distance) -> Result<Quantization> {
+    match config.algorithm {
+        Algorithm::Faiss => Ok(Quantization::F32),
+        _ => config.hnsw.quantization.resolve(kind),
+    }
 }
 
 /// What `stats()` reports about the index.
@@ -937,6 +1048,7 @@ const MAP_MAGIC: u32 = u32::from_le_bytes(*b"AVIX");
 const MAP_VERSION: u32 = 2;
 /// The engine byte of a version 2 map.
 const ENGINE_USEARCH: u8 = 1;
+pub(crate) const ENGINE_FAISS: u8 = 2;
 
 pub fn map_file_name(generation: u64) -> String {
     format!("index-{generation:020}.map")
@@ -1002,7 +1114,7 @@ pub fn save(
     put_u32(&mut out, MAP_VERSION);
     out.push(distance_code(collection.config().distance));
     put_u32(&mut out, collection.config().dimension as u32);
-    out.push(ENGINE_USEARCH);
+    out.push(graph.engine.engine_code());
     out.push(quantization_code(graph.engine.quantization()));
     put_u32(&mut out, files.len() as u32);
     for file in &files {
@@ -1149,15 +1261,20 @@ pub fn read_saved(
     {
         return Err(corrupt(8, "saved for another distance or dimension".into()));
     }
-    let engine = r.u8().map_err(|e| at(&r, e))?;
-    if engine != ENGINE_USEARCH {
-        return Err(at(&r, format!("unknown graph engine {engine}")));
+    let engine_code = r.u8().map_err(|e| at(&r, e))?;
+    let expected_engine = if config.algorithm == Algorithm::Faiss {
+        ENGINE_FAISS
+    } else {
+        ENGINE_USEARCH
+    };
+    if engine_code != expected_engine {
+        return Err(at(
+            &r,
+            format!("saved by graph engine {engine_code}, the config asks for {expected_engine}"),
+        ));
     }
     let quantization = r.u8().map_err(|e| at(&r, e))?;
-    let wanted = config
-        .hnsw
-        .quantization
-        .resolve(collection_config.distance)?;
+    let wanted = engine_quantization(config, collection_config.distance)?;
     if quantization != quantization_code(wanted) {
         return Err(at(
             &r,
@@ -1203,12 +1320,21 @@ pub fn read_saved(
     if data.len() as u64 != size || crc32c::crc32c(&data) != crc {
         return Err(Error::corrupt(&path, 0, "size or checksum mismatch"));
     }
-    let engine = HnswIndex::load(
-        &config.hnsw,
-        collection_config.distance,
-        collection_config.dimension,
-        &data,
-    )?;
+    let engine: Box<dyn GraphEngine> = if engine_code == ENGINE_FAISS {
+        faiss_engine(
+            config,
+            collection_config.distance,
+            collection_config.dimension,
+            Some(&data),
+        )?
+    } else {
+        Box::new(HnswIndex::load(
+            &config.hnsw,
+            collection_config.distance,
+            collection_config.dimension,
+            &data,
+        )?)
+    };
     drop(data);
     if engine.len() > count {
         return Err(corrupt(
@@ -1218,7 +1344,7 @@ pub fn read_saved(
     }
     Ok(Some(SavedGraph {
         generation,
-        engine: Box::new(engine),
+        engine,
         labels,
         pinned,
         audited,

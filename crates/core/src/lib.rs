@@ -6,6 +6,8 @@ pub mod ann;
 pub mod collection;
 pub mod distance;
 pub mod error;
+#[cfg(feature = "faiss")]
+pub mod faiss_index;
 pub mod filter;
 pub mod flat;
 pub mod hnsw;
@@ -18,7 +20,8 @@ pub mod store;
 pub mod testing;
 
 pub use ann::{
-    parse_ef_search, Algorithm, AnnConfig, HnswParams, IndexStats, Quantization, MAX_EF,
+    parse_ef_search, Algorithm, AnnConfig, FaissParams, HnswParams, IndexStats, Quantization,
+    MAX_EF,
 };
 pub use collection::{
     check_vector, parse_limit, parse_payload, parse_payloads, positive_integer, Collection,

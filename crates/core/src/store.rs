@@ -399,9 +399,7 @@ impl Store {
         validate_collection_name(&options.name)?;
         options
             .ann
-            .hnsw
-            .quantization
-            .resolve(options.config.distance)?;
+            .validate(options.config.distance, options.config.dimension)?;
         // A collection not created yet, beside the older layout: read and
         // check that layout first, so that a refusal leaves no empty
         // collection behind.
@@ -458,7 +456,7 @@ impl Store {
                     published_generation,
                     ..Info::default()
                 }),
-                ann: options.ann,
+                ann: options.ann.clone(),
                 indexer: Arc::new(IndexerSignal::default()),
                 foreground: AtomicUsize::new(0),
                 index_lock: Mutex::new(()),
@@ -1346,11 +1344,7 @@ impl Inner {
         let collection = &state.collection;
         let labels = collection.labels();
         let info = lock(&self.ann_info);
-        let configured = match self.ann.algorithm {
-            ann::Algorithm::Flat => "flat",
-            ann::Algorithm::Hnsw => "hnsw",
-            ann::Algorithm::Auto => "auto",
-        };
+        let configured = self.ann.algorithm.name();
         let mut stats = IndexStats {
             algorithm: "flat",
             configured,
@@ -1362,7 +1356,11 @@ impl Inner {
         };
         if let Some(graph) = state.graph.as_ref().filter(|g| g.epoch == labels.epoch()) {
             if self.uses_graph(collection, graph) {
-                stats.algorithm = "hnsw";
+                stats.algorithm = if self.ann.algorithm == ann::Algorithm::Faiss {
+                    "faiss"
+                } else {
+                    "hnsw"
+                };
             }
             let indexed = graph.indexed().min(labels.count());
             stats.graph_size = graph.engine.len();
@@ -1665,7 +1663,7 @@ fn open_collection(
         (ann_config.algorithm != ann::Algorithm::Flat && p.storage.is_native()).then(|| {
             let storage = Arc::clone(&p.storage);
             let dir = p.root.join(name);
-            let ann_config = *ann_config;
+            let ann_config = ann_config.clone();
             std::thread::spawn(move || -> Option<EarlyGraph> {
                 let bytes = storage.read(&dir.join(manifest::FILE_NAME)).ok()?;
                 let generation = Manifest::decode(&bytes).ok()?.snapshot;

@@ -4,6 +4,12 @@
 //! - `ann_metadata.json`: `{ dimension, algorithm, vectorCount, faissAvailable,
 //!   vectors: [[id, [f, …]], …] }`
 //! - `payloads.json`: `[[id, payload], …]`
+//! - `ann_index.faiss` (written in builds with the `faiss` feature): a faiss
+//!   `IDMap2,Flat` index whose id `i` is row `i` of `ann_metadata.json`'s
+//!   `vectors`; Cosine collections hold unit vectors under the inner product
+//!   (normalise the query too), Dot the vectors under the inner product,
+//!   Euclidean the vectors under L2. Python's `faiss.read_index` opens it.
+//!   annvault does not read it back (the JSON files hold the data).
 //!
 //! annvault imports it on first open of a collection that has no data of its
 //! own (the originals are left untouched) and can write it back out.
@@ -21,6 +27,7 @@ use crate::storage::fs::Storage;
 
 pub const METADATA_FILE: &str = "ann_metadata.json";
 pub const PAYLOADS_FILE: &str = "payloads.json";
+pub const FAISS_FILE: &str = "ann_index.faiss";
 
 fn legacy_error(file: &Path, reason: impl Into<String>) -> Error {
     Error::LegacyFormat {
@@ -137,13 +144,36 @@ pub fn write(storage: &dyn Storage, dir: &Path, collection: &Collection) -> Resu
         .points()
         .map(|(id, v, _)| json!([id, v]))
         .collect();
+    let faiss = cfg!(feature = "faiss");
     let metadata = json!({
         "dimension": config.dimension,
-        "algorithm": "flat",
+        "algorithm": if faiss { "faiss:IDMap2,Flat" } else { "brute-force" },
         "vectorCount": vectors.len(),
-        "faissAvailable": false,
+        "faissAvailable": faiss,
+        "distance": config.distance.name(),
         "vectors": vectors,
     });
+    #[cfg(feature = "faiss")]
+    {
+        let mut rows = Vec::with_capacity(collection.len() * config.dimension);
+        for (_, v, _) in collection.points() {
+            match config.distance {
+                crate::distance::Distance::Cosine => {
+                    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                    let scale = if norm > 0.0 { 1.0 / norm } else { 0.0 };
+                    rows.extend(v.iter().map(|x| x * scale));
+                }
+                _ => rows.extend_from_slice(v),
+            }
+        }
+        let bytes = crate::faiss_index::write_plain_index(
+            "Flat",
+            config.distance,
+            config.dimension,
+            &rows,
+        )?;
+        write_atomically(storage, dir, FAISS_FILE, &bytes)?;
+    }
     let payloads: Vec<Value> = collection
         .points()
         .map(|(id, _, p)| json!([id, p.as_ref()]))
