@@ -8,9 +8,11 @@ mod error;
 mod job;
 mod native_store;
 mod point_id;
+mod sqlite_kv;
 
 pub use error::error_codes;
 pub use native_store::{open_store, NativeStore, StoreConfig};
+pub use sqlite_kv::{open_sqlite_kv, SqliteKv};
 
 /// Only the addon's own Rust allocations go through it; Node, V8 and the
 /// C++ graph engine keep their allocators.
