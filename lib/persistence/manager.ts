@@ -84,7 +84,7 @@ export class DefaultPersistenceManager {
         if (this.state === 'opening') this.state = 'open'
       },
       (error: unknown) => {
-        this.state = 'new'
+        if (this.state === 'opening') this.state = 'new'
         this.opening = null
         throw fromAddonError(error, 'init', this.adapter.name)
       },
@@ -219,11 +219,14 @@ export class DefaultPersistenceManager {
    */
   async close(): Promise<void> {
     if (this.state === 'closed') return
-    const wasOpen = this.state !== 'new'
     const opening = this.opening
     this.state = 'closed'
-    if (!wasOpen) return
-    if (opening) await opening.catch(() => undefined)
+    if (!opening) return
+    try {
+      await opening
+    } catch {
+      return // never opened: nothing to close
+    }
     await Promise.allSettled([...this.inFlight])
     try {
       await this.adapter.close()
