@@ -836,5 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeStore = nativeBinding.NativeStore
+module.exports.SqliteKv = nativeBinding.SqliteKv
 module.exports.errorCodes = nativeBinding.errorCodes
+module.exports.openSqliteKv = nativeBinding.openSqliteKv
 module.exports.openStore = nativeBinding.openStore

@@ -72,6 +72,7 @@ describe.each([
       expect([acked, acked + 1]).toContain(round)
       next = round + 1
     }
+    expect(next).toBeGreaterThan(12) // the kills landed while batches were being written
   })
 })
 
@@ -180,10 +181,10 @@ describe('SQLiteAdapter files', () => {
     bytes.fill(0xa5, 4096) // every page after the first
     writeFileSync(filename, bytes)
     const again = new DefaultPersistenceManager(new SQLiteAdapter({ filename }))
-    const outcome = await again.init().then(
-      () => again.keys(),
-      (error: unknown) => error,
-    )
+    const outcome = await again
+      .init()
+      .then(() => again.keys())
+      .catch((error: unknown) => error)
     expect(outcome).toBeInstanceOf(PersistenceError)
     expect((outcome as PersistenceError).code).toBe(5005)
     expect((outcome as PersistenceError).details.file).toBe(filename)

@@ -11,7 +11,7 @@ import {
   SQLiteAdapter,
   type PersistenceAdapter,
 } from '../lib/persistence/index'
-import { tempDirs } from './fixtures'
+import { rng, tempDirs } from './fixtures'
 
 interface Subject {
   name: string
@@ -377,5 +377,84 @@ describe('MemoryAdapter({ ttl })', () => {
     expect(await kv.keys()).toEqual(['b'])
     await kv.close()
     expect(() => new MemoryAdapter({ ttl: -1 })).toThrow(PersistenceError)
+  })
+})
+
+describe('glob semantics agree across adapters', () => {
+  /** The contract's rules as a regular expression, written independently of glob.ts and glob.rs. */
+  function reference(pattern: string): RegExp | null {
+    const chars = Array.from(pattern)
+    let source = '^'
+    for (let i = 0; i < chars.length; i++) {
+      const c = chars[i]
+      if (c === '*') source += '[^]*'
+      else if (c === '?') source += '[^]'
+      else if (c === '\\') {
+        if (++i >= chars.length) return null
+        source += `\\u{${chars[i].codePointAt(0)!.toString(16)}}`
+      } else if (c === '[') {
+        let j = i + 1
+        const negated = chars[j] === '!'
+        if (negated) j++
+        const members: Array<{ c: string; escaped: boolean }> = []
+        while (j < chars.length && chars[j] !== ']') {
+          if (chars[j] === '\\') {
+            if (++j >= chars.length) return null
+            members.push({ c: chars[j], escaped: true })
+          } else members.push({ c: chars[j], escaped: false })
+          j++
+        }
+        if (j >= chars.length || members.length === 0) return null
+        let set = ''
+        for (let m = 0; m < members.length; m++) {
+          const low = members[m].c.codePointAt(0)!
+          if (members[m + 1]?.c === '-' && !members[m + 1].escaped && m + 2 < members.length) {
+            const high = members[m + 2].c.codePointAt(0)!
+            if (high < low) return null
+            set += `\\u{${low.toString(16)}}-\\u{${high.toString(16)}}`
+            m += 2
+          } else set += `\\u{${low.toString(16)}}`
+        }
+        source += `[${negated ? '^' : ''}${set}]`
+        i = j
+      } else source += `\\u{${c.codePointAt(0)!.toString(16)}}`
+    }
+    return new RegExp(`${source}$`, 'u')
+  }
+
+  test('random keys and patterns: every adapter returns what the reference matches', async () => {
+    const random = rng(99)
+    const alphabet = ['a', 'b', 'c', '-', '*', '?', '[', ']', '!', '\\', ':', '/', 'A', '\u00e9', '\u{1F600}', '\uE000']
+    const pick = () => alphabet[Math.floor(random() * alphabet.length)]
+    const keys = new Set<string>()
+    while (keys.size < 300) keys.add(Array.from({ length: 1 + Math.floor(random() * 5) }, pick).join(''))
+    const managers = await Promise.all(
+      ADAPTERS.map(async (subject) => {
+        const manager = new DefaultPersistenceManager(subject.open(dirs.next()))
+        await manager.init()
+        await manager.setMany([...keys].map((key) => ({ key, value: 1 })))
+        return manager
+      }),
+    )
+    const sorted = [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+    let valid = 0
+    for (let n = 0; n < 300; n++) {
+      const pattern = Array.from({ length: 1 + Math.floor(random() * 5) }, pick).join('')
+      const regex = reference(pattern)
+      for (const manager of managers) {
+        if (regex === null) {
+          expect(await codeOf(manager.keys(pattern))).toBe(5003)
+        } else {
+          expect([manager.adapter.name, pattern, await manager.keys(pattern)]).toEqual([
+            manager.adapter.name,
+            pattern,
+            sorted.filter((key) => regex.test(key)),
+          ])
+        }
+      }
+      if (regex !== null) valid++
+    }
+    expect(valid).toBeGreaterThan(100)
+    for (const manager of managers) await manager.close()
   })
 })

@@ -100,7 +100,9 @@ function mapCode(envelope: Envelope): number {
  */
 export function fromAddonError(error: unknown, operation: string, adapter?: string): PersistenceError {
   if (error instanceof PersistenceError) return error
-  const message = error instanceof Error ? error.message : String(error)
+  // Not `instanceof Error`: errors made by the addon belong to the main realm, not to a vm context (jest).
+  const raw = (error as { message?: unknown } | null)?.message
+  const message = typeof raw === 'string' ? raw : String(error)
   if (message.startsWith(ENVELOPE_PREFIX)) {
     let envelope: Envelope | undefined
     try {

@@ -336,12 +336,18 @@ impl SqliteKv {
 
     pub fn find(&self, pattern: &str, now: i64) -> Result<Vec<Entry>> {
         let glob = Glob::parse(pattern)?;
-        self.scan(&glob, now, &self.sql.range, &self.sql.range_open, entry_from_row)
-            .map(|rows| {
-                rows.into_iter()
-                    .filter(|e: &Entry| glob.matches(&e.key))
-                    .collect()
-            })
+        self.scan(
+            &glob,
+            now,
+            &self.sql.range,
+            &self.sql.range_open,
+            entry_from_row,
+        )
+        .map(|rows| {
+            rows.into_iter()
+                .filter(|e: &Entry| glob.matches(&e.key))
+                .collect()
+        })
     }
 
     pub fn keys(&self, pattern: Option<&str>, now: i64) -> Result<Vec<String>> {
