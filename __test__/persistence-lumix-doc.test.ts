@@ -177,3 +177,25 @@ test('the database opens in Python sqlite3 with one row per entry', async () => 
   expect(rows[2][6]).toBeNull()
   expect(typeof rows[1][6]).toBe('number')
 })
+
+test('annvault/persistence and annvault/keyv resolve from CommonJS and ESM (built dist/)', () => {
+  const root = join(__dirname, '..')
+  const cjs = spawnSync(
+    process.execPath,
+    ['-e', "const p = require('annvault/persistence'); const k = require('annvault/keyv'); console.log(typeof p.DefaultPersistenceManager, typeof p.SQLiteAdapter, typeof k.KeyvAnnvault)"],
+    { cwd: root, encoding: 'utf8' },
+  )
+  expect(cjs.stderr).toBe('')
+  expect(cjs.stdout.trim()).toBe('function function function')
+  const esm = spawnSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      "import { DefaultPersistenceManager, MemoryAdapter, PersistenceError } from 'annvault/persistence'; import { KeyvAnnvault } from 'annvault/keyv'; const kv = new DefaultPersistenceManager(new MemoryAdapter()); await kv.init(); await kv.set('a', 1); console.log((await kv.get('a')).value, typeof KeyvAnnvault, PersistenceError.DATABASE)",
+    ],
+    { cwd: root, encoding: 'utf8' },
+  )
+  expect(esm.stderr).toBe('')
+  expect(esm.stdout.trim()).toBe('1 function 5005')
+})
