@@ -41,6 +41,31 @@ async function codeOf(promise: Promise<unknown>): Promise<number> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** Fakes Date only (timers, ticks and I/O stay real) at a fixed instant, returned in ms. */
+function useFakeClock(): number {
+  jest.useFakeTimers({
+    doNotFake: [
+      'hrtime',
+      'nextTick',
+      'performance',
+      'queueMicrotask',
+      'requestAnimationFrame',
+      'cancelAnimationFrame',
+      'requestIdleCallback',
+      'cancelIdleCallback',
+      'setImmediate',
+      'clearImmediate',
+      'setInterval',
+      'clearInterval',
+      'setTimeout',
+      'clearTimeout',
+    ],
+  })
+  const t0 = 1_767_225_600_000 // 2026-01-01T00:00:00Z
+  jest.setSystemTime(t0)
+  return t0
+}
+
 describe.each(ADAPTERS)('$name adapter', (subject) => {
   let dir: string
   let kv: DefaultPersistenceManager
@@ -219,30 +244,40 @@ describe.each(ADAPTERS)('$name adapter', (subject) => {
   })
 
   test('entries expire after their TTL and leave with maintain()', async () => {
-    await kv.set('short', 'v', { a: 1 }, { ttl: 0.05 })
-    await kv.set('long', 'v', undefined, { ttl: 3600 })
-    await kv.set('forever', 'v')
-    const short = await kv.get('short')
-    expect(short!.expiresAt).toBeInstanceOf(Date)
-    expect(short!.expiresAt!.getTime()).toBe(short!.updatedAt.getTime() + 50)
-    await sleep(80)
-    expect(await kv.get('short')).toBeNull()
-    expect(await kv.has('short')).toBe(false)
-    expect(await kv.keys()).toEqual(['forever', 'long'])
-    expect((await kv.find('*')).map((e) => e.key)).toEqual(['forever', 'long'])
-    expect((await kv.stats()).totalEntries).toBe(2)
-    expect(await kv.delete('short')).toBe(false)
-    // Written again after expiring: a new entry with a new createdAt.
-    await kv.set('short', 'again')
-    const again = await kv.get('short')
-    expect(again!.createdAt.getTime()).toBeGreaterThan(short!.createdAt.getTime())
-    await kv.set('gone', 1, undefined, { ttl: 0.02 })
-    await sleep(40)
-    await kv.maintain()
-    expect((await kv.stats()).totalEntries).toBe(3)
-    expect(await kv.keys()).toEqual(['forever', 'long', 'short'])
-    for (const ttl of [0, -1, NaN, Infinity, '5' as unknown as number]) {
-      expect(await codeOf(kv.set('t', 1, undefined, { ttl }))).toBe(5000)
+    // Only Date is faked: the manager's clock moves when the test says, I/O keeps its real timers.
+    const t0 = useFakeClock()
+    try {
+      await kv.set('short', 'v', { a: 1 }, { ttl: 0.05 })
+      await kv.set('long', 'v', undefined, { ttl: 3600 })
+      await kv.set('forever', 'v')
+      const short = await kv.get('short')
+      expect(short!.expiresAt).toEqual(new Date(t0 + 50))
+      jest.setSystemTime(t0 + 49)
+      expect(await kv.has('short')).toBe(true)
+      jest.setSystemTime(t0 + 50)
+      expect(await kv.get('short')).toBeNull()
+      expect(await kv.has('short')).toBe(false)
+      expect(await kv.keys()).toEqual(['forever', 'long'])
+      expect((await kv.find('*')).map((e) => e.key)).toEqual(['forever', 'long'])
+      expect(await kv.getMany(['short', 'long'])).toEqual([null, expect.objectContaining({ key: 'long' })])
+      expect((await kv.stats()).totalEntries).toBe(2)
+      expect(await kv.delete('short')).toBe(false)
+      // Written again after expiring: a new entry with a new createdAt.
+      jest.setSystemTime(t0 + 60)
+      await kv.set('short', 'again')
+      expect((await kv.get('short'))!.createdAt).toEqual(new Date(t0 + 60))
+      await kv.set('gone', 1, undefined, { ttl: 0.02 })
+      jest.setSystemTime(t0 + 100)
+      await kv.maintain()
+      expect((await kv.stats()).totalEntries).toBe(3)
+      expect(await kv.keys()).toEqual(['forever', 'long', 'short'])
+      jest.setSystemTime(t0 + 3_600_000)
+      expect(await kv.keys()).toEqual(['forever', 'short'])
+      for (const ttl of [0, -1, NaN, Infinity, '5' as unknown as number]) {
+        expect(await codeOf(kv.set('t', 1, undefined, { ttl }))).toBe(5000)
+      }
+    } finally {
+      jest.useRealTimers()
     }
   })
 
@@ -368,15 +403,29 @@ describe.each(ADAPTERS)('$name adapter', (subject) => {
 
 describe('MemoryAdapter({ ttl })', () => {
   test('entries without a TTL of their own expire after the adapter ttl', async () => {
-    const kv = new DefaultPersistenceManager(new MemoryAdapter({ ttl: 0.05 }))
+    const t0 = useFakeClock()
+    try {
+      const kv = new DefaultPersistenceManager(new MemoryAdapter({ ttl: 0.05 }))
+      await kv.init()
+      await kv.set('a', 1)
+      await kv.set('b', 2, undefined, { ttl: 3600 })
+      expect((await kv.get('a'))!.expiresAt).toEqual(new Date(t0 + 50))
+      jest.setSystemTime(t0 + 50)
+      expect(await kv.keys()).toEqual(['b'])
+      await kv.close()
+    } finally {
+      jest.useRealTimers()
+    }
+    expect(() => new MemoryAdapter({ ttl: -1 })).toThrow(PersistenceError)
+  })
+
+  test('an entry expires on real time too', async () => {
+    const kv = new DefaultPersistenceManager(new MemoryAdapter({ ttl: 0.02 }))
     await kv.init()
     await kv.set('a', 1)
-    await kv.set('b', 2, undefined, { ttl: 3600 })
-    expect((await kv.get('a'))!.expiresAt!.getTime()).toBe((await kv.get('a'))!.updatedAt.getTime() + 50)
-    await sleep(80)
-    expect(await kv.keys()).toEqual(['b'])
+    await sleep(40)
+    expect(await kv.get('a')).toBeNull()
     await kv.close()
-    expect(() => new MemoryAdapter({ ttl: -1 })).toThrow(PersistenceError)
   })
 })
 
