@@ -3,8 +3,8 @@
 // users do. Slow by nature: one npm pack + install, several child processes.
 
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process'
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, type Dirent } from 'node:fs'
+import { join, relative, resolve } from 'node:path'
 import { tempDirs } from './fixtures'
 
 const repo = resolve(__dirname, '..')
@@ -39,6 +39,11 @@ afterAll(() => dirs.cleanup())
 
 test('the main tarball holds no binary and no install script; the platform one holds the binary', () => {
   const listing = (tgz: string) => execFileSync('tar', ['tzf', tgz], { encoding: 'utf8' }).trim().split('\n').sort()
+  // dist/: the compiled TypeScript façade (lib/), every file of it.
+  const dist = (readdirSync(join(__dirname, '..', 'dist'), { recursive: true, withFileTypes: true }) as Dirent[])
+    .filter((entry) => entry.isFile())
+    .map((entry) => `package/${relative(join(__dirname, '..'), join(entry.parentPath, entry.name))}`)
+  expect(dist).toContain('package/dist/persistence/index.js')
   expect(listing(tarballs.main)).toEqual(
     [
       'package/README.md',
@@ -48,7 +53,8 @@ test('the main tarball holds no binary and no install script; the platform one h
       'package/index.js',
       'package/index.mjs',
       'package/package.json',
-    ],
+      ...dist,
+    ].sort(),
   )
   expect(listing(tarballs.platform)).toEqual(['package/annvault.linux-x64-gnu.node', 'package/package.json'])
   const installed = JSON.parse(readFileSync(join(project, 'node_modules/annvault/package.json'), 'utf8'))

@@ -8,10 +8,12 @@ mod error;
 mod job;
 mod native_store;
 mod point_id;
+mod sqlite_kv;
 mod validation;
 
 pub use error::error_codes;
 pub use native_store::{open_store, NativeStore, StoreConfig};
+pub use sqlite_kv::{open_sqlite_kv, SqliteKv};
 pub use validation::{
     check_collection_name, check_filter, check_limits, check_payload, check_point_id, check_points,
     check_query,

@@ -138,6 +138,10 @@ pub enum Error {
 
     #[error("legacy file {file} cannot be imported: {reason}")]
     LegacyFormat { file: String, reason: String },
+
+    /// A SQLite database (the key-value SQLite table) failed or is not a database.
+    #[error("database {file}: {reason}")]
+    Database { file: String, reason: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -166,6 +170,7 @@ pub fn all_codes() -> &'static [(&'static str, u32)] {
         ("WRITES_DISABLED", 5007),
         ("CONFIG_MISMATCH", 5008),
         ("LEGACY_FORMAT", 5009),
+        ("DATABASE", 5005),
     ]
 }
 
@@ -193,6 +198,7 @@ impl Error {
             Error::WritesDisabled { .. } => 5007,
             Error::ConfigMismatch { .. } => 5008,
             Error::LegacyFormat { .. } => 5009,
+            Error::Database { .. } => 5005,
         }
     }
 
@@ -219,6 +225,7 @@ impl Error {
             Error::WritesDisabled { .. } => "WRITES_DISABLED",
             Error::ConfigMismatch { .. } => "CONFIG_MISMATCH",
             Error::LegacyFormat { .. } => "LEGACY_FORMAT",
+            Error::Database { .. } => "DATABASE",
         }
     }
 
@@ -230,7 +237,8 @@ impl Error {
             | Error::Corrupt { .. }
             | Error::WritesDisabled { .. }
             | Error::ConfigMismatch { .. }
-            | Error::LegacyFormat { .. } => ErrorClass::PersistenceError,
+            | Error::LegacyFormat { .. }
+            | Error::Database { .. } => ErrorClass::PersistenceError,
             _ => ErrorClass::VectorStoreError,
         }
     }
@@ -280,7 +288,9 @@ impl Error {
                 "ioKind": format!("{:?}", source.kind()),
             }),
             Error::Corrupt { file, offset, .. } => json!({ "file": file, "offset": offset }),
-            Error::LegacyFormat { file, .. } => json!({ "file": file }),
+            Error::LegacyFormat { file, .. } | Error::Database { file, .. } => {
+                json!({ "file": file })
+            }
             _ => json!({}),
         }
     }
@@ -400,13 +410,17 @@ mod tests {
                 file: String::new(),
                 reason: String::new(),
             },
+            Error::Database {
+                file: String::new(),
+                reason: String::new(),
+            },
         ];
         let codes: Vec<u32> = samples.iter().map(Error::code).collect();
         assert_eq!(
             codes,
             [
                 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014,
-                5001, 5002, 5006, 5007, 5008, 5009
+                5001, 5002, 5006, 5007, 5008, 5009, 5005
             ]
         );
         let table: Vec<(&str, u32)> = samples.iter().map(|e| (e.kind(), e.code())).collect();

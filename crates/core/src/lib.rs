@@ -14,6 +14,7 @@ pub mod hnsw;
 pub mod id;
 pub mod matches;
 pub mod op;
+pub mod sqlite_kv;
 pub mod storage;
 pub mod store;
 #[doc(hidden)]

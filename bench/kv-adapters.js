@@ -1,0 +1,168 @@
+// Key-value adapters against better-sqlite3 12 and raw fdatasync, in one run
+// on one disk:
+//
+//   durable set, one awaited at a time   SQLiteAdapter (WAL, synchronous=FULL) vs better-sqlite3 (WAL,
+//                                        synchronous=FULL, one autocommit transaction per set) vs raw fdatasync
+//   durable set, 64 in flight            the same, 64 calls issued before any is awaited
+//   get of a present key                 one awaited at a time vs better-sqlite3's synchronous get
+//
+// better-sqlite3 blocks the event loop for every fsync; the longest time one call held the JS thread is
+// reported beside the rates.
+//
+//   node bench/kv-adapters.js [--package DIR] [--dir DIR] [--sets 1000] [--gets 20000] [--json]
+//
+// --package: where to load annvault from (a release build, see bench/README.md); default the repository.
+'use strict'
+
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const m = require('./lib/measure')
+
+const usage = 'node bench/kv-adapters.js [--package DIR] [--dir DIR] [--sets 1000] [--gets 20000] [--json]'
+const options = m.parseArgs(
+  process.argv.slice(2),
+  { package: path.join(__dirname, '..'), dir: '', sets: 1000, gets: 20000, json: false },
+  usage,
+)
+
+const { DefaultPersistenceManager, SQLiteAdapter } = require(path.join(path.resolve(options.package), 'dist/persistence/index.js'))
+const Database = require('better-sqlite3')
+
+const INFLIGHT = 64
+const value = (i) => ({ id: i, name: `user ${i}`, email: `user${i}@example.com`, tags: ['a', 'b'], score: i / 7 })
+
+/**
+ * Runs `work(call)`, where `call(f)` invokes one store method: returns the
+ * phase's seconds and the longest time one call held the JS thread before
+ * returning its promise (better-sqlite3 holds it through the fsync; a
+ * monitorEventLoopDelay histogram cannot see that when every await resolves
+ * in a microtask, the timer never getting a turn).
+ */
+async function timed(work) {
+  let maxSyncMs = 0
+  const call = (f) => {
+    const t0 = m.now()
+    const promise = f()
+    maxSyncMs = Math.max(maxSyncMs, m.now() - t0)
+    return promise
+  }
+  const start = m.now()
+  await work(call)
+  return { seconds: (m.now() - start) / 1000, maxSyncMs }
+}
+
+function openBetterSqlite(file) {
+  const db = new Database(file)
+  db.pragma('journal_mode = WAL')
+  db.pragma('synchronous = FULL')
+  db.exec(`CREATE TABLE IF NOT EXISTS app_data (
+    key TEXT PRIMARY KEY NOT NULL, kind TEXT NOT NULL, value BLOB NOT NULL, metadata TEXT NOT NULL,
+    created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, expires_at INTEGER) WITHOUT ROWID`)
+  const upsert = db.prepare(`INSERT INTO app_data (key, kind, value, metadata, created_at, updated_at, expires_at)
+    VALUES (?, 'json', ?, ?, ?, ?, NULL) ON CONFLICT(key) DO UPDATE SET value = excluded.value,
+    metadata = excluded.metadata, updated_at = excluded.updated_at`)
+  const get = db.prepare('SELECT value, metadata, created_at, updated_at FROM app_data WHERE key = ?')
+  return {
+    db,
+    // Async wrappers, as an app would call it beside its other async work; each call blocks until its fsync.
+    async set(key, v) {
+      const now = Date.now()
+      upsert.run(key, JSON.stringify(v), '{}', now, now)
+    },
+    async get(key) {
+      const row = get.get(key)
+      return row ? { value: JSON.parse(row.value), metadata: JSON.parse(row.metadata) } : null
+    },
+  }
+}
+
+async function phases(name, store, results) {
+  const n = options.sets
+  m.phase(`${name}: ${n} durable sets, one awaited at a time`)
+  results[name] = {}
+  results[name].serial = await timed(async (call) => {
+    for (let i = 0; i < n; i++) await call(() => store.set(`user:${i}`, value(i)))
+  })
+  m.phase(`${name}: ${n} durable sets, ${INFLIGHT} in flight`)
+  results[name].inflight = await timed(async (call) => {
+    for (let i = 0; i < n; i += INFLIGHT) {
+      const batch = []
+      for (let j = i; j < Math.min(n, i + INFLIGHT); j++) batch.push(call(() => store.set(`burst:${j}`, value(j))))
+      await Promise.all(batch)
+    }
+  })
+  m.phase(`${name}: ${options.gets} gets of present keys, one awaited at a time`)
+  results[name].get = await timed(async (call) => {
+    for (let i = 0; i < options.gets; i++) {
+      const entry = await call(() => store.get(`user:${(i * 7919) % n}`))
+      if (!entry) throw new Error('missing key')
+    }
+  })
+}
+
+async function main() {
+  const dir = options.dir || fs.mkdtempSync(path.join(os.tmpdir(), 'annvault-kv-bench-'))
+  fs.mkdirSync(dir, { recursive: true })
+  const results = {}
+  try {
+    m.phase(`reference: ${options.sets} × (write 1600 B + fdatasync) in ${dir}`)
+    const before = m.rawFdatasync(dir, options.sets)
+
+    const better = openBetterSqlite(path.join(dir, 'better.db'))
+    await phases('better-sqlite3', better, results)
+    better.db.close()
+
+    const manager = new DefaultPersistenceManager(new SQLiteAdapter({ filename: path.join(dir, 'annvault.db') }))
+    await manager.init()
+    await phases('SQLiteAdapter', manager, results)
+    await manager.close()
+
+    const after = m.rawFdatasync(dir, options.sets)
+    const fdatasyncPerSecond = (before.perSecond + after.perSecond) / 2
+
+    const rate = (count, phase) => count / phase.seconds
+    const rows = []
+    const summary = { fdatasyncPerSecond, fdatasyncRuns: [before.perSecond, after.perSecond], engines: {} }
+    for (const name of Object.keys(results)) {
+      const r = results[name]
+      const e = {
+        serialPerSecond: rate(options.sets, r.serial),
+        inflightPerSecond: rate(options.sets, r.inflight),
+        getPerSecond: rate(options.gets, r.get),
+        maxSyncMs: { serial: r.serial.maxSyncMs, inflight: r.inflight.maxSyncMs, get: r.get.maxSyncMs },
+      }
+      summary.engines[name] = e
+    }
+    const ref = summary.engines['better-sqlite3']
+    for (const [name, e] of Object.entries(summary.engines)) {
+      rows.push([
+        name,
+        m.fmt.rate(e.serialPerSecond),
+        m.fmt.ratio(e.serialPerSecond / ref.serialPerSecond),
+        m.fmt.ratio(e.serialPerSecond / fdatasyncPerSecond),
+        m.fmt.rate(e.inflightPerSecond),
+        m.fmt.ratio(e.inflightPerSecond / ref.inflightPerSecond),
+        m.fmt.rate(e.getPerSecond),
+        m.fmt.ratio(e.getPerSecond / ref.getPerSecond),
+        `${e.maxSyncMs.serial.toFixed(2)} / ${e.maxSyncMs.get.toFixed(2)} ms`,
+      ])
+    }
+    const table = m.textTable(
+      ['engine', 'set serial', 'vs better', 'vs fdatasync', `set ${INFLIGHT} in flight`, 'vs better', 'get', 'vs better', 'longest JS-thread hold (set / get)'],
+      rows,
+    )
+    const text = `raw fdatasync: ${m.fmt.rate(fdatasyncPerSecond)} (runs ${m.fmt.rate(before.perSecond)}, ${m.fmt.rate(after.perSecond)})\n${table}\n`
+    if (options.json) {
+      process.stderr.write(text)
+      process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`)
+    } else process.stdout.write(text)
+  } finally {
+    if (!options.dir) fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+main().catch((error) => {
+  process.stderr.write(`${error.stack}\n`)
+  process.exit(1)
+})
