@@ -80,6 +80,11 @@ export class LazyCollection {
     return this.#opening
   }
 
+  /** The store if it is open, else null. */
+  current(): InMemoryVectorStore | null {
+    return this.#store
+  }
+
   /** Whether there is nothing to read: not open, and no collection on disk. */
   isAbsent(): boolean {
     return this.#store === null && this.#opening === null && this.knownDimension() === undefined
