@@ -42,7 +42,7 @@ async function node(id: string, text: string, doc: string, metadata: Metadata): 
     text,
     metadata,
     embedding: await embedModel.getTextEmbedding(text),
-    relationships: { [NodeRelationship.SOURCE]: { nodeId: doc } },
+    relationships: { [NodeRelationship.SOURCE]: { nodeId: doc, metadata: {} } },
   })
 }
 
@@ -102,6 +102,12 @@ test('every supported filter operator, AND of several, and docIds', async () => 
   expect(await ids(one('tags', 'any', ['wet', 'fast']))).toEqual(['n3', 'n4'])
   expect(await ids(one('tags', 'all', ['small', 'furry']))).toEqual(['n1'])
   expect(await ids(one('tags', 'contains', 'furry'))).toEqual(['n1', 'n2'])
+  expect(await ids(one('kind', '!=', 'pet'))).toEqual(['n4', 'n5'])
+  expect(await ids(one('tags', '!=', 'small'))).toEqual(['n2', 'n4', 'n5'])
+  expect(await ids(one('kind', 'nin', ['pet', 'fruit']))).toEqual(['n4'])
+  expect(await ids(one('year', 'nin', [2020, 2021, 2022]))).toEqual(['n4', 'n5'])
+  // Only nodes that have the key (annvault's rule for every operator): none has 'color'.
+  expect(await ids(one('color', '!=', 'red'))).toEqual([])
 
   // AND (the default condition, and spelled out), two bounds on one key merged.
   expect(
@@ -125,8 +131,13 @@ test('what annvault filters cannot express is rejected with INVALID_FILTER, neve
   const store = make()
   await store.add(await corpus())
   const rejected: MetadataFilters[] = [
-    { filters: [{ key: 'kind', operator: '!=', value: 'pet' }] },
-    { filters: [{ key: 'kind', operator: 'nin', value: ['pet'] }] },
+    { filters: [{ key: 'kind', operator: 'nin', value: 'pet' }] },
+    {
+      filters: [
+        { key: 'kind', operator: '!=', value: 'pet' },
+        { key: 'kind', operator: '==', value: 'fruit' },
+      ],
+    },
     { filters: [{ key: 'tags', operator: 'is_empty' }] },
     { filters: [{ key: 'kind', operator: 'text_match', value: 'pe' }] },
     {
@@ -153,7 +164,7 @@ test('what annvault filters cannot express is rejected with INVALID_FILTER, neve
     expect({ filters, error }).toEqual({ filters, error: expect.any(VectorStoreError) })
     expect((error as VectorStoreError).code).toBe(ErrorCodes.INVALID_FILTER)
   }
-  expect(() => toAnnvaultFilter({ filters: [{ key: 'kind', operator: '!=', value: 'x' }] })).toThrow(/'!=' on 'kind' is not supported/)
+  expect(() => toAnnvaultFilter({ filters: [{ key: 'tags', operator: 'is_empty' }] })).toThrow(/'is_empty' on 'tags' is not supported/)
 })
 
 test('two equalities on one key must both hold', () => {

@@ -42,8 +42,6 @@ const RANGE_OPERATORS: Record<string, keyof Range> = { '>': 'gt', '>=': 'gte', '
  * than dropped, since a dropped condition would return nodes the caller excluded.
  */
 const UNSUPPORTED: Record<string, string> = {
-  '!=': "annvault filters have no 'not equal' yet",
-  nin: "annvault filters have no 'none of' yet",
   is_empty: "annvault filters cannot test that a field is missing or empty yet",
   text_match: 'annvault filters have no text matching',
 }
@@ -90,6 +88,11 @@ function clauseOf(filter: MetadataFilter): Clause {
       return { any: listOf(filter) }
     case 'all':
       return { all: listOf(filter) }
+    // Among the nodes that have the key (annvault's `ne`/`nin`: a missing field matches nothing).
+    case '!=':
+      return { ne: scalarOf(filter) }
+    case 'nin':
+      return { nin: listOf(filter) }
     // An array field holding the value (a scalar field equal to it matches too).
     case 'contains':
       return scalarOf(filter)
@@ -99,7 +102,7 @@ function clauseOf(filter: MetadataFilter): Clause {
 }
 
 function isRange(clause: Clause): clause is Range {
-  return typeof clause === 'object' && clause !== null && !('any' in clause) && !('all' in clause)
+  return typeof clause === 'object' && clause !== null && !('any' in clause) && !('all' in clause) && !('ne' in clause) && !('nin' in clause)
 }
 
 /** Two clauses on one key, both to hold, as one annvault clause (AND). */
