@@ -67,12 +67,25 @@ export interface AllCondition {
   all: FilterScalar[]
 }
 
+/** The field is present and neither equals the value nor (an array) holds it. */
+export interface NotEqualCondition {
+  ne: FilterScalar
+}
+
+/** The field is present and neither equals nor (an array) holds any of the values. */
+export interface NoneOfCondition {
+  nin: FilterScalar[]
+}
+
 /**
  * Conditions on top-level payload fields, all of which must hold.
  * A scalar matches a field equal to it (or an array field holding it).
  * A filter is plain JSON like a payload, at most 64 levels deep.
  */
-export type SearchFilters = Record<string, FilterScalar | RangeCondition | AnyCondition | AllCondition>
+export type SearchFilters = Record<
+  string,
+  FilterScalar | RangeCondition | AnyCondition | AllCondition | NotEqualCondition | NoneOfCondition
+>
 
 /**
  * - `Cosine` (default): cosine similarity in [-1, 1];

@@ -39,23 +39,22 @@ afterAll(() => dirs.cleanup())
 
 test('the main tarball holds no binary and no install script; the platform one holds the binary', () => {
   const listing = (tgz: string) => execFileSync('tar', ['tzf', tgz], { encoding: 'utf8' }).trim().split('\n').sort()
-  // dist/: the compiled TypeScript façade (lib/), every file of it.
-  const dist = (readdirSync(join(__dirname, '..', 'dist'), { recursive: true, withFileTypes: true }) as Dirent[])
-    .filter((entry) => entry.isFile())
-    .map((entry) => `package/${relative(join(__dirname, '..'), join(entry.parentPath, entry.name))}`)
-  expect(dist).toContain('package/dist/persistence/index.js')
-  expect(listing(tarballs.main)).toEqual(
-    [
-      'package/README.md',
-      'package/binding.d.ts',
-      'package/binding.js',
-      'package/index.d.ts',
-      'package/index.js',
-      'package/index.mjs',
-      'package/package.json',
-      ...dist,
-    ].sort(),
-  )
+  // dist/ holds the compiled lib/ (its files come and go with lib/); the entry points must be there.
+  const main = listing(tarballs.main)
+  expect(main.filter((f) => !f.startsWith('package/dist/'))).toEqual([
+    'package/README.md',
+    'package/bin/annvault.js',
+    'package/binding.d.ts',
+    'package/binding.js',
+    'package/index.d.ts',
+    'package/index.js',
+    'package/index.mjs',
+    'package/package.json',
+  ])
+  expect(main).toContain('package/dist/cli/main.js')
+  expect(main).toContain('package/dist/persistence/index.js')
+  expect(main).toContain('package/dist/pgvector.js')
+  expect(main.filter((f) => f.startsWith('package/dist/') && !/\.(js|d\.ts)$/.test(f))).toEqual([])
   expect(listing(tarballs.platform)).toEqual(['package/annvault.linux-x64-gnu.node', 'package/package.json'])
   const installed = JSON.parse(readFileSync(join(project, 'node_modules/annvault/package.json'), 'utf8'))
   expect(installed.scripts).toBeUndefined()
@@ -159,4 +158,24 @@ test('jest in the user project: in band with --detectOpenHandles finds no open h
 test('worker_threads load the addon beside the main thread', () => {
   const result = lastJsonLine(run('node', ['worker.cjs']).stdout)
   expect(result).toEqual(['main:b:main', 'w1:b:w1', 'w2:b:w2'])
+})
+
+test('npx annvault works from the installed package: --help, and inspect on a collection', () => {
+  const help = run('npx', ['--no-install', 'annvault', '--help'])
+  expect(help.stdout).toContain('Usage: annvault')
+  for (const command of ['inspect', 'compact', 'search', 'get']) expect(help.stdout).toContain(command)
+  const data = dirs.next()
+  run('node', [
+    '-e',
+    `const { createVectorStore } = require('annvault')
+     createVectorStore({ collectionName: 'notes', dimension: 2, persistencePath: process.argv[1] }).then(async ({ manager, store }) => {
+       await store.insert([[1, 0], [0, 1]], ['a', 'b'], [{}, {}])
+       await manager.disconnect()
+     })`,
+    data,
+  ])
+  const inspected = JSON.parse(run('npx', ['--no-install', 'annvault', 'inspect', data, '--json', '--quiet']).stdout)
+  expect(inspected.collections.map((c: { name: string; count: number; dimension: number }) => [c.name, c.count, c.dimension])).toEqual([
+    ['notes', 2, 2],
+  ])
 })

@@ -46,6 +46,7 @@ function main() {
     const mainDir = path.join(staging, 'main')
     fs.mkdirSync(mainDir)
     for (const file of [...rootPackage.files, 'README.md', 'LICENSE']) {
+      // Directories (bin/, dist/) are copied whole; `files` names them as npm does.
       if (fs.existsSync(path.join(root, file))) fs.cpSync(path.join(root, file), path.join(mainDir, file), { recursive: true })
     }
     const published = { ...rootPackage }

@@ -9,9 +9,12 @@
 //! | `{ gte, gt, lte, lt }`      | is a number within all given bounds (or an array with one) |
 //! | `{ any: [v, …] }`           | equals one of the values, or is an array sharing one      |
 //! | `{ all: [v, …] }`           | is an array holding every value (a scalar: equals each)   |
+//! | `{ ne: v }`                 | is present and neither equals the value nor holds it      |
+//! | `{ nin: [v, …] }`           | is present and neither equals nor holds any of the values |
 //!
 //! Equality never crosses types: `1` does not match `"1"`. A missing field
-//! matches nothing. `{ any: [] }` matches nothing; `{ all: [] }` matches every
+//! matches nothing, for `ne` and `nin` too: they select among the points
+//! that have the field (as `gt` does), so `{ ne: x }` is not `not { eq: x }`. `{ any: [] }` matches nothing; `{ all: [] }` matches every
 //! point that has the field.
 
 use serde_json::{Map, Value};
@@ -97,6 +100,8 @@ enum Condition {
     Range(Range),
     Any(Vec<Scalar>),
     All(Vec<Scalar>),
+    NotEquals(Scalar),
+    NoneOf(Vec<Scalar>),
 }
 
 impl Condition {
@@ -106,6 +111,8 @@ impl Condition {
             Condition::Range(r) => r.matches(field),
             Condition::Any(list) => list.iter().any(|s| s.found_in(field)),
             Condition::All(list) => list.iter().all(|s| s.found_in(field)),
+            Condition::NotEquals(s) => !s.found_in(field),
+            Condition::NoneOf(list) => !list.iter().any(|s| s.found_in(field)),
         }
     }
 }
@@ -179,14 +186,23 @@ fn parse_operator_object(context: &str, ops: &Map<String, Value>) -> Result<Cond
     };
     if ops.is_empty() {
         return Err(invalid(
-            "an empty object is not a clause; use gte/gt/lte/lt, any or all".into(),
+            "an empty object is not a clause; use gte/gt/lte/lt, any, all, ne or nin".into(),
         ));
     }
-    let is_list_op = |k: &str| k == "any" || k == "all";
+    if let Some(value) = ops.get("ne") {
+        if ops.len() != 1 {
+            return Err(invalid("'ne' must stand alone in its clause".into()));
+        }
+        return Ok(Condition::NotEquals(Scalar::from_json(
+            value,
+            &format!("{context} 'ne'"),
+        )?));
+    }
+    let is_list_op = |k: &str| k == "any" || k == "all" || k == "nin";
     if ops.keys().any(|k| is_list_op(k)) {
         if ops.len() != 1 {
             return Err(invalid(
-                "'any' and 'all' must stand alone in their clause".into(),
+                "'any', 'all' and 'nin' must stand alone in their clause".into(),
             ));
         }
         let (op, list) = ops.iter().next().expect("one key checked above");
@@ -206,10 +222,10 @@ fn parse_operator_object(context: &str, ops: &Map<String, Value>) -> Result<Cond
             .iter()
             .map(|item| Scalar::from_json(item, &format!("{context} '{op}'")))
             .collect::<Result<Vec<_>>>()?;
-        return Ok(if op == "any" {
-            Condition::Any(scalars)
-        } else {
-            Condition::All(scalars)
+        return Ok(match op.as_str() {
+            "any" => Condition::Any(scalars),
+            "all" => Condition::All(scalars),
+            _ => Condition::NoneOf(scalars),
         });
     }
     let mut range = Range {
@@ -230,7 +246,7 @@ fn parse_operator_object(context: &str, ops: &Map<String, Value>) -> Result<Cond
             "lt" => &mut range.lt,
             other => {
                 return Err(invalid(format!(
-                    "unknown operator {other:?}; expected gte, gt, lte, lt, any or all"
+                    "unknown operator {other:?}; expected gte, gt, lte, lt, any, all, ne or nin"
                 )))
             }
         };
@@ -304,6 +320,28 @@ mod tests {
     }
 
     #[test]
+    fn ne_and_nin_select_among_points_that_have_the_field() {
+        assert!(check(json!({"k": {"ne": "a"}}), json!({"k": "b"})));
+        assert!(!check(json!({"k": {"ne": "a"}}), json!({"k": "a"})));
+        assert!(!check(json!({"k": {"ne": "a"}}), json!({"k": ["b", "a"]})));
+        assert!(check(json!({"k": {"ne": "a"}}), json!({"k": ["b", "c"]})));
+        // Types never cross: 1 is not "1", so it is not equal to it.
+        assert!(check(json!({"k": {"ne": 1}}), json!({"k": "1"})));
+        assert!(!check(json!({"k": {"ne": "a"}}), json!({})));
+        assert!(check(json!({"k": {"nin": ["a", "b"]}}), json!({"k": "c"})));
+        assert!(!check(json!({"k": {"nin": ["a", "b"]}}), json!({"k": "b"})));
+        assert!(!check(
+            json!({"k": {"nin": ["a", "b"]}}),
+            json!({"k": ["c", "a"]})
+        ));
+        assert!(check(json!({"k": {"nin": []}}), json!({"k": "a"})));
+        assert!(!check(json!({"k": {"nin": ["a"]}}), json!({})));
+        let both = json!({"k": {"ne": "a"}, "n": {"nin": [1, 2]}});
+        assert!(check(both.clone(), json!({"k": "b", "n": 3})));
+        assert!(!check(both, json!({"k": "b", "n": 2})));
+    }
+
+    #[test]
     fn clauses_combine_with_and() {
         let f = json!({"kind": "doc", "year": {"gte": 2000}});
         assert!(check(f.clone(), json!({"kind": "doc", "year": 2001})));
@@ -325,6 +363,11 @@ mod tests {
             json!({"a": {"any": [null]}}),
             json!({"a": {"any": [{"x": 1}]}}),
             json!({"a": {"any": [1], "gte": 1}}),
+            json!({"a": {"ne": [1]}}),
+            json!({"a": {"ne": null}}),
+            json!({"a": {"ne": 1, "gte": 1}}),
+            json!({"a": {"nin": "x"}}),
+            json!({"a": {"nin": [1], "any": [1]}}),
         ] {
             let err = Filter::from_json(&bad).unwrap_err();
             assert_eq!(err.code(), 1007, "{bad}");
