@@ -138,6 +138,12 @@ pub enum Error {
 
     #[error("legacy file {file} cannot be imported: {reason}")]
     LegacyFormat { file: String, reason: String },
+
+    #[error("invalid key{index}: {reason}")]
+    InvalidKey { index: BatchIndex, reason: String },
+
+    #[error("value cannot be stored faithfully: {reason}")]
+    Serialization { reason: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -166,6 +172,8 @@ pub fn all_codes() -> &'static [(&'static str, u32)] {
         ("WRITES_DISABLED", 5007),
         ("CONFIG_MISMATCH", 5008),
         ("LEGACY_FORMAT", 5009),
+        ("INVALID_KEY", 5003),
+        ("SERIALIZATION", 5004),
     ]
 }
 
@@ -193,6 +201,8 @@ impl Error {
             Error::WritesDisabled { .. } => 5007,
             Error::ConfigMismatch { .. } => 5008,
             Error::LegacyFormat { .. } => 5009,
+            Error::InvalidKey { .. } => 5003,
+            Error::Serialization { .. } => 5004,
         }
     }
 
@@ -219,6 +229,8 @@ impl Error {
             Error::WritesDisabled { .. } => "WRITES_DISABLED",
             Error::ConfigMismatch { .. } => "CONFIG_MISMATCH",
             Error::LegacyFormat { .. } => "LEGACY_FORMAT",
+            Error::InvalidKey { .. } => "INVALID_KEY",
+            Error::Serialization { .. } => "SERIALIZATION",
         }
     }
 
@@ -230,7 +242,9 @@ impl Error {
             | Error::Corrupt { .. }
             | Error::WritesDisabled { .. }
             | Error::ConfigMismatch { .. }
-            | Error::LegacyFormat { .. } => ErrorClass::PersistenceError,
+            | Error::LegacyFormat { .. }
+            | Error::InvalidKey { .. }
+            | Error::Serialization { .. } => ErrorClass::PersistenceError,
             _ => ErrorClass::VectorStoreError,
         }
     }
@@ -256,7 +270,9 @@ impl Error {
                 ids,
                 payloads,
             } => json!({ "vectors": vectors, "ids": ids, "payloads": payloads }),
-            Error::InvalidId { index, .. } | Error::InvalidPayload { index, .. } => {
+            Error::InvalidId { index, .. }
+            | Error::InvalidPayload { index, .. }
+            | Error::InvalidKey { index, .. } => {
                 json!({ "index": index.0 })
             }
             Error::DuplicateId { first, second, .. } => {
@@ -400,13 +416,20 @@ mod tests {
                 file: String::new(),
                 reason: String::new(),
             },
+            Error::InvalidKey {
+                index: BatchIndex(None),
+                reason: String::new(),
+            },
+            Error::Serialization {
+                reason: String::new(),
+            },
         ];
         let codes: Vec<u32> = samples.iter().map(Error::code).collect();
         assert_eq!(
             codes,
             [
                 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014,
-                5001, 5002, 5006, 5007, 5008, 5009
+                5001, 5002, 5006, 5007, 5008, 5009, 5003, 5004
             ]
         );
         let table: Vec<(&str, u32)> = samples.iter().map(|e| (e.kind(), e.code())).collect();
