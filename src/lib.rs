@@ -6,10 +6,12 @@
 
 mod error;
 mod job;
+mod native_kv;
 mod native_store;
 mod point_id;
 
 pub use error::error_codes;
+pub use native_kv::{open_kv, KvConfig, KvEntryOut, KvStatsOut, KvWriteIn, NativeKv};
 pub use native_store::{open_store, NativeStore, StoreConfig};
 
 /// Only the addon's own Rust allocations go through it; Node, V8 and the
