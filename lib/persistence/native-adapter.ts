@@ -84,7 +84,9 @@ export interface NativeAdapterError extends Error {
  * `PersistenceError` here instead of a plain `Error`.
  */
 function fromNative(error: unknown, operation: string): NativeAdapterError {
-  const message = error instanceof Error ? error.message : String(error)
+  // Duck-typed: an error from the addon may come from another realm (a vm context, jest).
+  const raw = (error as { message?: unknown } | null)?.message
+  const message = typeof raw === 'string' ? raw : String(error)
   if (!message.startsWith(ENVELOPE_PREFIX)) {
     return Object.assign(new Error(`internal error in ${operation}: ${message}`, { cause: error }), {
       name: 'PersistenceError',
