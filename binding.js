@@ -835,6 +835,8 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeKv = nativeBinding.NativeKv
 module.exports.NativeStore = nativeBinding.NativeStore
 module.exports.errorCodes = nativeBinding.errorCodes
+module.exports.openKv = nativeBinding.openKv
 module.exports.openStore = nativeBinding.openStore
