@@ -137,7 +137,7 @@ fn action() -> impl Strategy<Value = Action> {
 
 fn key_name(k: u8) -> String {
     // Two prefixes, so patterns have something to tell apart.
-    if k % 2 == 0 {
+    if k.is_multiple_of(2) {
         format!("user:{k}")
     } else {
         format!("item/{k}")

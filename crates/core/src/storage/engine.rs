@@ -205,6 +205,10 @@ impl WriteGate {
     }
 }
 
+/// Runs a batch of queued requests (ticket number, request) in order and
+/// returns each one's outcome.
+pub type Commit<'a, R, O> = dyn Fn(Vec<(u64, R)>) -> Vec<(u64, Result<O>)> + 'a;
+
 struct QueueState<R, O> {
     pending: Vec<(u64, R)>,
     leader: bool,
@@ -249,7 +253,7 @@ impl<R, O> CommitQueue<R, O> {
         gate: &WriteGate,
         ticket: WriteTicket,
         request: R,
-        commit: &dyn Fn(Vec<(u64, R)>) -> Vec<(u64, Result<O>)>,
+        commit: &Commit<'_, R, O>,
     ) -> Result<O> {
         gate.wait_for_turn(ticket.number);
         let id = ticket.number;
