@@ -39,7 +39,13 @@ afterAll(() => dirs.cleanup())
 
 test('the main tarball holds no binary and no install script; the platform one holds the binary', () => {
   const listing = (tgz: string) => execFileSync('tar', ['tzf', tgz], { encoding: 'utf8' }).trim().split('\n').sort()
-  expect(listing(tarballs.main)).toEqual(
+  const main = listing(tarballs.main)
+  // dist/ is the compiled lib/ (one .js and one .d.ts per module): JavaScript and types only.
+  const dist = main.filter((file) => file.startsWith('package/dist/'))
+  expect(dist).toContain('package/dist/persistence/native.js')
+  expect(dist).toContain('package/dist/persistence/native.d.ts')
+  expect(dist.filter((file) => !/\.(js|d\.ts)$/.test(file))).toEqual([])
+  expect(main.filter((file) => !file.startsWith('package/dist/'))).toEqual(
     [
       'package/README.md',
       'package/binding.d.ts',
@@ -153,4 +159,24 @@ test('jest in the user project: in band with --detectOpenHandles finds no open h
 test('worker_threads load the addon beside the main thread', () => {
   const result = lastJsonLine(run('node', ['worker.cjs']).stdout)
   expect(result).toEqual(['main:b:main', 'w1:b:w1', 'w2:b:w2'])
+})
+
+test('the key-value adapter loads from its sub-path in the installed package and round-trips a value', () => {
+  const script = `
+    const { NativeAdapter } = require('annvault/persistence/native')
+    const path = require('node:path').join(process.cwd(), 'kv-data')
+    const a = new NativeAdapter({ path })
+    a.init()
+      .then(() => a.set([{ key: 'k', value: { kind: 'json', text: '[1]' }, metadata: '{}', expiresAt: null }], 5))
+      .then(() => a.get(['k'], 5))
+      .then(async ([entry]) => { await a.close(); console.log(JSON.stringify(entry)) })`
+  const entry = lastJsonLine(run('node', ['-e', script]).stdout)
+  expect(entry).toEqual({
+    key: 'k',
+    value: { kind: 'json', text: '[1]' },
+    metadata: '{}',
+    createdAt: 5,
+    updatedAt: 5,
+    expiresAt: null,
+  })
 })
