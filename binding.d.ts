@@ -9,6 +9,26 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+export declare class NativeKv {
+  get isOpen(): boolean
+  get(keys: Array<string>, now: number): Promise<(KvEntryOut | null)[]>
+  /** Writes the batch atomically. A bad write anywhere refuses all of it. */
+  set(writes: Array<KvWriteIn>, now: number): Promise<void>
+  delete(keys: Array<string>, now: number): Promise<boolean[]>
+  find(pattern: string, now: number): Promise<KvEntryOut[]>
+  keys(pattern: string | undefined | null, now: number): Promise<string[]>
+  clear(): Promise<void>
+  stats(now: number): Promise<KvStatsOut>
+  /**
+   * Sweeps the entries expired at `now`, then checkpoints. Resolves to
+   * how many entries the sweep removed.
+   */
+  maintain(now: number): Promise<number>
+  checkpoint(): Promise<void>
+  /** Checkpoints and releases the directory; later calls reject with code 1012. */
+  close(): Promise<void>
+}
+
 export declare class NativeStore {
   get collectionName(): string
   get dimension(): number
@@ -106,6 +126,59 @@ export interface HnswConfig {
   /** 'auto' (default), 'i8', 'f16' or 'f32'. */
   quantization?: string
 }
+
+export interface KvConfig {
+  /** The directory that holds the table (created if missing). */
+  path: string
+  /**
+   * 'fsync' (default: a write resolves once fdatasync'ed; concurrent
+   * writes share one fsync) or 'flush' (once written to the OS).
+   */
+  durability?: string
+  /** 'strict' (default) or 'truncate', as for vector stores. */
+  recovery?: string
+  /** Log size that starts a background checkpoint (default 64 MiB). */
+  checkpointWalBytes?: number
+}
+
+/** One entry: `json` (JSON text) or `binary` is set. */
+export interface KvEntryOut {
+  key: string
+  json?: string
+  binary?: Buffer
+  metadata: string
+  createdAt: number
+  updatedAt: number
+  expiresAt?: number
+}
+
+export interface KvStatsOut {
+  totalEntries: number
+  size: number
+  lastSync?: number
+  walBytes: number
+  replayedRecords: number
+  tornBytes: number
+  writesDisabled?: string
+  lastCheckpointError?: string
+}
+
+/** One write: exactly one of `json` (JSON text) and `binary`. */
+export interface KvWriteIn {
+  key: string
+  json?: string
+  binary?: Uint8Array
+  /** JSON text of an object. */
+  metadata: string
+  /** Unix ms; absent or null: never expires. */
+  expiresAt?: number
+}
+
+/**
+ * Opens (recovers) a key-value table. Resolves to an open `NativeKv`;
+ * a directory another opener holds rejects with code 5001.
+ */
+export declare function openKv(config: KvConfig): Promise<NativeKv>
 
 /** Opens a store. Resolves to a connected `NativeStore`. */
 export declare function openStore(config: StoreConfig): Promise<NativeStore>

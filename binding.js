@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeKv = nativeBinding.NativeKv
 module.exports.NativeStore = nativeBinding.NativeStore
 module.exports.checkCollectionName = nativeBinding.checkCollectionName
 module.exports.checkFilter = nativeBinding.checkFilter
@@ -844,4 +845,5 @@ module.exports.checkPointId = nativeBinding.checkPointId
 module.exports.checkPoints = nativeBinding.checkPoints
 module.exports.checkQuery = nativeBinding.checkQuery
 module.exports.errorCodes = nativeBinding.errorCodes
+module.exports.openKv = nativeBinding.openKv
 module.exports.openStore = nativeBinding.openStore

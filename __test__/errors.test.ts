@@ -96,7 +96,9 @@ async function corruptSnapshot(path: string): Promise<void> {
 // POISONED and INTERNAL cannot be produced through the API: POISONED needs a panic inside the core
 // (a bug; the Rust tests reach it), and INTERNAL is a bug by definition (and what the façade calls
 // a failure without the core's error envelope). What a test can check for them is below.
-const NOT_FROM_JS = ['POISONED', 'INTERNAL']
+// INVALID_KEY and SERIALIZATION come from the key-value engine, not the vector store: the
+// NativeAdapter tests (kv-native.test.ts) produce both.
+const NOT_FROM_JS = ['POISONED', 'INTERNAL', 'INVALID_KEY', 'SERIALIZATION']
 
 // Codes only the key-value API (annvault/persistence) produces, as PersistenceError codes of its own:
 // DATABASE (5005) from SQLiteAdapter, tested in persistence-adapters-disk.test.ts.
@@ -168,6 +170,8 @@ describe('error codes', () => {
       INTERNAL: 1014,
       IN_USE: 5001,
       IO: 5002,
+      INVALID_KEY: 5003,
+      SERIALIZATION: 5004,
       CORRUPT: 5006,
       WRITES_DISABLED: 5007,
       CONFIG_MISMATCH: 5008,

@@ -55,6 +55,8 @@ test('the main tarball holds no binary and no install script; the platform one h
   expect(main).toContain('package/dist/persistence/index.js')
   expect(main).toContain('package/dist/pgvector.js')
   expect(main.filter((f) => f.startsWith('package/dist/') && !/\.(js|d\.ts)$/.test(f))).toEqual([])
+  expect(main).toContain('package/dist/persistence/native.js')
+  expect(main).toContain('package/dist/persistence/native.d.ts')
   expect(listing(tarballs.platform)).toEqual(['package/annvault.linux-x64-gnu.node', 'package/package.json'])
   const installed = JSON.parse(readFileSync(join(project, 'node_modules/annvault/package.json'), 'utf8'))
   expect(installed.scripts).toBeUndefined()
@@ -178,4 +180,24 @@ test('npx annvault works from the installed package: --help, and inspect on a co
   expect(inspected.collections.map((c: { name: string; count: number; dimension: number }) => [c.name, c.count, c.dimension])).toEqual([
     ['notes', 2, 2],
   ])
+})
+
+test('the key-value adapter loads from its sub-path in the installed package and round-trips a value', () => {
+  const script = `
+    const { NativeAdapter } = require('annvault/persistence/native')
+    const path = require('node:path').join(process.cwd(), 'kv-data')
+    const a = new NativeAdapter({ path })
+    a.init()
+      .then(() => a.set([{ key: 'k', value: { kind: 'json', text: '[1]' }, metadata: '{}', expiresAt: null }], 5))
+      .then(() => a.get(['k'], 5))
+      .then(async ([entry]) => { await a.close(); console.log(JSON.stringify(entry)) })`
+  const entry = lastJsonLine(run('node', ['-e', script]).stdout)
+  expect(entry).toEqual({
+    key: 'k',
+    value: { kind: 'json', text: '[1]' },
+    metadata: '{}',
+    createdAt: 5,
+    updatedAt: 5,
+    expiresAt: null,
+  })
 })

@@ -6,12 +6,14 @@
 
 mod error;
 mod job;
+mod native_kv;
 mod native_store;
 mod point_id;
 mod sqlite_kv;
 mod validation;
 
 pub use error::error_codes;
+pub use native_kv::{open_kv, KvConfig, KvEntryOut, KvStatsOut, KvWriteIn, NativeKv};
 pub use native_store::{open_store, NativeStore, StoreConfig};
 pub use sqlite_kv::{open_sqlite_kv, SqliteKv};
 pub use validation::{

@@ -164,7 +164,7 @@ fn ann_config(config: &StoreConfig) -> annvault_core::Result<AnnConfig> {
     })
 }
 
-fn choice<T: Copy>(
+pub(crate) fn choice<T: Copy>(
     name: &'static str,
     value: Option<&str>,
     choices: &[(&str, T)],

@@ -142,6 +142,11 @@ pub enum Error {
     /// A SQLite database (the key-value SQLite table) failed or is not a database.
     #[error("database {file}: {reason}")]
     Database { file: String, reason: String },
+    #[error("invalid key{index}: {reason}")]
+    InvalidKey { index: BatchIndex, reason: String },
+
+    #[error("value cannot be stored faithfully: {reason}")]
+    Serialization { reason: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -171,6 +176,8 @@ pub fn all_codes() -> &'static [(&'static str, u32)] {
         ("CONFIG_MISMATCH", 5008),
         ("LEGACY_FORMAT", 5009),
         ("DATABASE", 5005),
+        ("INVALID_KEY", 5003),
+        ("SERIALIZATION", 5004),
     ]
 }
 
@@ -199,6 +206,8 @@ impl Error {
             Error::ConfigMismatch { .. } => 5008,
             Error::LegacyFormat { .. } => 5009,
             Error::Database { .. } => 5005,
+            Error::InvalidKey { .. } => 5003,
+            Error::Serialization { .. } => 5004,
         }
     }
 
@@ -226,6 +235,8 @@ impl Error {
             Error::ConfigMismatch { .. } => "CONFIG_MISMATCH",
             Error::LegacyFormat { .. } => "LEGACY_FORMAT",
             Error::Database { .. } => "DATABASE",
+            Error::InvalidKey { .. } => "INVALID_KEY",
+            Error::Serialization { .. } => "SERIALIZATION",
         }
     }
 
@@ -238,7 +249,9 @@ impl Error {
             | Error::WritesDisabled { .. }
             | Error::ConfigMismatch { .. }
             | Error::LegacyFormat { .. }
-            | Error::Database { .. } => ErrorClass::PersistenceError,
+            | Error::Database { .. }
+            | Error::InvalidKey { .. }
+            | Error::Serialization { .. } => ErrorClass::PersistenceError,
             _ => ErrorClass::VectorStoreError,
         }
     }
@@ -264,7 +277,9 @@ impl Error {
                 ids,
                 payloads,
             } => json!({ "vectors": vectors, "ids": ids, "payloads": payloads }),
-            Error::InvalidId { index, .. } | Error::InvalidPayload { index, .. } => {
+            Error::InvalidId { index, .. }
+            | Error::InvalidPayload { index, .. }
+            | Error::InvalidKey { index, .. } => {
                 json!({ "index": index.0 })
             }
             Error::DuplicateId { first, second, .. } => {
@@ -412,6 +427,11 @@ mod tests {
             },
             Error::Database {
                 file: String::new(),
+            Error::InvalidKey {
+                index: BatchIndex(None),
+                reason: String::new(),
+            },
+            Error::Serialization {
                 reason: String::new(),
             },
         ];
@@ -421,6 +441,7 @@ mod tests {
             [
                 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014,
                 5001, 5002, 5006, 5007, 5008, 5009, 5005
+                5001, 5002, 5006, 5007, 5008, 5009, 5003, 5004
             ]
         );
         let table: Vec<(&str, u32)> = samples.iter().map(|e| (e.kind(), e.code())).collect();

@@ -12,6 +12,7 @@ pub mod filter;
 pub mod flat;
 pub mod hnsw;
 pub mod id;
+pub mod kv;
 pub mod matches;
 pub mod op;
 pub mod sqlite_kv;

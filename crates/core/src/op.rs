@@ -24,6 +24,7 @@
 use crate::collection::{Payload, PointBatch};
 use crate::id::PointId;
 use crate::storage::codec::{self, ByteReader, DecodeError};
+use crate::storage::engine::{self, LogOp};
 
 #[derive(Debug, Clone)]
 pub enum Op {
@@ -41,11 +42,8 @@ pub const OP_INSERT: u8 = 1;
 pub const OP_UPDATE: u8 = 2;
 pub const OP_DELETE: u8 = 3;
 pub const OP_CLEAR: u8 = 4;
-pub const OP_GROUP: u8 = 5;
-
-/// The fewest bytes a group member takes: its code and a `u32` body length
-/// (a `Clear` has an empty body).
-pub const MIN_GROUP_MEMBER_LEN: usize = 1 + 4;
+/// Shared with every state machine's log: see [`crate::storage::engine`].
+pub use crate::storage::engine::{MIN_GROUP_MEMBER_LEN, OP_GROUP};
 
 /// The fewest bytes one point of dimension `dim` takes in an insert body or
 /// a snapshot: the smallest id, its vector, and an empty JSON text's length.
@@ -58,40 +56,22 @@ pub fn min_point_len(dim: usize) -> usize {
 
 /// Encodes several operations as the body of one `Group` record.
 pub fn encode_group(ops: &[&Op], out: &mut Vec<u8>) {
-    codec::put_u32(out, ops.len() as u32);
-    for op in ops {
-        out.push(op.code());
-        let len_at = out.len();
-        codec::put_u32(out, 0);
-        op.encode_body(out);
-        let len = (out.len() - len_at - 4) as u32;
-        out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
-    }
+    engine::encode_group(ops, out)
 }
 
 /// Decodes the operations of one WAL record (a single one, or a group).
 pub fn decode_record(code: u8, body: &[u8]) -> Result<Vec<Op>, DecodeError> {
-    if code != OP_GROUP {
-        return Ok(vec![Op::decode(code, body)?]);
+    engine::decode_record(code, body, Op::decode)
+}
+
+impl LogOp for Op {
+    fn code(&self) -> u8 {
+        Op::code(self)
     }
-    let mut r = ByteReader::new(body);
-    let count = r.u32()? as usize;
-    codec::check_fits(
-        count as u64,
-        MIN_GROUP_MEMBER_LEN,
-        r.remaining() as u64,
-        "grouped operations",
-    )?;
-    let mut ops = Vec::with_capacity(count);
-    for _ in 0..count {
-        let member = r.u8()?;
-        if member == OP_GROUP {
-            return Err("a group inside a group".into());
-        }
-        ops.push(Op::decode(member, r.bytes_u32()?)?);
+
+    fn encode_body(&self, out: &mut Vec<u8>) {
+        Op::encode_body(self, out)
     }
-    r.finish()?;
-    Ok(ops)
 }
 
 fn payload_json(payload: &Payload) -> Vec<u8> {

@@ -7,7 +7,6 @@
 //! that fires `insert` and then `delete` without awaiting gets them in that
 //! order. The storage engine will sit under this type; its API stays.
 
-use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -28,6 +27,8 @@ use crate::op::Op;
 use crate::storage::directory::{
     CheckpointJob, CollectionDir, DirOptions, Durability, RecoveryReport,
 };
+pub use crate::storage::engine::WriteTicket;
+use crate::storage::engine::{CommitQueue, WriteGate};
 use crate::storage::fs::{OsStorage, Storage};
 use crate::storage::legacy;
 use crate::storage::manifest::{self, Manifest};
@@ -115,90 +116,6 @@ pub struct StoreOptions {
     pub ann: AnnConfig,
 }
 
-/// A place in the write order. Taking one reserves a turn; using it in a
-/// write, or dropping it unused, gives the turn back.
-#[derive(Debug)]
-pub struct WriteTicket {
-    number: u64,
-    gate: Arc<WriteGate>,
-}
-
-impl Drop for WriteTicket {
-    fn drop(&mut self) {
-        self.gate.finish(self.number);
-    }
-}
-
-#[derive(Debug, Default)]
-struct GateState {
-    next: u64,
-    /// Threads blocked in `wait_for_turn`: nobody to wake when 0.
-    waiters: usize,
-    issued: u64,
-    finished_early: BTreeSet<u64>,
-}
-
-#[derive(Debug, Default)]
-struct WriteGate {
-    state: Mutex<GateState>,
-    turn_changed: Condvar,
-}
-
-impl WriteGate {
-    fn lock(&self) -> MutexGuard<'_, GateState> {
-        // The gate's state is a few counters updated atomically under the
-        // lock, so a panic elsewhere cannot leave it half-changed.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn issue(self: &Arc<Self>) -> WriteTicket {
-        let mut state = self.lock();
-        let number = state.issued;
-        state.issued += 1;
-        WriteTicket {
-            number,
-            gate: Arc::clone(self),
-        }
-    }
-
-    fn is_turn(&self, number: u64) -> bool {
-        self.lock().next == number
-    }
-
-    fn wait_for_turn(&self, number: u64) {
-        let mut state = self.lock();
-        while state.next != number {
-            state.waiters += 1;
-            state = self
-                .turn_changed
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-            state.waiters -= 1;
-        }
-    }
-
-    fn finish(&self, number: u64) {
-        let mut state = self.lock();
-        if state.next == number {
-            state.next += 1;
-            loop {
-                let next = state.next;
-                if !state.finished_early.remove(&next) {
-                    break;
-                }
-                state.next += 1;
-            }
-        } else {
-            state.finished_early.insert(number);
-        }
-        let wake = state.waiters > 0;
-        drop(state);
-        if wake {
-            self.turn_changed.notify_all();
-        }
-    }
-}
-
 /// What `stats()` reports.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -251,15 +168,6 @@ enum Outcome {
     Done,
 }
 
-#[derive(Default)]
-struct Queue {
-    pending: Vec<(u64, Request)>,
-    leader: bool,
-    /// Writers blocked waiting for their outcome: nobody to wake when 0.
-    waiters: usize,
-    results: HashMap<u64, Result<Outcome>>,
-}
-
 struct State {
     collection: Collection,
     open: bool,
@@ -275,8 +183,7 @@ struct Inner {
     /// Mirrors `State::open` so `is_open` never waits behind a writer.
     open: AtomicBool,
     gate: Arc<WriteGate>,
-    queue: Mutex<Queue>,
-    queue_changed: Condvar,
+    queue: CommitQueue<Request, Outcome>,
     /// Only the commit leader writes through it.
     dir: Mutex<Option<CollectionDir>>,
     /// Set after a failed write or fsync: writes are refused until reopen.
@@ -445,8 +352,7 @@ impl Store {
                 }),
                 open: AtomicBool::new(true),
                 gate: Arc::new(WriteGate::default()),
-                queue: Mutex::new(Queue::default()),
-                queue_changed: Condvar::new(),
+                queue: CommitQueue::default(),
                 dir: Mutex::new(dir),
                 write_error: Mutex::new(None),
                 publish: Mutex::new(()),
@@ -528,41 +434,9 @@ impl Store {
         // to one core.
         let _foreground =
             matches!(request, Request::Op(_)).then(|| Foreground::enter(&inner.foreground));
-        inner.gate.wait_for_turn(ticket.number);
-        let id = ticket.number;
-        let mut queue = lock(&inner.queue);
-        queue.pending.push((id, request));
-        drop(ticket);
-        loop {
-            if let Some(result) = queue.results.remove(&id) {
-                return result;
-            }
-            if !queue.leader {
-                queue.leader = true;
-                let batch = std::mem::take(&mut queue.pending);
-                drop(queue);
-                let results = catch_unwind(AssertUnwindSafe(|| inner.commit(batch)))
-                    .unwrap_or_else(|_| Vec::new());
-                queue = lock(&inner.queue);
-                queue.results.extend(results);
-                queue.leader = false;
-                if queue.waiters > 0 {
-                    inner.queue_changed.notify_all();
-                }
-                if !queue.results.contains_key(&id) && !queue.pending.iter().any(|(t, _)| *t == id)
-                {
-                    // The commit panicked before reaching this request.
-                    return Err(Error::Poisoned);
-                }
-                continue;
-            }
-            queue.waiters += 1;
-            queue = inner
-                .queue_changed
-                .wait(queue)
-                .unwrap_or_else(PoisonError::into_inner);
-            queue.waiters -= 1;
-        }
+        inner
+            .queue
+            .submit(&inner.gate, ticket, request, &|batch| inner.commit(batch))
     }
 
     /// Whether writes may be applied on the caller's thread: they need no
@@ -588,9 +462,8 @@ impl Store {
         if !self.allows_inline_writes() || !inner.gate.is_turn(ticket.number) {
             return Err((ticket, op));
         }
-        match inner.queue.try_lock() {
-            Ok(mut queue) if !queue.leader && queue.pending.is_empty() => queue.leader = true,
-            _ => return Err((ticket, op)),
+        if !inner.queue.try_lead() {
+            return Err((ticket, op));
         }
         let dir = inner.dir.try_lock().ok();
         let state = dir.as_ref().and_then(|_| inner.state.try_write().ok());
@@ -616,12 +489,7 @@ impl Store {
             }
             _ => Err((ticket, op)),
         };
-        let mut queue = lock(&inner.queue);
-        queue.leader = false;
-        if queue.waiters > 0 {
-            inner.queue_changed.notify_all();
-        }
-        drop(queue);
+        inner.queue.end_lead();
         // An applied write's ticket ends with this function: the next write's turn.
         outcome
     }
@@ -1163,13 +1031,7 @@ impl Inner {
                     epoch: graph.epoch,
                     indexed: graph.indexed(),
                 });
-                ann::save(
-                    p.storage.as_ref(),
-                    path,
-                    job.generation,
-                    &job.collection,
-                    graph,
-                )
+                ann::save(p.storage.as_ref(), path, job.generation, &job.state, graph)
             }
             _ => ann::remove_saved(p.storage.as_ref(), path),
         };

@@ -1,6 +1,8 @@
-//! One collection's directory: `LOCK`, `MANIFEST`, `snapshot-*.avs`,
-//! `wal-*.log`. Opening it recovers the collection; afterwards it appends
-//! WAL records and publishes checkpoints.
+//! One persisted state machine's directory (a collection's, a key-value
+//! table's): `LOCK`, `MANIFEST`, `snapshot-*.avs`, `wal-*.log`. Opening it
+//! recovers the state; afterwards it appends WAL records and publishes
+//! checkpoints. Generic over the [`StateMachine`]: the collection and the
+//! key-value table share every line of it.
 //!
 //! Checkpoint protocol (each step durable before the next):
 //! 1. rotate: create `wal-<g+1>` (header, fsync, fsync dir); new records go there;
@@ -20,8 +22,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::collection::{Collection, CollectionConfig};
 use crate::error::{Error, Result};
-use crate::op::{decode_record, encode_group, Op, OP_GROUP};
+use crate::op::{decode_record, Op};
 use crate::storage::codec::random_salt;
+use crate::storage::engine::{encode_group, LogOp, StateMachine, OP_GROUP};
 use crate::storage::fs::{Storage, StorageFile, StorageLock};
 use crate::storage::manifest::{self, Manifest};
 use crate::storage::{snapshot, wal};
@@ -142,13 +145,16 @@ struct WalFile {
 }
 
 /// A consistent copy of the state, to be written as a snapshot off the commit path.
-pub struct CheckpointJob {
-    pub collection: Collection,
+pub struct CheckpointJob<M = Collection> {
+    pub state: M,
     pub seq: u64,
     pub generation: u64,
 }
 
-pub struct CollectionDir {
+/// A vector collection's directory.
+pub type CollectionDir = LogDir<Collection>;
+
+pub struct LogDir<M: StateMachine = Collection> {
     storage: Arc<dyn Storage>,
     path: PathBuf,
     options: DirOptions,
@@ -156,6 +162,7 @@ pub struct CollectionDir {
     wal: WalFile,
     next_seq: u64,
     _lock: Box<dyn StorageLock>,
+    _state: std::marker::PhantomData<fn() -> M>,
 }
 
 pub fn now_ms() -> u64 {
@@ -210,36 +217,15 @@ fn create_wal(
     })
 }
 
-fn config_matches(manifest: &Manifest, config: &CollectionConfig) -> Result<()> {
-    if manifest.dimension != config.dimension {
-        return Err(Error::ConfigMismatch {
-            reason: format!(
-                "the collection on disk has dimension {}, the store was opened with {}",
-                manifest.dimension, config.dimension
-            ),
-        });
-    }
-    if manifest.distance != config.distance.name() {
-        return Err(Error::ConfigMismatch {
-            reason: format!(
-                "the collection on disk uses distance {}, the store was opened with {}",
-                manifest.distance,
-                config.distance.name()
-            ),
-        });
-    }
-    Ok(())
-}
-
-impl CollectionDir {
+impl<M: StateMachine> LogDir<M> {
     /// Takes the lock and recovers the collection stored in `path`
     /// (creating an empty one if the directory holds none).
     pub fn open(
         storage: Arc<dyn Storage>,
         path: &Path,
-        config: CollectionConfig,
+        config: M::Config,
         options: DirOptions,
-    ) -> Result<(CollectionDir, Collection, RecoveryReport)> {
+    ) -> Result<(LogDir<M>, M, RecoveryReport)> {
         storage
             .create_dir_all(path)
             .map_err(|e| Error::io("create directory", path, e))?;
@@ -277,48 +263,34 @@ impl CollectionDir {
             .map_err(|e| Error::io("read", &manifest_path, e))?;
         let manifest = Manifest::decode(&manifest_bytes)
             .map_err(|(offset, reason)| Error::corrupt(&manifest_path, offset, reason))?;
-        config_matches(&manifest, &config)?;
+        M::check_manifest(&manifest, &config)?;
         let mut report = RecoveryReport::default();
         let mut collection = if manifest.snapshot == 0 {
-            Collection::new(config)
+            M::empty(&config)
         } else {
             let snapshot_path = path.join(snapshot::file_name(manifest.snapshot));
-            let missing_or_io = |e: io::Error| match e.kind() {
-                io::ErrorKind::NotFound => Error::corrupt(
+            if !storage.exists(&snapshot_path) {
+                return Err(Error::corrupt(
                     &manifest_path,
                     0,
                     format!(
                         "the manifest names {}, which is missing",
                         snapshot_path.display()
                     ),
-                ),
-                _ => Error::io("read", &snapshot_path, e),
-            };
-            let len = storage.size(&snapshot_path).map_err(missing_or_io)? as usize;
-            // Read into an f32 buffer so the vectors can stay where they land.
-            let mut words = vec![0f32; len.div_ceil(4)];
-            storage
-                .read_into(
-                    &snapshot_path,
-                    &mut bytemuck::cast_slice_mut::<f32, u8>(&mut words)[..len],
-                )
-                .map_err(missing_or_io)?;
-            let decoded = snapshot::decode_words(words, len)
-                .map_err(|(offset, reason)| Error::corrupt(&snapshot_path, offset, reason))?;
-            if decoded.seq != manifest.snapshot_seq {
+                ));
+            }
+            let (collection, seq) = M::read_checkpoint(storage.as_ref(), &snapshot_path, &config)?;
+            if seq != manifest.snapshot_seq {
                 return Err(Error::corrupt(
                     &snapshot_path,
-                    24,
+                    0,
                     format!(
-                        "snapshot holds sequence {}, the manifest says {}",
-                        decoded.seq, manifest.snapshot_seq
+                        "the checkpoint holds sequence {seq}, the manifest says {}",
+                        manifest.snapshot_seq
                     ),
                 ));
             }
-            let collection = decoded.into_collection(config.max_vectors).map_err(|e| {
-                Error::corrupt(&snapshot_path, snapshot::HEADER_LEN as u64, e.to_string())
-            })?;
-            report.snapshot_points = collection.len();
+            report.snapshot_points = collection.entry_count();
             collection
         };
 
@@ -332,7 +304,7 @@ impl CollectionDir {
             // Creation was interrupted before the first log file existed:
             // nothing was ever written.
             let wal = create_wal(storage.as_ref(), path, 1, 1)?;
-            let dir = CollectionDir::assemble(storage, path, options, manifest, wal, 1, lock);
+            let dir = LogDir::assemble(storage, path, options, manifest, wal, 1, lock);
             return Ok((dir, collection, report));
         }
         if generations.first() != Some(&manifest.wal_start) {
@@ -389,12 +361,9 @@ impl CollectionDir {
                 ));
             }
             for record in &scan.records {
-                let ops = decode_record(record.op, &bytes[record.body.clone()])
+                collection
+                    .replay(record.op, &bytes[record.body.clone()])
                     .map_err(|reason| Error::corrupt(&wal_path, record.offset, reason))?;
-                for op in ops {
-                    // A refused operation was refused when it was first applied too.
-                    let _ = collection.apply(op);
-                }
                 next_seq = record.seq + 1;
                 report.replayed_records += 1;
             }
@@ -462,7 +431,7 @@ impl CollectionDir {
                 })
             }
         };
-        let dir = CollectionDir::assemble(storage, path, options, manifest, wal, next_seq, lock);
+        let dir = LogDir::assemble(storage, path, options, manifest, wal, next_seq, lock);
         Ok((dir, collection, report))
     }
 
@@ -474,8 +443,8 @@ impl CollectionDir {
         wal: WalFile,
         next_seq: u64,
         lock: Box<dyn StorageLock>,
-    ) -> CollectionDir {
-        CollectionDir {
+    ) -> LogDir<M> {
+        LogDir {
             storage,
             path: path.to_path_buf(),
             options,
@@ -483,27 +452,21 @@ impl CollectionDir {
             wal,
             next_seq,
             _lock: lock,
+            _state: std::marker::PhantomData,
         }
     }
 
     fn create_fresh(
         storage: Arc<dyn Storage>,
         path: &Path,
-        config: CollectionConfig,
+        config: M::Config,
         options: DirOptions,
         lock: Box<dyn StorageLock>,
-    ) -> Result<(CollectionDir, Collection, RecoveryReport)> {
+    ) -> Result<(LogDir<M>, M, RecoveryReport)> {
         // Manifest first: a crash before the first WAL exists leaves a
         // manifest naming no snapshot and a missing `wal-1`, which open
         // recognises as an interrupted creation.
-        let manifest = Manifest {
-            dimension: config.dimension,
-            distance: config.distance.name().to_owned(),
-            snapshot: 0,
-            snapshot_seq: 0,
-            wal_start: 1,
-            checkpointed_at_ms: 0,
-        };
+        let manifest = M::fresh_manifest(&config);
         write_atomically(
             storage.as_ref(),
             path,
@@ -511,8 +474,8 @@ impl CollectionDir {
             &manifest.encode(),
         )?;
         let wal = create_wal(storage.as_ref(), path, 1, 1)?;
-        let dir = CollectionDir::assemble(storage, path, options, manifest, wal, 1, lock);
-        Ok((dir, Collection::new(config), RecoveryReport::default()))
+        let dir = LogDir::assemble(storage, path, options, manifest, wal, 1, lock);
+        Ok((dir, M::empty(&config), RecoveryReport::default()))
     }
 
     /// Copies the cut part of the log to `recovered-<ms>/` and removes the later files.
@@ -574,12 +537,12 @@ impl CollectionDir {
     /// write. On error nothing may be assumed about the file: the caller
     /// must stop writing (a later good record after a partial one would read
     /// as corruption).
-    pub fn append(&mut self, ops: &[&Op]) -> Result<()> {
+    pub fn append(&mut self, ops: &[&M::Op]) -> Result<()> {
         let mut buf = Vec::new();
         let seq = self.next_seq;
         match ops {
             [] => return Ok(()),
-            [op] => wal::encode_record(&mut buf, self.wal.salt, seq, op.code(), |out| {
+            [op] => wal::encode_record(&mut buf, self.wal.salt, seq, LogOp::code(*op), |out| {
                 op.encode_body(out)
             }),
             _ => wal::encode_record(&mut buf, self.wal.salt, seq, OP_GROUP, |out| {
@@ -620,8 +583,8 @@ impl CollectionDir {
     }
 
     /// Step 1 of a checkpoint: starts a new WAL file and returns the job that
-    /// writes `collection` (the state as of the last appended record).
-    pub fn rotate(&mut self, collection: Collection) -> Result<CheckpointJob> {
+    /// writes `state` (the state as of the last appended record).
+    pub fn rotate(&mut self, state: M) -> Result<CheckpointJob<M>> {
         // The old file's records must be durable before the snapshot covering
         // them can replace them.
         self.sync()?;
@@ -634,7 +597,7 @@ impl CollectionDir {
         )?;
         self.wal = next;
         Ok(CheckpointJob {
-            collection,
+            state,
             seq: self.next_seq - 1,
             generation,
         })
@@ -649,11 +612,11 @@ impl CollectionDir {
     pub fn publish(
         storage: &dyn Storage,
         path: &Path,
-        job: &CheckpointJob,
+        job: &CheckpointJob<M>,
         gzip: bool,
         previous: &Manifest,
     ) -> Result<Manifest> {
-        let bytes = snapshot::encode(&job.collection, job.seq, gzip);
+        let bytes = job.state.write_checkpoint(job.seq, gzip);
         write_atomically(storage, path, &snapshot::file_name(job.generation), &bytes)?;
         let manifest = Manifest {
             snapshot: job.generation,
@@ -681,8 +644,102 @@ impl CollectionDir {
         Ok(manifest)
     }
 
-    /// Records a manifest that [`CollectionDir::publish`] wrote.
+    /// Records a manifest that [`LogDir::publish`] wrote.
     pub fn set_manifest(&mut self, manifest: Manifest) {
         self.manifest = manifest;
+    }
+}
+
+/// The vector collection as a [`StateMachine`]: its checkpoint is a
+/// [`snapshot`] file, its operations are [`Op`]s.
+impl StateMachine for Collection {
+    type Config = CollectionConfig;
+    type Op = Op;
+
+    fn empty(config: &CollectionConfig) -> Self {
+        Collection::new(*config)
+    }
+
+    fn fresh_manifest(config: &CollectionConfig) -> Manifest {
+        Manifest {
+            dimension: config.dimension,
+            distance: config.distance.name().to_owned(),
+            kind: None,
+            snapshot: 0,
+            snapshot_seq: 0,
+            wal_start: 1,
+            checkpointed_at_ms: 0,
+        }
+    }
+
+    fn check_manifest(manifest: &Manifest, config: &CollectionConfig) -> Result<()> {
+        if let Some(kind) = &manifest.kind {
+            return Err(Error::ConfigMismatch {
+                reason: format!("the directory holds a {kind} table, not a vector collection"),
+            });
+        }
+        if manifest.dimension != config.dimension {
+            return Err(Error::ConfigMismatch {
+                reason: format!(
+                    "the collection on disk has dimension {}, the store was opened with {}",
+                    manifest.dimension, config.dimension
+                ),
+            });
+        }
+        if manifest.distance != config.distance.name() {
+            return Err(Error::ConfigMismatch {
+                reason: format!(
+                    "the collection on disk uses distance {}, the store was opened with {}",
+                    manifest.distance,
+                    config.distance.name()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn read_checkpoint(
+        storage: &dyn Storage,
+        snapshot_path: &Path,
+        config: &CollectionConfig,
+    ) -> Result<(Self, u64)> {
+        let len = storage
+            .size(snapshot_path)
+            .map_err(|e| Error::io("read", snapshot_path, e))? as usize;
+        // Read into an f32 buffer so the vectors can stay where they land.
+        let mut words = vec![0f32; len.div_ceil(4)];
+        storage
+            .read_into(
+                snapshot_path,
+                &mut bytemuck::cast_slice_mut::<f32, u8>(&mut words)[..len],
+            )
+            .map_err(|e| Error::io("read", snapshot_path, e))?;
+        let decoded = snapshot::decode_words(words, len)
+            .map_err(|(offset, reason)| Error::corrupt(snapshot_path, offset, reason))?;
+        let seq = decoded.seq;
+        let collection = decoded.into_collection(config.max_vectors).map_err(|e| {
+            Error::corrupt(snapshot_path, snapshot::HEADER_LEN as u64, e.to_string())
+        })?;
+        Ok((collection, seq))
+    }
+
+    fn write_checkpoint(&self, seq: u64, gzip: bool) -> Vec<u8> {
+        snapshot::encode(self, seq, gzip)
+    }
+
+    fn replay(
+        &mut self,
+        code: u8,
+        body: &[u8],
+    ) -> std::result::Result<(), crate::storage::codec::DecodeError> {
+        for op in decode_record(code, body)? {
+            // A refused operation was refused when it was first applied too.
+            let _ = self.apply(op);
+        }
+        Ok(())
+    }
+
+    fn entry_count(&self) -> usize {
+        self.len()
     }
 }

@@ -5,7 +5,7 @@
 //!   8  version   u32 = 1
 //!  12  json_len  u32
 //!  16  json_crc  u32   crc32c of the JSON bytes
-//!  20  json      { dimension, distance, snapshot, snapshotSeq, walStart, checkpointedAtMs }
+//!  20  json      { dimension, distance, kind?, snapshot, snapshotSeq, walStart, checkpointedAtMs }
 //! ```
 //!
 //! `snapshot` is the generation of the snapshot file (0: none); WAL files of
@@ -28,6 +28,10 @@ const MAX_JSON_LEN: usize = 1 << 20;
 pub struct Manifest {
     pub dimension: usize,
     pub distance: String,
+    /// What the directory holds when it is not a vector collection
+    /// (`"key-value"`); absent for a collection, as in every older manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     /// Generation of the snapshot file; 0 when there is none.
     pub snapshot: u64,
     /// Last WAL sequence number the snapshot holds.
@@ -88,6 +92,7 @@ mod tests {
         Manifest {
             dimension: 384,
             distance: "Cosine".into(),
+            kind: None,
             snapshot: 3,
             snapshot_seq: 1200,
             wal_start: 4,

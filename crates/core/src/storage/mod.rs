@@ -4,6 +4,7 @@
 
 pub mod codec;
 pub mod directory;
+pub mod engine;
 pub mod fs;
 pub mod legacy;
 pub mod manifest;

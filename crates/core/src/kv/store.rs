@@ -1,0 +1,528 @@
+//! `KvStore`: the thread-safe handle to one key-value directory.
+//!
+//! Reads run concurrently under a read lock. Writes take a ticket on the
+//! caller's thread ([`KvStore::ticket`]) and apply in ticket order through
+//! the engine's group commit ([`CommitQueue`]): every write queued while a
+//! commit runs goes into the next one, one WAL record and one fsync for
+//! all. A batch is one operation, so one record: all of it survives a
+//! crash or none of it. A failed write or fsync disables writes until the
+//! store is reopened (the log's tail is unknown; going on could acknowledge
+//! data that is not there).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
+
+use crate::error::{Error, Result};
+use crate::kv::table::Applied;
+use crate::kv::{validate_key, validate_write, Glob, KvEntry, KvOp, KvTable, KvWrite};
+use crate::storage::directory::{
+    now_ms, CheckpointJob, DirOptions, Durability, LogDir, RecoveryReport,
+};
+use crate::storage::engine::{CommitQueue, WriteGate, WriteTicket};
+use crate::storage::fs::Storage;
+use crate::storage::manifest::Manifest;
+
+#[derive(Clone)]
+pub struct KvOptions {
+    pub storage: Arc<dyn Storage>,
+    /// The directory that holds the table.
+    pub path: PathBuf,
+    /// `gzip` is ignored: large values are compressed one by one.
+    pub dir: DirOptions,
+}
+
+/// What `stats()` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvStats {
+    /// Entries live at the given time.
+    pub total_entries: usize,
+    /// Bytes of every file in the directory.
+    pub size: u64,
+    /// When data was last made durable (fsync of the log, or a checkpoint).
+    pub last_sync: Option<i64>,
+    pub wal_bytes: u64,
+    pub recovery: RecoveryReport,
+    pub writes_disabled: Option<String>,
+    pub last_checkpoint_error: Option<String>,
+}
+
+enum Request {
+    Op(KvOp),
+    Checkpoint,
+    Close,
+}
+
+enum Outcome {
+    Applied(Applied),
+    Checkpoint(Option<Box<CheckpointJob<KvTable>>>),
+    Done,
+}
+
+struct State {
+    table: KvTable,
+    open: bool,
+}
+
+struct Inner {
+    options: KvOptions,
+    state: RwLock<State>,
+    open: AtomicBool,
+    gate: Arc<WriteGate>,
+    queue: CommitQueue<Request, Outcome>,
+    /// Only the commit leader writes through it; `None` once closed.
+    dir: Mutex<Option<LogDir<KvTable>>>,
+    write_error: Mutex<Option<String>>,
+    info: Mutex<Info>,
+    /// Serialises checkpoint publication.
+    publish: Mutex<()>,
+    checkpoint_running: AtomicBool,
+}
+
+struct Info {
+    recovery: RecoveryReport,
+    /// The newest manifest published.
+    manifest: Manifest,
+    published_generation: u64,
+    last_sync: Option<i64>,
+    last_checkpoint_error: Option<String>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section leaves its data consistent at each statement.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn now_i64() -> i64 {
+    now_ms() as i64
+}
+
+/// The thread-safe handle to one key-value table. Cloning it shares the store.
+#[derive(Clone)]
+pub struct KvStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for KvStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KvStore")
+            .field("path", &self.inner.options.path)
+            .finish()
+    }
+}
+
+impl KvStore {
+    /// Takes the directory's lock and recovers the table (creating an empty
+    /// one when the directory holds none).
+    pub fn open(options: KvOptions) -> Result<KvStore> {
+        let (dir, table, recovery) =
+            LogDir::<KvTable>::open(Arc::clone(&options.storage), &options.path, (), options.dir)?;
+        let published_generation = dir.manifest().snapshot;
+        let manifest = dir.manifest().clone();
+        let last_sync = (dir.manifest().checkpointed_at_ms > 0)
+            .then_some(dir.manifest().checkpointed_at_ms as i64);
+        Ok(KvStore {
+            inner: Arc::new(Inner {
+                options,
+                state: RwLock::new(State { table, open: true }),
+                open: AtomicBool::new(true),
+                gate: Arc::new(WriteGate::default()),
+                queue: CommitQueue::default(),
+                dir: Mutex::new(Some(dir)),
+                write_error: Mutex::new(None),
+                info: Mutex::new(Info {
+                    recovery,
+                    manifest,
+                    published_generation,
+                    last_sync,
+                    last_checkpoint_error: None,
+                }),
+                publish: Mutex::new(()),
+                checkpoint_running: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.options.path
+    }
+
+    /// Reserves the next place in the write order. Call it where the write
+    /// is requested, before handing the work to another thread.
+    pub fn ticket(&self) -> WriteTicket {
+        self.inner.gate.issue()
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.inner.open.load(Ordering::Acquire)
+    }
+
+    fn read(&self) -> Result<RwLockReadGuard<'_, State>> {
+        let state = self.inner.state.read().map_err(|_| Error::Poisoned)?;
+        if !state.open {
+            return Err(Error::Closed);
+        }
+        Ok(state)
+    }
+
+    fn submit(&self, ticket: WriteTicket, request: Request) -> Result<Outcome> {
+        let inner = &self.inner;
+        inner
+            .queue
+            .submit(&inner.gate, ticket, request, &|batch| inner.commit(batch))
+    }
+
+    fn apply(&self, ticket: WriteTicket, op: KvOp) -> Result<Applied> {
+        match self.submit(ticket, Request::Op(op))? {
+            Outcome::Applied(applied) => Ok(applied),
+            _ => Err(Error::Internal {
+                reason: "unexpected outcome for a write".into(),
+            }),
+        }
+    }
+
+    /// Live entries of `keys` at `now` (`None` where absent or expired).
+    pub fn get(&self, keys: &[String], now: i64) -> Result<Vec<Option<Arc<KvEntry>>>> {
+        for (i, key) in keys.iter().enumerate() {
+            validate_key(key, (keys.len() > 1).then_some(i))?;
+        }
+        let state = self.read()?;
+        Ok(keys
+            .iter()
+            .map(|k| state.table.get(k, now).map(Arc::clone))
+            .collect())
+    }
+
+    /// Writes the batch atomically: every write is checked first, and one
+    /// bad one refuses the whole batch with nothing written.
+    pub fn set(&self, ticket: WriteTicket, writes: Vec<KvWrite>, now: i64) -> Result<()> {
+        let indexed = writes.len() > 1;
+        for (i, write) in writes.iter().enumerate() {
+            validate_write(write, indexed.then_some(i))?;
+        }
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.apply(ticket, KvOp::Set { now, writes }).map(|_| ())
+    }
+
+    /// Removes the keys atomically; per key, whether a live entry existed.
+    pub fn delete(&self, ticket: WriteTicket, keys: Vec<String>, now: i64) -> Result<Vec<bool>> {
+        for (i, key) in keys.iter().enumerate() {
+            validate_key(key, (keys.len() > 1).then_some(i))?;
+        }
+        match self.apply(ticket, KvOp::Delete { now, keys })? {
+            Applied::Deleted(found) => Ok(found),
+            _ => Err(Error::Internal {
+                reason: "unexpected outcome for a delete".into(),
+            }),
+        }
+    }
+
+    pub fn clear(&self, ticket: WriteTicket) -> Result<()> {
+        self.apply(ticket, KvOp::Clear).map(|_| ())
+    }
+
+    /// Live entries matching `pattern`, in key order.
+    pub fn find(&self, pattern: &str, now: i64) -> Result<Vec<(String, Arc<KvEntry>)>> {
+        let glob = Glob::new(pattern);
+        let state = self.read()?;
+        Ok(state
+            .table
+            .find(&glob, now)
+            .into_iter()
+            .map(|(k, e)| (k.clone(), Arc::clone(e)))
+            .collect())
+    }
+
+    /// Live keys matching `pattern` (every key when `None`), in key order.
+    pub fn keys(&self, pattern: Option<&str>, now: i64) -> Result<Vec<String>> {
+        let glob = Glob::new(pattern.unwrap_or("*"));
+        let state = self.read()?;
+        Ok(state
+            .table
+            .find(&glob, now)
+            .into_iter()
+            .map(|(k, _)| k.clone())
+            .collect())
+    }
+
+    pub fn stats(&self, now: i64) -> Result<KvStats> {
+        let inner = &self.inner;
+        let total_entries = self.read()?.table.live_count(now);
+        let info = lock(&inner.info);
+        let mut stats = KvStats {
+            total_entries,
+            size: 0,
+            last_sync: info.last_sync,
+            wal_bytes: 0,
+            recovery: info.recovery.clone(),
+            writes_disabled: lock(&inner.write_error).clone(),
+            last_checkpoint_error: info.last_checkpoint_error.clone(),
+        };
+        drop(info);
+        if let Some(dir) = lock(&inner.dir).as_ref() {
+            stats.wal_bytes = dir.wal_bytes();
+            let storage = &inner.options.storage;
+            let names = storage
+                .list(dir.path())
+                .map_err(|e| Error::io("list", dir.path(), e))?;
+            stats.size = names
+                .iter()
+                .filter_map(|n| storage.size(&dir.path().join(n)).ok())
+                .sum();
+        }
+        Ok(stats)
+    }
+
+    /// Housekeeping: removes the entries expired at `now` (one logged
+    /// operation), then checkpoints (which also compacts the log away).
+    /// Returns how many entries the sweep removed.
+    pub fn maintain(&self, ticket: WriteTicket, now: i64) -> Result<usize> {
+        let swept = match self.apply(ticket, KvOp::Sweep { now })? {
+            Applied::Swept(n) => n,
+            _ => 0,
+        };
+        self.checkpoint(self.ticket())?;
+        Ok(swept)
+    }
+
+    /// Writes a checkpoint now: the table as of every write issued before
+    /// this call, then a manifest naming it, then removal of the log it covers.
+    pub fn checkpoint(&self, ticket: WriteTicket) -> Result<()> {
+        match self.submit(ticket, Request::Checkpoint)? {
+            Outcome::Checkpoint(Some(job)) => self.inner.publish(&job),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checkpoints (when anything changed since the last one), releases the
+    /// directory lock and closes: every later call fails with
+    /// [`Error::Closed`]. Closing a closed store is a no-op.
+    pub fn close(&self, ticket: WriteTicket) -> Result<()> {
+        self.submit(ticket, Request::Close).map(|_| ())
+    }
+}
+
+impl Inner {
+    fn disable_writes(&self, error: &Error) {
+        let mut slot = lock(&self.write_error);
+        if slot.is_none() {
+            *slot = Some(error.full_message());
+        }
+    }
+
+    fn writes_disabled(&self) -> Option<Error> {
+        lock(&self.write_error)
+            .as_ref()
+            .map(|reason| Error::WritesDisabled {
+                reason: reason.clone(),
+            })
+    }
+
+    /// Runs one group of queued requests, in order.
+    fn commit(self: &Arc<Self>, batch: Vec<(u64, Request)>) -> Vec<(u64, Result<Outcome>)> {
+        let mut results = Vec::with_capacity(batch.len());
+        let mut group: Vec<(u64, KvOp)> = Vec::new();
+        let mut dir = lock(&self.dir);
+        for (id, request) in batch {
+            match request {
+                Request::Op(op) => group.push((id, op)),
+                Request::Checkpoint => {
+                    results.extend(self.commit_ops(&mut dir, std::mem::take(&mut group)));
+                    let outcome = self
+                        .rotate(&mut dir)
+                        .map(|job| Outcome::Checkpoint(job.map(Box::new)));
+                    results.push((id, outcome));
+                }
+                Request::Close => {
+                    results.extend(self.commit_ops(&mut dir, std::mem::take(&mut group)));
+                    results.push((id, self.close(&mut dir).map(|()| Outcome::Done)));
+                }
+            }
+        }
+        results.extend(self.commit_ops(&mut dir, group));
+        self.maybe_start_checkpoint(&dir);
+        results
+    }
+
+    /// Logs, syncs and applies a run of operations: one write, one fsync.
+    fn commit_ops(
+        &self,
+        dir: &mut Option<LogDir<KvTable>>,
+        group: Vec<(u64, KvOp)>,
+    ) -> Vec<(u64, Result<Outcome>)> {
+        if group.is_empty() {
+            return Vec::new();
+        }
+        let fail_all = |group: Vec<(u64, KvOp)>, error: &dyn Fn() -> Error| {
+            group
+                .into_iter()
+                .map(|(id, _)| (id, Err(error())))
+                .collect::<Vec<_>>()
+        };
+        let Some(d) = dir.as_mut().filter(|_| self.open.load(Ordering::Acquire)) else {
+            return fail_all(group, &|| Error::Closed);
+        };
+        if let Some(error) = self.writes_disabled() {
+            let reason = error.to_string();
+            return fail_all(group, &|| Error::WritesDisabled {
+                reason: reason.clone(),
+            });
+        }
+        // Only what changes the table is logged. The leader is the only
+        // writer, so the table does not change between this look and the
+        // apply below; an operation's effect on a later one of the same
+        // group is covered by logging every operation after the first
+        // that changes anything.
+        let logged: Vec<&KvOp> = match self.state.read() {
+            Ok(state) => {
+                let first = group.iter().position(|(_, op)| state.table.changes(op));
+                first.map_or_else(Vec::new, |i| group[i..].iter().map(|(_, op)| op).collect())
+            }
+            Err(_) => return fail_all(group, &|| Error::Poisoned),
+        };
+        if !logged.is_empty() {
+            let mut outcome = d.append(&logged);
+            if outcome.is_ok() && d.options().durability == Durability::Fsync {
+                outcome = d.sync();
+                if outcome.is_ok() {
+                    lock(&self.info).last_sync = Some(now_i64());
+                }
+            }
+            if let Err(error) = outcome {
+                self.disable_writes(&error);
+                let reason = error.full_message();
+                let mut first = Some(error);
+                return group
+                    .into_iter()
+                    .map(|(id, _)| {
+                        let error = first.take().unwrap_or_else(|| Error::WritesDisabled {
+                            reason: reason.clone(),
+                        });
+                        (id, Err(error))
+                    })
+                    .collect();
+            }
+        }
+        let mut state = match self.state.write() {
+            Ok(state) => state,
+            Err(_) => return fail_all(group, &|| Error::Poisoned),
+        };
+        group
+            .into_iter()
+            .map(|(id, op)| (id, Ok(Outcome::Applied(state.table.apply(op)))))
+            .collect()
+    }
+
+    /// Checkpoint step 1, on the commit path: copy the table, start a new log file.
+    fn rotate(&self, dir: &mut Option<LogDir<KvTable>>) -> Result<Option<CheckpointJob<KvTable>>> {
+        let Some(d) = dir.as_mut().filter(|_| self.open.load(Ordering::Acquire)) else {
+            return Err(Error::Closed);
+        };
+        if let Some(error) = self.writes_disabled() {
+            return Err(error);
+        }
+        self.sync_manifest(d);
+        if !d.has_changes_since_snapshot() {
+            return Ok(None);
+        }
+        // Entries are shared: the copy costs a pointer per key.
+        let copy = self
+            .state
+            .read()
+            .map_err(|_| Error::Poisoned)?
+            .table
+            .clone();
+        // A failed rotation may leave a half-made next log file behind:
+        // appending on would make the two files disagree.
+        d.rotate(copy)
+            .map(Some)
+            .inspect_err(|e| self.disable_writes(e))
+    }
+
+    /// Checkpoint steps 2–4. Takes the publication lock and `info`, never
+    /// the commit lock: a close publishes while holding that one. The
+    /// directory learns the new manifest at its next rotation or close.
+    fn publish(&self, job: &CheckpointJob<KvTable>) -> Result<()> {
+        let _publishing = lock(&self.publish);
+        let previous = {
+            let info = lock(&self.info);
+            if info.published_generation >= job.generation {
+                // A later checkpoint is already out; publishing this one
+                // would take the manifest back to a log file it removed.
+                return Ok(());
+            }
+            info.manifest.clone()
+        };
+        let storage = self.options.storage.as_ref();
+        let outcome = LogDir::publish(storage, &self.options.path, job, false, &previous);
+        let mut info = lock(&self.info);
+        match outcome {
+            Ok(manifest) => {
+                info.last_sync = Some(manifest.checkpointed_at_ms as i64);
+                info.published_generation = job.generation;
+                info.manifest = manifest;
+                info.last_checkpoint_error = None;
+                Ok(())
+            }
+            Err(error) => {
+                info.last_checkpoint_error = Some(error.full_message());
+                Err(error)
+            }
+        }
+    }
+
+    /// Hands the directory the newest published manifest.
+    fn sync_manifest(&self, d: &mut LogDir<KvTable>) {
+        let info = lock(&self.info);
+        if info.manifest.snapshot > d.manifest().snapshot {
+            d.set_manifest(info.manifest.clone());
+        }
+    }
+
+    /// Starts a background checkpoint when the log has grown past its threshold.
+    fn maybe_start_checkpoint(self: &Arc<Self>, dir: &Option<LogDir<KvTable>>) {
+        let due = dir
+            .as_ref()
+            .is_some_and(|d| d.wal_bytes() >= d.options().checkpoint_wal_bytes);
+        if !due || self.checkpoint_running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let store = KvStore {
+            inner: Arc::clone(self),
+        };
+        let spawned = std::thread::Builder::new()
+            .name("annvault-kv-checkpoint".into())
+            .spawn(move || {
+                if let Err(error) = store.checkpoint(store.ticket()) {
+                    lock(&store.inner.info).last_checkpoint_error = Some(error.full_message());
+                }
+                store
+                    .inner
+                    .checkpoint_running
+                    .store(false, Ordering::Release);
+            });
+        if spawned.is_err() {
+            self.checkpoint_running.store(false, Ordering::Release);
+        }
+    }
+
+    fn close(&self, dir: &mut Option<LogDir<KvTable>>) -> Result<()> {
+        if !self.open.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if self.writes_disabled().is_none() {
+            if let Some(job) = self.rotate(dir)? {
+                self.publish(&job)?;
+            }
+        }
+        let mut state = self.state.write().map_err(|_| Error::Poisoned)?;
+        state.open = false;
+        state.table = KvTable::new();
+        self.open.store(false, Ordering::Release);
+        // Dropping the directory releases its lock.
+        *dir = None;
+        Ok(())
+    }
+}

@@ -1,0 +1,225 @@
+/**
+ * `NativeAdapter`: the `PersistenceAdapter` over annvault's own key-value
+ * engine (`crates/core/src/kv`), through the `NativeKv` class of the addon.
+ *
+ * Everything runs in Rust on the libuv pool: a write resolves once it is in
+ * the write-ahead log (after `fdatasync` with `durability: 'fsync'`, the
+ * default; writes in flight together share one fsync), a batch is one log
+ * record (all or nothing), a second opener of the same path is refused with
+ * code 5001, and a damaged log or checkpoint is a typed error naming the
+ * file (code 5006), never an empty store.
+ */
+
+import type { AdapterStats, EncodedValue, PersistenceAdapter, RawEntry, RawWrite } from './adapter'
+
+/** What the addon's `NativeKv` returns for one entry. */
+interface NativeEntry {
+  key: string
+  json?: string | null
+  binary?: Uint8Array | null
+  metadata: string
+  createdAt: number
+  updatedAt: number
+  expiresAt?: number | null
+}
+
+interface NativeWrite {
+  key: string
+  json?: string
+  binary?: Uint8Array
+  metadata: string
+  expiresAt?: number
+}
+
+interface NativeStats {
+  totalEntries: number
+  size: number
+  lastSync?: number | null
+}
+
+interface NativeKv {
+  get(keys: string[], now: number): Promise<(NativeEntry | null)[]>
+  set(writes: NativeWrite[], now: number): Promise<void>
+  delete(keys: string[], now: number): Promise<boolean[]>
+  find(pattern: string, now: number): Promise<NativeEntry[]>
+  keys(pattern: string | undefined | null, now: number): Promise<string[]>
+  clear(): Promise<void>
+  stats(now: number): Promise<NativeStats>
+  maintain(now: number): Promise<number>
+  close(): Promise<void>
+}
+
+interface Binding {
+  openKv(config: { path: string; durability?: string }): Promise<NativeKv>
+}
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const binding: Binding = require('../../binding.js')
+
+const ENVELOPE_PREFIX = 'annvault:'
+
+export interface NativeAdapterOptions {
+  /** Directory of the table (created if missing; one opener at a time). */
+  path: string
+  /**
+   * `'fsync'` (default): a write resolves once `fdatasync`ed, survives a power cut.
+   * `'flush'`: once written to the OS, survives the process being killed.
+   */
+  durability?: 'fsync' | 'flush'
+}
+
+/** An error from the engine, with its stable `code`, `kind` and `details`. */
+export interface NativeAdapterError extends Error {
+  code: number
+  kind: string
+  details: Record<string, unknown>
+  operation: string
+}
+
+/**
+ * Turns the addon's error envelope into an error carrying `code`, `kind`
+ * and `details` (as `index.js` does for the vector store).
+ *
+ * MERGE: once `lib/persistence/errors.ts` exists, construct its
+ * `PersistenceError` here instead of a plain `Error`.
+ */
+function fromNative(error: unknown, operation: string): NativeAdapterError {
+  // Duck-typed: an error from the addon may come from another realm (a vm context, jest).
+  const raw = (error as { message?: unknown } | null)?.message
+  const message = typeof raw === 'string' ? raw : String(error)
+  if (!message.startsWith(ENVELOPE_PREFIX)) {
+    return Object.assign(new Error(`internal error in ${operation}: ${message}`, { cause: error }), {
+      name: 'PersistenceError',
+      code: 5000,
+      kind: 'PERSISTENCE',
+      details: {},
+      operation,
+    })
+  }
+  const envelope = JSON.parse(message.slice(ENVELOPE_PREFIX.length)) as {
+    code: number
+    kind: string
+    message: string
+    operation: string
+    details?: Record<string, unknown>
+  }
+  return Object.assign(new Error(envelope.message), {
+    name: 'PersistenceError',
+    code: envelope.code,
+    kind: envelope.kind,
+    details: envelope.details ?? {},
+    operation: envelope.operation,
+  })
+}
+
+function closedError(operation: string): NativeAdapterError {
+  return Object.assign(new Error(`the native adapter is not open (init() not called, or closed): ${operation}`), {
+    name: 'PersistenceError',
+    code: 1012,
+    kind: 'CLOSED',
+    details: {},
+    operation,
+  })
+}
+
+function decode(entry: NativeEntry): RawEntry {
+  const value: EncodedValue =
+    entry.binary != null ? { kind: 'binary', bytes: entry.binary } : { kind: 'json', text: entry.json ?? 'null' }
+  return {
+    key: entry.key,
+    value,
+    metadata: entry.metadata,
+    createdAt: entry.createdAt,
+    updatedAt: entry.updatedAt,
+    expiresAt: entry.expiresAt ?? null,
+  }
+}
+
+function encode(write: RawWrite): NativeWrite {
+  const out: NativeWrite = { key: write.key, metadata: write.metadata }
+  if (write.value.kind === 'binary') out.binary = write.value.bytes
+  else out.json = write.value.text
+  if (write.expiresAt !== null) out.expiresAt = write.expiresAt
+  return out
+}
+
+export class NativeAdapter implements PersistenceAdapter {
+  readonly name = 'native'
+  readonly path: string
+  readonly durability: 'fsync' | 'flush'
+  private kv: NativeKv | null = null
+
+  constructor(options: NativeAdapterOptions) {
+    if (options === null || typeof options !== 'object' || typeof options.path !== 'string' || options.path === '') {
+      throw Object.assign(new TypeError('NativeAdapter needs { path: string }'), {
+        code: 1008,
+        kind: 'INVALID_ARGUMENT',
+        details: { argument: 'path' },
+      })
+    }
+    this.path = options.path
+    this.durability = options.durability ?? 'fsync'
+  }
+
+  private async run<T>(operation: string, work: (kv: NativeKv) => Promise<T>): Promise<T> {
+    const kv = this.kv
+    if (kv === null) throw closedError(operation)
+    try {
+      return await work(kv)
+    } catch (error) {
+      throw fromNative(error, operation)
+    }
+  }
+
+  async init(): Promise<void> {
+    if (this.kv !== null) return
+    try {
+      this.kv = await binding.openKv({ path: this.path, durability: this.durability })
+    } catch (error) {
+      throw fromNative(error, 'init')
+    }
+  }
+
+  get(keys: string[], now: number): Promise<(RawEntry | null)[]> {
+    return this.run('get', async (kv) => (await kv.get(keys, now)).map((e) => (e === null ? null : decode(e))))
+  }
+
+  set(writes: RawWrite[], now: number): Promise<void> {
+    return this.run('set', (kv) => kv.set(writes.map(encode), now))
+  }
+
+  delete(keys: string[], now: number): Promise<boolean[]> {
+    return this.run('delete', (kv) => kv.delete(keys, now))
+  }
+
+  find(pattern: string, now: number): Promise<RawEntry[]> {
+    return this.run('find', async (kv) => (await kv.find(pattern, now)).map(decode))
+  }
+
+  keys(pattern: string | undefined, now: number): Promise<string[]> {
+    return this.run('keys', (kv) => kv.keys(pattern, now))
+  }
+
+  clear(): Promise<void> {
+    return this.run('clear', (kv) => kv.clear())
+  }
+
+  stats(now: number): Promise<AdapterStats> {
+    return this.run('stats', async (kv) => {
+      const s = await kv.stats(now)
+      return { totalEntries: s.totalEntries, size: s.size, lastSync: s.lastSync ?? null }
+    })
+  }
+
+  async maintain(now: number): Promise<void> {
+    await this.run('maintain', (kv) => kv.maintain(now))
+  }
+
+  /** Checkpoints and releases the directory. Closing twice is a no-op; other calls then reject (code 1012). */
+  async close(): Promise<void> {
+    if (this.kv === null) return
+    await this.run('close', (kv) => kv.close())
+    // Later calls reject as closed; init() opens the directory again.
+    this.kv = null
+  }
+}
