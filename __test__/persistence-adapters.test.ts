@@ -7,6 +7,7 @@ import {
   DefaultPersistenceManager,
   FileAdapter,
   MemoryAdapter,
+  NativeAdapter,
   PersistenceError,
   SQLiteAdapter,
   type PersistenceAdapter,
@@ -24,6 +25,7 @@ const ADAPTERS: Subject[] = [
   { name: 'memory', persistent: false, open: () => new MemoryAdapter() },
   { name: 'file', persistent: true, open: (dir) => new FileAdapter({ basePath: join(dir, 'files') }) },
   { name: 'sqlite', persistent: true, open: (dir) => new SQLiteAdapter({ filename: join(dir, 'kv.db') }) },
+  { name: 'native', persistent: true, open: (dir) => new NativeAdapter({ path: join(dir, 'native') }) },
 ]
 
 const dirs = tempDirs()

@@ -122,6 +122,16 @@ export function fromAddonError(error: unknown, operation: string, adapter?: stri
       return new PersistenceError(envelope.message, mapCode(envelope), details)
     }
   }
+  // An adapter's own error carrying the engine's code and kind (NativeAdapter): mapped like an envelope.
+  const coded = error as { code?: unknown; kind?: unknown; details?: unknown } | null
+  if (coded && typeof coded.code === 'number' && typeof coded.kind === 'string') {
+    const own = typeof coded.details === 'object' && coded.details !== null ? (coded.details as Record<string, unknown>) : {}
+    const envelope: Envelope = { code: coded.code, kind: coded.kind, message, details: own }
+    const details: Record<string, unknown> = { ...own, operation, addonCode: coded.code, addonKind: coded.kind }
+    if (adapter !== undefined) details.adapter = adapter
+    if (coded.code === 1012) details.state = 'closed'
+    return new PersistenceError(message, mapCode(envelope), details, { cause: error })
+  }
   const details: Record<string, unknown> = { operation }
   if (adapter !== undefined) details.adapter = adapter
   return new PersistenceError(`${operation} failed: ${message}`, PersistenceErrorCode.GENERIC, details, { cause: error })

@@ -80,8 +80,9 @@ export interface NativeAdapterError extends Error {
  * Turns the addon's error envelope into an error carrying `code`, `kind`
  * and `details` (as `index.js` does for the vector store).
  *
- * MERGE: once `lib/persistence/errors.ts` exists, construct its
- * `PersistenceError` here instead of a plain `Error`.
+ * These are the engine's own codes (an adapter speaks the engine's
+ * language); `DefaultPersistenceManager` maps them to the Lumix codes
+ * 5000–5005 through `fromAddonError`.
  */
 function fromNative(error: unknown, operation: string): NativeAdapterError {
   // Duck-typed: an error from the addon may come from another realm (a vm context, jest).
