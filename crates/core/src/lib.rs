@@ -8,10 +8,13 @@ pub mod distance;
 pub mod error;
 pub mod filter;
 pub mod flat;
+pub mod formats;
 pub mod hnsw;
 pub mod id;
 pub mod matches;
 pub mod op;
+pub mod progress;
+pub mod snapshots;
 pub mod storage;
 pub mod store;
 #[doc(hidden)]

@@ -55,8 +55,21 @@ pub struct DirOptions {
     pub durability: Durability,
     pub recovery: RecoveryMode,
     pub gzip: bool,
+    /// Brotli-compress snapshots (takes precedence over `gzip`).
+    pub brotli: bool,
     /// A checkpoint starts in the background once the WAL holds this many bytes.
     pub checkpoint_wal_bytes: u64,
+}
+
+impl DirOptions {
+    /// How checkpoints store a snapshot's body.
+    pub fn snapshot_compression(&self) -> snapshot::Compression {
+        match (self.brotli, self.gzip) {
+            (true, _) => snapshot::Compression::Brotli,
+            (false, true) => snapshot::Compression::Gzip,
+            (false, false) => snapshot::Compression::None,
+        }
+    }
 }
 
 impl Default for DirOptions {
@@ -65,6 +78,7 @@ impl Default for DirOptions {
             durability: Durability::Fsync,
             recovery: RecoveryMode::Strict,
             gzip: false,
+            brotli: false,
             checkpoint_wal_bytes: 64 << 20,
         }
     }
@@ -650,10 +664,10 @@ impl CollectionDir {
         storage: &dyn Storage,
         path: &Path,
         job: &CheckpointJob,
-        gzip: bool,
+        compression: snapshot::Compression,
         previous: &Manifest,
     ) -> Result<Manifest> {
-        let bytes = snapshot::encode(&job.collection, job.seq, gzip);
+        let bytes = snapshot::encode_with(&job.collection, job.seq, compression);
         write_atomically(storage, path, &snapshot::file_name(job.generation), &bytes)?;
         let manifest = Manifest {
             snapshot: job.generation,
