@@ -6,6 +6,7 @@
 //! write ticket is taken on the JS thread so writes apply in call order, and
 //! the work itself runs on the libuv pool as a [`Job`].
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use std::path::PathBuf;
@@ -522,29 +523,40 @@ impl NativeStore {
 /// keeps the process alive.
 type ProgressFunction = ThreadsafeFunction<String, Unknown<'static>, String, Status, false, true>;
 
-/// A sink that queues each event for the JS thread without waiting.
-fn progress_reporter(operation: &'static str, callback: Option<ProgressFunction>) -> Reporter {
+/// A sink that queues each event for the JS thread without waiting, and
+/// the count of events queued.
+fn progress_reporter(
+    operation: &'static str,
+    callback: Option<ProgressFunction>,
+) -> (Reporter, Arc<AtomicU64>) {
+    let queued = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&queued);
     let sink: Option<ProgressSink> = callback.map(|f| {
         Arc::new(move |event: &Progress| {
             if let Ok(text) = serde_json::to_string(event) {
-                f.call(text, ThreadsafeFunctionCallMode::NonBlocking);
+                if f.call(text, ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }) as ProgressSink
     });
-    Reporter::new(operation, sink)
+    (Reporter::new(operation, sink), queued)
 }
 
 /// `{ ...result, progressEvents }`: how many events were queued, so the
 /// façade settles only once all of them were delivered.
 fn with_event_count<T: serde::Serialize>(
     value: &T,
-    reporter: &Reporter,
+    queued: &AtomicU64,
 ) -> annvault_core::Result<String> {
     let mut json = serde_json::to_value(value).map_err(|e| annvault_core::Error::Internal {
         reason: format!("could not encode a result as JSON: {e}"),
     })?;
     if let Some(object) = json.as_object_mut() {
-        object.insert("progressEvents".into(), reporter.emitted().into());
+        object.insert(
+            "progressEvents".into(),
+            queued.load(Ordering::Relaxed).into(),
+        );
     }
     to_json(&json)
 }
@@ -579,9 +591,9 @@ impl NativeStore {
                 filter: filter_from(filter)?,
                 overwrite,
             };
-            let mut reporter = progress_reporter("export", on_progress);
+            let (mut reporter, queued) = progress_reporter("export", on_progress);
             let summary = store.export(std::path::Path::new(&path), &options, &mut reporter)?;
-            with_event_count(&summary, &reporter)
+            with_event_count(&summary, &queued)
         }))
     }
 
@@ -604,9 +616,9 @@ impl NativeStore {
                 .map(ImportMode::parse)
                 .transpose()?
                 .unwrap_or_default();
-            let mut reporter = progress_reporter("import", on_progress);
+            let (mut reporter, queued) = progress_reporter("import", on_progress);
             let summary = store.import(std::path::Path::new(&path), mode, &mut reporter)?;
-            with_event_count(&summary, &reporter)
+            with_event_count(&summary, &queued)
         }))
     }
 
@@ -619,9 +631,9 @@ impl NativeStore {
     pub fn verify(&self, on_progress: Option<ProgressFunction>) -> AsyncTask<Job<String>> {
         let store = Arc::clone(&self.store);
         AsyncTask::new(Job::new("verify", move || {
-            let mut reporter = progress_reporter("verify", on_progress);
+            let (mut reporter, queued) = progress_reporter("verify", on_progress);
             let report = store.verify(&mut reporter)?;
-            with_event_count(&report, &reporter)
+            with_event_count(&report, &queued)
         }))
     }
 }
