@@ -66,7 +66,7 @@ pub fn write(w: &mut dyn Write, points: &Points<'_>, progress: &mut Reporter) ->
     let header = TextHeader::new(FORMAT, &points.header);
     let head = serde_json::to_string(&header).map_err(io::Error::other)?;
     // The header object without its closing brace, then the points array.
-    w.write_all(head[..head.len() - 1].as_bytes())?;
+    w.write_all(&head.as_bytes()[..head.len() - 1])?;
     w.write_all(b",\"points\":[")?;
     for (i, (id, vector, payload)) in points.points.iter().enumerate() {
         w.write_all(if i == 0 { b"\n" } else { b",\n" })?;

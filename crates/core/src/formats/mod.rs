@@ -856,7 +856,7 @@ pub fn read_batches(
     )
     .map_err(|e| apply_error.take().unwrap_or(e))?;
     flush(&mut ids, &mut vectors, &mut payloads)?;
-    drop(shared);
+    let progress = shared.into_inner();
     progress.finish(format!("imported {done} points"));
     Ok(done)
 }

@@ -179,7 +179,7 @@ fn json_floats_round_trip_for_random_bit_patterns_and_subnormals() {
         values.push(f32::from_bits(bits));
     }
     let dim = 1000;
-    while values.len() % dim != 0 {
+    while !values.len().is_multiple_of(dim) {
         values.push(1.0);
     }
     let count = values.len() / dim;
@@ -254,7 +254,7 @@ fn a_truncated_file_is_refused_at_every_length() {
             // SQLite files are 4 KiB pages: every 97th length, and the page edges.
             let lengths: Vec<usize> = match (format, compression) {
                 (Format::Sqlite, _) => (0..bytes.len())
-                    .filter(|n| n % 97 == 0 || n % 4096 == 0)
+                    .filter(|n| n.is_multiple_of(97) || n.is_multiple_of(4096))
                     .collect(),
                 // Cutting only the final newline leaves a complete document.
                 (Format::Json, Compression::None) => (0..bytes.len() - 1).collect(),
