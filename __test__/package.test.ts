@@ -39,7 +39,8 @@ afterAll(() => dirs.cleanup())
 
 test('the main tarball holds no binary and no install script; the platform one holds the binary', () => {
   const listing = (tgz: string) => execFileSync('tar', ['tzf', tgz], { encoding: 'utf8' }).trim().split('\n').sort()
-  expect(listing(tarballs.main)).toEqual(
+  const main = listing(tarballs.main)
+  expect(main.filter((f) => !f.startsWith('package/dist/'))).toEqual(
     [
       'package/README.md',
       'package/binding.d.ts',
@@ -50,6 +51,9 @@ test('the main tarball holds no binary and no install script; the platform one h
       'package/package.json',
     ],
   )
+  // The compiled lib/ façade (npm run build:lib): each module with its declarations.
+  const dist = main.filter((f) => f.startsWith('package/dist/'))
+  expect(dist.filter((f) => f.endsWith('.js')).map((f) => f.replace(/\.js$/, '.d.ts'))).toEqual(dist.filter((f) => f.endsWith('.d.ts')))
   expect(listing(tarballs.platform)).toEqual(['package/annvault.linux-x64-gnu.node', 'package/package.json'])
   const installed = JSON.parse(readFileSync(join(project, 'node_modules/annvault/package.json'), 'utf8'))
   expect(installed.scripts).toBeUndefined()

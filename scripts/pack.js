@@ -46,7 +46,8 @@ function main() {
     const mainDir = path.join(staging, 'main')
     fs.mkdirSync(mainDir)
     for (const file of [...rootPackage.files, 'README.md', 'LICENSE']) {
-      if (fs.existsSync(path.join(root, file))) fs.copyFileSync(path.join(root, file), path.join(mainDir, file))
+      // `dist/` (the compiled lib/ façade) is a directory: copy recursively.
+      if (fs.existsSync(path.join(root, file))) fs.cpSync(path.join(root, file), path.join(mainDir, file), { recursive: true })
     }
     const published = { ...rootPackage }
     delete published.devDependencies
