@@ -75,6 +75,12 @@ export declare class NativeStore {
   stats(): Promise<string>
   /** Writes the older backend's `ann_metadata.json` and `payloads.json` into `dir`. */
   exportLegacy(dir: string): Promise<void>
+  /** Resolves to `{path, format, compression, count, bytes, progressEvents}` as JSON. */
+  export(path: string, format: string | undefined | null, compression: string | undefined | null, filter: string | undefined | null, overwrite: boolean, onProgress?: ((event: string) => void) | undefined | null): Promise<string>
+  /** Resolves to `{count, format, compression, progressEvents}` as JSON. */
+  import(path: string, mode: string | undefined | null, onProgress?: ((event: string) => void) | undefined | null): Promise<string>
+  /** Resolves to `{ok, files, count, problems, progressEvents}` as JSON. */
+  verify(onProgress?: ((event: string) => void) | undefined | null): Promise<string>
 }
 
 /** Checks a collection name as opening a native store would. */
@@ -195,7 +201,7 @@ export interface StoreConfig {
   durability?: string
   /** 'strict' (default) or 'truncate'. */
   recovery?: string
-  /** 'none' (default) or 'gzip'. */
+  /** 'none' (default), 'gzip' or 'brotli' (checkpoint snapshots). */
   compression?: string
   /** WAL size that starts a background checkpoint (default 64 MiB). */
   checkpointWalBytes?: number

@@ -138,8 +138,8 @@ export interface VectorStoreConfig {
    * the file and offset; 'truncate' keeps what precedes the damage and moves the rest to `recovered-<ms>/`.
    */
   recovery?: 'strict' | 'truncate'
-  /** Snapshot compression: 'none' (default) or 'gzip'. */
-  compression?: 'none' | 'gzip'
+  /** Checkpoint snapshot compression: 'none' (default), 'gzip' or 'brotli'. */
+  compression?: 'none' | 'gzip' | 'brotli'
   /** WAL size in bytes that starts a background checkpoint. Default 64 MiB. */
   checkpointWalBytes?: number
   /**
@@ -287,6 +287,12 @@ export interface VectorStore {
   stats(): Promise<StoreStats>
   /** Writes the older backend's `ann_metadata.json` and `payloads.json` into `dir`. */
   exportLegacy(dir: string): Promise<void>
+  /** Writes the collection as of this call to `path`, atomically; see the README. */
+  export(path: string, options?: ExportOptions): Promise<ExportResult>
+  /** Reads an export into the collection: validated whole first, then applied; nothing changes on a bad file. */
+  import(path: string, options?: ImportOptions): Promise<ImportResult>
+  /** Reads and checks every file of the collection; changes nothing. */
+  verify(options?: { onProgress?: (event: ProgressEvent) => void }): Promise<VerifyResult>
   connect(): Promise<void>
   disconnect(): Promise<void>
   isConnected(): boolean
@@ -305,7 +311,7 @@ export interface ResolvedVectorStoreConfig {
   annPersistIndex: boolean
   durability: 'fsync' | 'flush'
   recovery: 'strict' | 'truncate'
-  compression: 'none' | 'gzip'
+  compression: 'none' | 'gzip' | 'brotli'
   checkpointWalBytes: number | undefined
   annAlgorithm: 'auto' | 'flat' | 'hnsw' | 'faiss'
   annMinDatasetSize: number
@@ -455,4 +461,69 @@ export declare class PersistenceError extends VectorStoreError {
     details?: Record<string, unknown>,
     options?: { operation?: string; kind?: string },
   )
+}
+
+// ------------------------------------------------ export, import, verify
+
+export type ExportFormat = 'annvault' | 'json' | 'jsonl' | 'msgpack' | 'sqlite'
+export type ExportCompression = 'none' | 'gzip' | 'brotli'
+
+/** A progress event: at a phase's start and end, and at most one per whole percent and per 50 ms between. */
+export interface ProgressEvent {
+  operation: 'export' | 'import' | 'verify'
+  /** export: 'write'; import: 'validate', then 'apply'; verify: 'read'. */
+  phase: string
+  current: number
+  total: number
+  /** 0–100. */
+  percentage: number
+  message: string
+}
+
+export interface ExportOptions {
+  /** Default 'annvault'. */
+  format?: ExportFormat
+  /** Default 'none'. */
+  compression?: ExportCompression
+  /** Only the points whose payload matches (the `search` filter syntax). */
+  filter?: SearchFilters
+  /** Replace an existing file at `path` (atomically). Default false: an existing path is refused. */
+  overwrite?: boolean
+  /** Called with progress events; an exception it throws is ignored. */
+  onProgress?: (event: ProgressEvent) => void
+}
+
+export interface ExportResult {
+  path: string
+  format: ExportFormat
+  compression: ExportCompression
+  count: number
+  bytes: number
+}
+
+export interface ImportOptions {
+  /** 'merge' (default): upsert the file's points; 'replace': the collection becomes the file's points. */
+  mode?: 'merge' | 'replace'
+  onProgress?: (event: ProgressEvent) => void
+}
+
+export interface ImportResult {
+  count: number
+  format: ExportFormat
+  compression: ExportCompression
+}
+
+export interface VerifiedFile {
+  file: string
+  bytes: number
+  ok: boolean
+  error?: string
+}
+
+export interface VerifyResult {
+  ok: boolean
+  files: VerifiedFile[]
+  /** Points the files hold (the snapshot with the WAL replayed). */
+  count: number
+  problems: string[]
 }

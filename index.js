@@ -645,6 +645,81 @@ function normalizeConfig(input) {
   }
 }
 
+// ------------------------------------------------ export, import, verify
+
+function checkPath(path, operation) {
+  if (typeof path !== 'string') {
+    throw storeError('INVALID_ARGUMENT', operation, `path must be a non-empty string, got ${describe(path)}`, { argument: 'path' })
+  }
+  return wellFormedPath(path, 'path', operation)
+}
+
+/** A plain copy of an options object (undefined: none), with only `known` keys. */
+function transferOptions(options, known, operation) {
+  if (options === undefined) return {}
+  const copy = readOptions(options, 'options', operation)
+  checkKnown(copy, new Set(known), 'options', operation)
+  return copy
+}
+
+function progressOption(options, operation) {
+  const value = options.onProgress
+  if (value === undefined) return undefined
+  if (typeof value !== 'function') {
+    throw storeError('INVALID_ARGUMENT', operation, `onProgress must be a function, got ${describe(value)}`, {
+      argument: 'onProgress',
+    })
+  }
+  return value
+}
+
+function exportOptions(options) {
+  const operation = 'export'
+  const o = transferOptions(options, ['format', 'compression', 'filter', 'overwrite', 'onProgress'], operation)
+  return {
+    format: optionOf(o, 'format', 'string', operation),
+    compression: optionOf(o, 'compression', 'string', operation),
+    filter: o.filter,
+    overwrite: optionOf(o, 'overwrite', 'boolean', operation) ?? false,
+    onProgress: progressOption(o, operation),
+  }
+}
+
+/**
+ * Delivers the native layer's progress events (JSON text, queued from the
+ * worker thread) to `onProgress`. A callback that throws is the caller's
+ * observer failing, not the operation: its exception is dropped. The
+ * operation settles once every event it queued has been delivered.
+ */
+function progressRelay(onProgress) {
+  if (onProgress === undefined) {
+    return { callback: undefined, settle: async (result) => strip(result) }
+  }
+  let delivered = 0
+  const callback = (text) => {
+    delivered++
+    try {
+      onProgress(JSON.parse(text))
+    } catch {
+      // See above: an observer's failure does not fail the operation.
+    }
+  }
+  const settle = async (result) => {
+    // Queued events reach the JS thread within a few turns of the loop; the
+    // bound only guards against waiting forever on a queue Node closed.
+    for (let turn = 0; delivered < result.progressEvents && turn < 10000; turn++) {
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    return strip(result)
+  }
+  return { callback, settle }
+}
+
+function strip(result) {
+  delete result.progressEvents
+  return result
+}
+
 // ------------------------------------------------------------ the store
 
 class InMemoryVectorStore {
@@ -829,6 +904,45 @@ class InMemoryVectorStore {
         })
       }
       await this.#open('exportLegacy').exportLegacy(wellFormedPath(dir, 'dir', 'exportLegacy'))
+    })
+  }
+
+  /**
+   * Writes the collection as of this call to `path` (see README, "Export, import and verify").
+   * Resolves to `{ path, format, compression, count, bytes }`.
+   */
+  async export(path, options) {
+    return call('export', async () => {
+      const o = exportOptions(options)
+      const store = this.#open('export')
+      const progress = progressRelay(o.onProgress)
+      const result = JSON.parse(
+        await store.export(checkPath(path, 'export'), o.format, o.compression, filterText(o.filter, 'export'), o.overwrite, progress.callback),
+      )
+      return progress.settle(result)
+    })
+  }
+
+  /** Reads an export into the collection, all or nothing. Resolves to `{ count, format, compression }`. */
+  async import(path, options) {
+    return call('import', async () => {
+      const o = transferOptions(options, ['mode', 'onProgress'], 'import')
+      const mode = optionOf(o, 'mode', 'string', 'import')
+      const store = this.#open('import')
+      const progress = progressRelay(progressOption(o, 'import'))
+      const result = JSON.parse(await store.import(checkPath(path, 'import'), mode, progress.callback))
+      return progress.settle(result)
+    })
+  }
+
+  /** Reads and checks every file of the collection, changing nothing. */
+  async verify(options) {
+    return call('verify', async () => {
+      const o = transferOptions(options, ['onProgress'], 'verify')
+      const store = this.#open('verify')
+      const progress = progressRelay(progressOption(o, 'verify'))
+      const result = JSON.parse(await store.verify(progress.callback))
+      return progress.settle(result)
     })
   }
 

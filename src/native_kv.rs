@@ -98,6 +98,7 @@ fn options(config: KvConfig) -> annvault_core::Result<KvOptions> {
             durability,
             recovery,
             gzip: false,
+            brotli: false,
             checkpoint_wal_bytes,
         },
     })

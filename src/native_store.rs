@@ -6,11 +6,14 @@
 //! write ticket is taken on the JS thread so writes apply in call order, and
 //! the work itself runs on the libuv pool as a [`Job`].
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use std::path::PathBuf;
 
+use annvault_core::formats::{Compression, ExportOptions, Format, ImportMode};
 use annvault_core::op::Op;
+use annvault_core::progress::{Progress, ProgressSink, Reporter};
 use annvault_core::storage::directory::{DirOptions, Durability, RecoveryMode};
 use annvault_core::storage::fs::OsStorage;
 use annvault_core::store::Persistence;
@@ -19,7 +22,9 @@ use annvault_core::{
     AnnConfig, BatchIndex, CollectionConfig, Distance, FaissParams, Filter, HnswParams, PointBatch,
     Quantization, Store, StoreOptions,
 };
-use napi::bindgen_prelude::{AsyncTask, Either, Float32Array, Uint32Array};
+use napi::bindgen_prelude::{AsyncTask, Either, Float32Array, Uint32Array, Unknown};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::Status;
 use napi_derive::napi;
 
 use crate::error::to_js_error;
@@ -71,7 +76,7 @@ pub struct StoreConfig {
     pub durability: Option<String>,
     /// 'strict' (default) or 'truncate'.
     pub recovery: Option<String>,
-    /// 'none' (default) or 'gzip'.
+    /// 'none' (default), 'gzip' or 'brotli' (checkpoint snapshots).
     pub compression: Option<String>,
     /// WAL size that starts a background checkpoint (default 64 MiB).
     pub checkpoint_wal_bytes: Option<f64>,
@@ -206,10 +211,14 @@ fn persistence(config: &StoreConfig) -> annvault_core::Result<Option<Persistence
             ("truncate", RecoveryMode::Truncate),
         ],
     )?;
-    let gzip = choice(
+    let (gzip, brotli) = choice(
         "compression",
         config.compression.as_deref(),
-        &[("none", false), ("gzip", true)],
+        &[
+            ("none", (false, false)),
+            ("gzip", (true, false)),
+            ("brotli", (false, true)),
+        ],
     )?;
     let checkpoint_wal_bytes = match config.checkpoint_wal_bytes {
         Some(bytes) => positive_integer("checkpointWalBytes", bytes)? as u64,
@@ -222,6 +231,7 @@ fn persistence(config: &StoreConfig) -> annvault_core::Result<Option<Persistence
             durability,
             recovery,
             gzip,
+            brotli,
             checkpoint_wal_bytes,
         },
     }))
@@ -540,6 +550,126 @@ impl NativeStore {
         let store = Arc::clone(&self.store);
         AsyncTask::new(Job::new("exportLegacy", move || {
             store.export_legacy(std::path::Path::new(&dir))
+        }))
+    }
+}
+
+/// `onProgress` as the binding receives it: the façade's wrapper, called
+/// with each event as JSON text. Weak (unref'ed): a pending event never
+/// keeps the process alive.
+type ProgressFunction = ThreadsafeFunction<String, Unknown<'static>, String, Status, false, true>;
+
+/// A sink that queues each event for the JS thread without waiting, and
+/// the count of events queued.
+fn progress_reporter(
+    operation: &'static str,
+    callback: Option<ProgressFunction>,
+) -> (Reporter, Arc<AtomicU64>) {
+    let queued = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&queued);
+    let sink: Option<ProgressSink> = callback.map(|f| {
+        Arc::new(move |event: &Progress| {
+            if let Ok(text) = serde_json::to_string(event) {
+                if f.call(text, ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }) as ProgressSink
+    });
+    (Reporter::new(operation, sink), queued)
+}
+
+/// `{ ...result, progressEvents }`: how many events were queued, so the
+/// façade settles only once all of them were delivered.
+fn with_event_count<T: serde::Serialize>(
+    value: &T,
+    queued: &AtomicU64,
+) -> annvault_core::Result<String> {
+    let mut json = serde_json::to_value(value).map_err(|e| annvault_core::Error::Internal {
+        reason: format!("could not encode a result as JSON: {e}"),
+    })?;
+    if let Some(object) = json.as_object_mut() {
+        object.insert(
+            "progressEvents".into(),
+            queued.load(Ordering::Relaxed).into(),
+        );
+    }
+    to_json(&json)
+}
+
+/// Export, import and verify (`crates/core/src/formats`, `snapshots/verify.rs`).
+#[napi]
+impl NativeStore {
+    /// Resolves to `{path, format, compression, count, bytes, progressEvents}` as JSON.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "path: string, format: string | undefined | null, compression: string | undefined | null, filter: string | undefined | null, overwrite: boolean, onProgress?: ((event: string) => void) | undefined | null",
+        ts_return_type = "Promise<string>"
+    )]
+    pub fn export(
+        &self,
+        path: String,
+        format: Option<String>,
+        compression: Option<String>,
+        filter: Option<String>,
+        overwrite: bool,
+        on_progress: Option<ProgressFunction>,
+    ) -> AsyncTask<Job<String>> {
+        let store = Arc::clone(&self.store);
+        AsyncTask::new(Job::new("export", move || {
+            let options = ExportOptions {
+                format: format.as_deref().map(Format::parse).transpose()?,
+                compression: compression
+                    .as_deref()
+                    .map(Compression::parse)
+                    .transpose()?
+                    .unwrap_or_default(),
+                filter: filter_from(filter)?,
+                overwrite,
+            };
+            let (mut reporter, queued) = progress_reporter("export", on_progress);
+            let summary = store.export(std::path::Path::new(&path), &options, &mut reporter)?;
+            with_event_count(&summary, &queued)
+        }))
+    }
+
+    /// Resolves to `{count, format, compression, progressEvents}` as JSON.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "path: string, mode: string | undefined | null, onProgress?: ((event: string) => void) | undefined | null",
+        ts_return_type = "Promise<string>"
+    )]
+    pub fn import(
+        &self,
+        path: String,
+        mode: Option<String>,
+        on_progress: Option<ProgressFunction>,
+    ) -> AsyncTask<Job<String>> {
+        let store = Arc::clone(&self.store);
+        AsyncTask::new(Job::new("import", move || {
+            let mode = mode
+                .as_deref()
+                .map(ImportMode::parse)
+                .transpose()?
+                .unwrap_or_default();
+            let (mut reporter, queued) = progress_reporter("import", on_progress);
+            let summary = store.import(std::path::Path::new(&path), mode, &mut reporter)?;
+            with_event_count(&summary, &queued)
+        }))
+    }
+
+    /// Resolves to `{ok, files, count, problems, progressEvents}` as JSON.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "onProgress?: ((event: string) => void) | undefined | null",
+        ts_return_type = "Promise<string>"
+    )]
+    pub fn verify(&self, on_progress: Option<ProgressFunction>) -> AsyncTask<Job<String>> {
+        let store = Arc::clone(&self.store);
+        AsyncTask::new(Job::new("verify", move || {
+            let (mut reporter, queued) = progress_reporter("verify", on_progress);
+            let report = store.verify(&mut reporter)?;
+            with_event_count(&report, &queued)
         }))
     }
 }

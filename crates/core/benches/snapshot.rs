@@ -79,8 +79,14 @@ fn bench(c: &mut Criterion) {
                 .expect("open");
         dir.append(&[&Op::Insert(batch)]).expect("append");
         let job = dir.rotate(collection.clone()).expect("rotate");
-        let manifest = CollectionDir::publish(storage.as_ref(), &path, &job, false, dir.manifest())
-            .expect("publish");
+        let manifest = CollectionDir::publish(
+            storage.as_ref(),
+            &path,
+            &job,
+            snapshot::Compression::None,
+            dir.manifest(),
+        )
+        .expect("publish");
         dir.set_manifest(manifest);
     }
 

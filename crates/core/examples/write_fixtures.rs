@@ -4,7 +4,8 @@
 //! cargo run -p annvault-core --example write_fixtures -- <set> [<dir>]
 //! ```
 //!
-//! `<set>` is `v1` (integer ids, a snapshot and a WAL after it) or `minimal`
+//! `<set>` is `v1` (integer ids, a snapshot and a WAL after it), `v2-brotli`
+//! (the same steps with a brotli snapshot, format version 2) or `minimal`
 //! (the smallest valid points: one-byte string ids, empty payloads, dimension
 //! 1 and 4, single-point batches). `<dir>` defaults to
 //! `crates/core/tests/fixtures/<set>`. Fixtures are committed and never
@@ -26,6 +27,16 @@ use serde_json::json;
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn open(root: &Path, name: &str, dimension: usize, distance: Distance) -> Result<Store> {
+    open_with(root, name, dimension, distance, false)
+}
+
+fn open_with(
+    root: &Path,
+    name: &str,
+    dimension: usize,
+    distance: Distance,
+    brotli: bool,
+) -> Result<Store> {
     let storage: Arc<dyn Storage> = Arc::new(OsStorage);
     Ok(Store::open(StoreOptions {
         name: name.into(),
@@ -36,6 +47,7 @@ fn open(root: &Path, name: &str, dimension: usize, distance: Distance) -> Result
             options: DirOptions {
                 durability: Durability::Fsync,
                 checkpoint_wal_bytes: u64::MAX,
+                brotli,
                 ..DirOptions::default()
             },
         }),
@@ -69,9 +81,10 @@ fn abandon(store: Store, root: &Path, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Integer ids, 4 dimensions: the set of format version 1.
-fn write_v1(root: &Path) -> Result<()> {
-    let store = open(root, "c", 4, Distance::Cosine)?;
+/// Integer ids, 4 dimensions: the set of format version 1 (with `brotli`,
+/// set `v2-brotli`: the same steps, the snapshot brotli-compressed, version 2).
+fn write_v1(root: &Path, brotli: bool) -> Result<()> {
+    let store = open_with(root, "c", 4, Distance::Cosine, brotli)?;
     let vector = |seed: u64| -> Vec<f32> {
         (0..4u64)
             .map(|d| {
@@ -139,7 +152,7 @@ fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let set = args
         .next()
-        .ok_or("usage: write_fixtures <v1|minimal> [<dir>]")?;
+        .ok_or("usage: write_fixtures <v1|v2-brotli|minimal> [<dir>]")?;
     let dir = match args.next() {
         Some(dir) => PathBuf::from(dir),
         None => Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -155,7 +168,8 @@ fn main() -> Result<()> {
     }
     std::fs::create_dir_all(&dir)?;
     match set.as_str() {
-        "v1" => write_v1(&dir)?,
+        "v1" => write_v1(&dir, false)?,
+        "v2-brotli" => write_v1(&dir, true)?,
         "minimal" => write_minimal(&dir)?,
         other => return Err(format!("unknown fixture set {other:?}").into()),
     }

@@ -1215,6 +1215,34 @@ impl SavedGraph {
     }
 }
 
+impl SavedGraph {
+    /// The labels that disagree with `collection` (the snapshot with the WAL
+    /// replayed): a saved label must name a point that exists with the
+    /// vector it was indexed for, unless `changed` says a later write
+    /// touched that id. For `verify`; one line per disagreement.
+    pub fn disagreements(
+        &self,
+        collection: &Collection,
+        changed: &dyn Fn(&PointId) -> bool,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        for (label, saved) in self.labels.iter().enumerate() {
+            let Some((id, crc)) = saved else { continue };
+            if changed(id) {
+                continue;
+            }
+            match collection.slot_of(id) {
+                None => out.push(format!("graph label {label} names point {id}, which does not exist")),
+                Some(slot) if vector_crc(collection.arena().get(slot)) != *crc => out.push(format!(
+                    "graph label {label}: point {id}'s vector differs from the one the graph indexed"
+                )),
+                Some(_) => {}
+            }
+        }
+        out
+    }
+}
+
 /// Reads and verifies the graph saved with snapshot `generation`.
 pub fn read_saved(
     storage: &dyn Storage,

@@ -427,6 +427,8 @@ mod tests {
             },
             Error::Database {
                 file: String::new(),
+                reason: String::new(),
+            },
             Error::InvalidKey {
                 index: BatchIndex(None),
                 reason: String::new(),
@@ -440,8 +442,7 @@ mod tests {
             codes,
             [
                 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014,
-                5001, 5002, 5006, 5007, 5008, 5009, 5005
-                5001, 5002, 5006, 5007, 5008, 5009, 5003, 5004
+                5001, 5002, 5006, 5007, 5008, 5009, 5005, 5003, 5004
             ]
         );
         let table: Vec<(&str, u32)> = samples.iter().map(|e| (e.kind(), e.code())).collect();

@@ -753,6 +753,41 @@ impl Store {
     }
 }
 
+/// Access for the export, import and verify modules (`crate::formats`,
+/// `crate::snapshots`), which work beside the store, not inside it.
+impl Store {
+    /// A copy of the collection as of the last applied write: a point in
+    /// the write order, taken under the read lock (the vector arena's
+    /// blocks are shared, so the copy is cheap).
+    pub fn collection_copy(&self) -> Result<Collection> {
+        Ok(self.read()?.collection.clone())
+    }
+
+    /// Where the store's files live: the storage and the collection's
+    /// directory (`None` for a memory-only or closed store).
+    pub fn files(&self) -> (Arc<dyn Storage>, Option<PathBuf>) {
+        let storage: Arc<dyn Storage> = match &self.inner.persistence {
+            Some(p) => Arc::clone(&p.storage),
+            None => Arc::new(OsStorage),
+        };
+        let dir = lock(&self.inner.dir)
+            .as_ref()
+            .map(|d| d.path().to_path_buf());
+        (storage, dir)
+    }
+
+    pub fn ann_config(&self) -> &AnnConfig {
+        &self.inner.ann
+    }
+
+    /// Runs `f` while no checkpoint publishes (writes go on): the files a
+    /// manifest names stay in place meanwhile.
+    pub fn with_publication_held<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _serial = lock(&self.inner.publish);
+        f()
+    }
+}
+
 impl Inner {
     fn disable_writes(&self, error: &Error) {
         let mut slot = lock(&self.write_error);
@@ -1001,8 +1036,13 @@ impl Inner {
         if newest >= job.generation {
             return Ok(None);
         }
-        let manifest =
-            CollectionDir::publish(p.storage.as_ref(), path, job, p.options.gzip, previous)?;
+        let manifest = CollectionDir::publish(
+            p.storage.as_ref(),
+            path,
+            job,
+            p.options.snapshot_compression(),
+            previous,
+        )?;
         let mut info = lock(&self.info);
         info.published_generation = job.generation;
         info.last_checkpoint_ms = Some(manifest.checkpointed_at_ms);

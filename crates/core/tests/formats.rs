@@ -11,6 +11,9 @@
 //! readers refused them (issue 12), and these files prove nothing written
 //! before the fix is lost.
 //!
+//! `fixtures/v2-brotli/` is the `v1` steps written with brotli snapshots
+//! (format version 2, flag bit 1).
+//!
 //! Fixtures are written by a tool, never by a test, and never rewritten:
 //! `cargo run -p annvault-core --example write_fixtures -- <set>`.
 
@@ -99,6 +102,29 @@ fn version_1_fixture_opens_with_its_contents() {
             .as_ref(),
         &payload(json!({ "updated": 33 }))
     );
+}
+
+#[test]
+fn brotli_fixture_of_version_2_opens_with_the_same_contents() {
+    let dir = copy_set("v2-brotli");
+    let snapshot_name = fs::read_dir(dir.path().join("c"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| n.starts_with("snapshot-"))
+        .unwrap();
+    let bytes = fs::read(dir.path().join("c").join(&snapshot_name)).unwrap();
+    assert_eq!(
+        &bytes[8..16],
+        &[2, 0, 0, 0, 2, 0, 0, 0],
+        "version 2, brotli flag"
+    );
+    let store = Store::open(options(Arc::new(OsStorage), dir.path(), durable())).unwrap();
+    let mut model = Contents::new();
+    for step in fixture_steps() {
+        step.model(&mut model);
+    }
+    assert_eq!(contents(&store), model);
+    assert_eq!(store.stats().unwrap().recovered_snapshot_points, 3);
 }
 
 #[test]
@@ -230,7 +256,7 @@ proptest! {
         (dim, points) in prop_oneof![3 => 1usize..5, 1 => 5usize..600].prop_flat_map(|dim| {
             (Just(dim), prop::collection::vec(edge_point(dim), 0..12))
         }),
-        gzip in any::<bool>(),
+        compression in 0..3u8,
         seq in any::<u64>(),
     ) {
         let config = CollectionConfig::new(dim, Distance::Dot, None).unwrap();
@@ -247,7 +273,12 @@ proptest! {
             ).unwrap();
             collection.insert(batch).unwrap();
         }
-        let bytes = snapshot::encode(&collection, seq, gzip);
+        let compression = [
+            snapshot::Compression::None,
+            snapshot::Compression::Gzip,
+            snapshot::Compression::Brotli,
+        ][compression as usize];
+        let bytes = snapshot::encode_with(&collection, seq, compression);
         let decoded = snapshot::decode(&bytes).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
         prop_assert_eq!(decoded.seq, seq);
         prop_assert_eq!(decoded.dimension, dim);

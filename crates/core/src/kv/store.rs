@@ -456,7 +456,13 @@ impl Inner {
             info.manifest.clone()
         };
         let storage = self.options.storage.as_ref();
-        let outcome = LogDir::publish(storage, &self.options.path, job, false, &previous);
+        let outcome = LogDir::publish(
+            storage,
+            &self.options.path,
+            job,
+            crate::storage::snapshot::Compression::None,
+            &previous,
+        );
         let mut info = lock(&self.info);
         match outcome {
             Ok(manifest) => {

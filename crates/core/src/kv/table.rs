@@ -329,7 +329,11 @@ impl StateMachine for KvTable {
         checkpoint::decode(&bytes).map_err(|(offset, reason)| Error::corrupt(path, offset, reason))
     }
 
-    fn write_checkpoint(&self, seq: u64, _gzip: bool) -> Vec<u8> {
+    fn write_checkpoint(
+        &self,
+        seq: u64,
+        _compression: crate::storage::snapshot::Compression,
+    ) -> Vec<u8> {
         checkpoint::encode(self, seq)
     }
 

@@ -58,8 +58,21 @@ pub struct DirOptions {
     pub durability: Durability,
     pub recovery: RecoveryMode,
     pub gzip: bool,
+    /// Brotli-compress snapshots (takes precedence over `gzip`).
+    pub brotli: bool,
     /// A checkpoint starts in the background once the WAL holds this many bytes.
     pub checkpoint_wal_bytes: u64,
+}
+
+impl DirOptions {
+    /// How checkpoints store a snapshot's body.
+    pub fn snapshot_compression(&self) -> snapshot::Compression {
+        match (self.brotli, self.gzip) {
+            (true, _) => snapshot::Compression::Brotli,
+            (false, true) => snapshot::Compression::Gzip,
+            (false, false) => snapshot::Compression::None,
+        }
+    }
 }
 
 impl Default for DirOptions {
@@ -68,6 +81,7 @@ impl Default for DirOptions {
             durability: Durability::Fsync,
             recovery: RecoveryMode::Strict,
             gzip: false,
+            brotli: false,
             checkpoint_wal_bytes: 64 << 20,
         }
     }
@@ -613,10 +627,10 @@ impl<M: StateMachine> LogDir<M> {
         storage: &dyn Storage,
         path: &Path,
         job: &CheckpointJob<M>,
-        gzip: bool,
+        compression: snapshot::Compression,
         previous: &Manifest,
     ) -> Result<Manifest> {
-        let bytes = job.state.write_checkpoint(job.seq, gzip);
+        let bytes = job.state.write_checkpoint(job.seq, compression);
         write_atomically(storage, path, &snapshot::file_name(job.generation), &bytes)?;
         let manifest = Manifest {
             snapshot: job.generation,
@@ -723,8 +737,8 @@ impl StateMachine for Collection {
         Ok((collection, seq))
     }
 
-    fn write_checkpoint(&self, seq: u64, gzip: bool) -> Vec<u8> {
-        snapshot::encode(self, seq, gzip)
+    fn write_checkpoint(&self, seq: u64, compression: snapshot::Compression) -> Vec<u8> {
+        snapshot::encode_with(self, seq, compression)
     }
 
     fn replay(

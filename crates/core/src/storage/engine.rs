@@ -99,8 +99,12 @@ pub trait StateMachine: Sized + Clone + Send + Sync + 'static {
     ) -> Result<(Self, u64)>;
 
     /// The checkpoint file's bytes for this state as of sequence `seq`.
-    /// `gzip`: the directory was opened asking for compressed checkpoints.
-    fn write_checkpoint(&self, seq: u64, gzip: bool) -> Vec<u8>;
+    /// `compression`: what the directory was opened asking checkpoints to be.
+    fn write_checkpoint(
+        &self,
+        seq: u64,
+        compression: crate::storage::snapshot::Compression,
+    ) -> Vec<u8>;
 
     /// Replays one WAL record. A record that does not decode is an error;
     /// an operation the state refuses was refused when first applied too,
