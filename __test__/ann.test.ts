@@ -96,7 +96,7 @@ describe('HNSW through the façade', () => {
 
   test('bad graph options and per-query efSearch are rejected with typed errors', async () => {
     const path = stores.dir()
-    await expect(make(path, { annAlgorithm: 'faiss' })).rejects.toThrow(VectorStoreError)
+    await expect(make(path, { annAlgorithm: 'annoy' as 'hnsw' })).rejects.toThrow(VectorStoreError)
     await expect(make(path, { hnsw: { m: 1000 } })).rejects.toThrow(/hnsw.m/)
     await expect(make(path, { hnsw: { ef: 10 } })).rejects.toThrow(/unsupported hnsw option/)
     await expect(make(path, { hnsw: { quantization: 'i4' } })).rejects.toMatchObject({ kind: 'INVALID_ARGUMENT' })

@@ -3,7 +3,7 @@
 // leaves on disk, and its exit code (0 ok, 1 not found, 2 could not run).
 
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process'
-import { readdirSync, statSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { createVectorStore } from '../index'
 import { closed, damage, diskContents, inChild, randomVectors, tempDirs, waitForLine } from './fixtures'
@@ -307,5 +307,76 @@ describe('what the CLI refuses', () => {
     expect(zipped.error.kind).toBe('CORRUPT')
     expect(zipped.error.message).toContain('MANIFEST')
     expect(result.stderr).toContain('[CORRUPT 5006]')
+  })
+})
+
+describe('verify, export and import', () => {
+  test('verify: a clean directory exits 0; a damaged graph file exits 1 naming it; a damaged snapshot exits 2 (cannot open); nothing written', async () => {
+    const path = await makeStores()
+    const report = json(cli('verify', path, '--json', '--quiet'))
+    expect(report.ok).toBe(true)
+    expect(report.collections.map((c: { name: string; ok: boolean; count: number }) => [c.name, c.ok, c.count])).toEqual([
+      ['docs', true, 5],
+      ['graph', true, 200],
+      ['zipped', true, 1],
+    ])
+    // A damaged saved graph: the store opens (the graph is a cache), verify names the file: exit 1.
+    const graphFile = damage(join(path, 'graph'), 'index-', (length) => length - 100)
+    const before = diskContents(path)
+    const bad = cli('verify', path, '--collection', 'graph', '--json', '--quiet')
+    expect(bad.status).toBe(1)
+    const result = JSON.parse(bad.stdout)
+    expect(result.ok).toBe(false)
+    expect(result.collections[0].files.find((f: { file: string }) => f.file.includes(graphFile)).ok).toBe(false)
+    expect(diskContents(path)).toEqual(before)
+    // A damaged snapshot: the collection cannot be opened at all: exit 2 with CORRUPT.
+    damage(join(path, 'docs'), 'snapshot-', (length) => length - 5)
+    const damaged = diskContents(path)
+    const broken = cli('verify', path, '--collection', 'docs', '--quiet')
+    expect(broken.status).toBe(2)
+    expect(broken.stderr).toContain('CORRUPT')
+    expect(diskContents(path)).toEqual(damaged)
+  })
+
+  test('export then import round-trips a collection through each format; an existing file needs --overwrite', async () => {
+    const path = await makeStores()
+    for (const [format, compression] of [
+      ['annvault', 'none'],
+      ['jsonl', 'gzip'],
+      ['sqlite', 'brotli'],
+    ]) {
+      const file = join(dirs.next(), `docs.${format}`)
+      const exported = json(cli('export', path, file, '-c', 'docs', '--format', format, '--compression', compression, '--json', '--quiet'))
+      expect(exported).toMatchObject({ count: 5, format, compression })
+      expect(cli('export', path, file, '-c', 'docs', '--quiet').status).toBe(2)
+      const target = dirs.next()
+      const made = await createVectorStore({ collectionName: 'copy', dimension: 3, persistencePath: target })
+      await made.manager.disconnect()
+      const imported = json(cli('import', file, target, '--json', '--quiet'))
+      expect(imported).toMatchObject({ count: 5, format, compression })
+      const copy = await createVectorStore({ collectionName: 'copy', dimension: 3, persistencePath: target })
+      expect(await copy.store.count()).toBe(5)
+      expect(await copy.store.get('2')).toEqual({ id: '2', vector: [0, 0, 1], payload: { kind: 'doc', n: 3 } })
+      await copy.manager.disconnect()
+    }
+  })
+
+  test('a truncated export file is refused on import and the collection keeps what it had', async () => {
+    const path = await makeStores()
+    const file = join(dirs.next(), 'docs.avb')
+    json(cli('export', path, file, '-c', 'docs', '--json', '--quiet'))
+    const bytes = readFileSync(file)
+    writeFileSync(file, bytes.subarray(0, bytes.length - 10))
+    const target = dirs.next()
+    const made = await createVectorStore({ collectionName: 'copy', dimension: 3, persistencePath: target })
+    await made.store.insert([[1, 2, 3]], ['kept'], [{}])
+    await made.manager.disconnect()
+    const result = cli('import', file, target, '--quiet')
+    expect(result.status).toBe(2)
+    expect(result.stderr).toContain('CORRUPT')
+    const copy = await createVectorStore({ collectionName: 'copy', dimension: 3, persistencePath: target })
+    expect(await copy.store.count()).toBe(1)
+    expect(await copy.store.get('kept')).not.toBeNull()
+    await copy.manager.disconnect()
   })
 })

@@ -424,8 +424,9 @@ describe('configuration', () => {
     await expectKind(createVectorStore({ ...base, type: 'qdrant' as 'in-memory' }), 'INVALID_ARGUMENT')
     await expectKind(createVectorStore({ ...base, maxVectors: 0 }), 'INVALID_ARGUMENT')
     await expectKind(createVectorStore({ ...base, ...({ annIndexType: 'ivf' } as object) }), 'INVALID_ARGUMENT')
-    // faiss is not built in: asking for it is an error, not a silent fallback.
-    await expectKind(createVectorStore({ ...base, annAlgorithm: 'faiss' as 'hnsw' }), 'INVALID_ARGUMENT')
+    // An engine this build does not have is an error, not a silent fallback; faiss options need 'faiss'.
+    await expectKind(createVectorStore({ ...base, annAlgorithm: 'ivf' as 'hnsw' }), 'INVALID_ARGUMENT')
+    await expectKind(createVectorStore({ ...base, annAlgorithm: 'hnsw', faiss: { index: 'Flat' } }), 'INVALID_ARGUMENT')
   })
 })
 

@@ -66,3 +66,45 @@ export function startProgress(mode: Exclude<ProgressMode, 'auto'>, total: number
     },
   }
 }
+
+/** The store's progress events (export, import, verify) as a bar or as lines at every tenth. */
+export function operationProgress(
+  mode: Exclude<ProgressMode, 'auto'>,
+  command: string,
+): { onProgress(event: { phase: string; percentage: number; message: string }): void; stop(): void } {
+  if (mode === 'none') return { onProgress() {}, stop() {} }
+  if (mode === 'lines') {
+    let shown = -1
+    let phase = ''
+    return {
+      onProgress(event) {
+        const tenth = Math.floor(event.percentage / 10)
+        if (event.phase === phase && tenth === shown) return
+        phase = event.phase
+        shown = tenth
+        process.stderr.write(`annvault ${command}: ${event.phase} ${Math.round(event.percentage)}% ${event.message}\n`)
+      },
+      stop() {},
+    }
+  }
+  const bar = new SingleBar(
+    {
+      stream: process.stderr,
+      format: `annvault ${command} {phase} {bar} {percentage}%`,
+      hideCursor: true,
+      clearOnComplete: true,
+      noTTYOutput: !process.stderr.isTTY,
+      notTTYSchedule: 200,
+    },
+    Presets.shades_classic,
+  )
+  bar.start(100, 0, { phase: '' })
+  return {
+    onProgress(event) {
+      bar.update(Math.round(event.percentage), { phase: event.phase })
+    },
+    stop() {
+      bar.stop()
+    },
+  }
+}
