@@ -83,6 +83,18 @@ export declare class NativeStore {
   verify(onProgress?: ((event: string) => void) | undefined | null): Promise<string>
 }
 
+export declare class SqliteKv {
+  get(keys: Array<string>, now: number): Promise<Array<SqliteKvEntry | null>>
+  set(writes: Array<SqliteKvWrite>, now: number): Promise<void>
+  delete(keys: Array<string>, now: number): Promise<boolean[]>
+  find(pattern: string, now: number): Promise<SqliteKvEntry[]>
+  keys(pattern: string | undefined | null, now: number): Promise<string[]>
+  clear(): Promise<void>
+  stats(now: number): Promise<SqliteKvStats>
+  maintain(now: number): Promise<void>
+  close(): Promise<void>
+}
+
 /** Checks a collection name as opening a native store would. */
 export declare function checkCollectionName(name: string, operation: string): void
 
@@ -186,8 +198,45 @@ export interface KvWriteIn {
  */
 export declare function openKv(config: KvConfig): Promise<NativeKv>
 
+/** Opens (creates) the database and table. Resolves to an open `SqliteKv`. */
+export declare function openSqliteKv(config: SqliteKvConfig): Promise<SqliteKv>
+
 /** Opens a store. Resolves to a connected `NativeStore`. */
 export declare function openStore(config: StoreConfig): Promise<NativeStore>
+
+export interface SqliteKvConfig {
+  filename: string
+  tableName: string
+  /** 'full' (default), 'normal' or 'off'. */
+  synchronous?: string
+}
+
+export interface SqliteKvEntry {
+  key: string
+  kind: string
+  text?: string
+  bytes?: Buffer
+  metadata: string
+  createdAt: number
+  updatedAt: number
+  expiresAt?: number
+}
+
+export interface SqliteKvStats {
+  totalEntries: number
+  size: number
+  lastSync?: number
+}
+
+/** One write: `text` for kind 'json', `bytes` for kind 'binary'. */
+export interface SqliteKvWrite {
+  key: string
+  kind: string
+  text?: string
+  bytes?: Uint8Array
+  metadata: string
+  expiresAt?: number
+}
 
 export interface StoreConfig {
   collectionName: string
