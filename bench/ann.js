@@ -18,7 +18,7 @@ const m = require('./lib/measure')
 
 const USAGE =
   'usage: node bench/ann.js --engine annvault|hnswlib --dataset real|clustered-<n>x<dim> [--ef 16,24,32,48,64,96,128] ' +
-  '[--inserts 500] [--hnswlib-inserts 100] [--durability fsync|flush] [--algorithm auto|hnsw|flat] [--m 16] ' +
+  '[--inserts 500] [--hnswlib-inserts 100] [--durability fsync|flush] [--algorithm auto|hnsw|flat|faiss] [--faiss-index HNSW32,Flat] [--nprobe 0] [--m 16] ' +
   '[--ef-construction 100] [--ef-search 64] [--quantization auto|i8|f16|f32] [--dir <path>] [--keep <path>]'
 const options = m.parseArgs(
   process.argv.slice(2),
@@ -34,6 +34,8 @@ const options = m.parseArgs(
     efConstruction: 100,
     efSearch: 64,
     quantization: 'auto',
+    faissIndex: 'HNSW32,Flat',
+    nprobe: 0,
     dir: '',
     keep: '',
     batch: 1000,
@@ -87,6 +89,11 @@ async function annvault(dataset, truth, dir, rss) {
     durability: options.durability,
     annAlgorithm: options.algorithm,
     hnsw: { m: options.m, efConstruction: options.efConstruction, efSearch: options.efSearch, quantization: options.quantization },
+    // --algorithm faiss: a faiss index (any factory string) behind the same store.
+    faiss:
+      options.algorithm === 'faiss'
+        ? { index: options.faissIndex, nprobe: options.nprobe > 0 ? options.nprobe : undefined, trainPoints: Math.min(dataset.rows, 20000) }
+        : undefined,
   }
   let { manager, store } = await createVectorStore(config)
 

@@ -1,7 +1,8 @@
 // Key-value adapters against better-sqlite3 12 and raw fdatasync, in one run
 // on one disk:
 //
-//   durable set, one awaited at a time   SQLiteAdapter (WAL, synchronous=FULL) vs better-sqlite3 (WAL,
+//   durable set, one awaited at a time   SQLiteAdapter (WAL, synchronous=FULL) and NativeAdapter (the native
+//                                        engine: WAL + group commit, fsync) vs better-sqlite3 (WAL,
 //                                        synchronous=FULL, one autocommit transaction per set) vs raw fdatasync
 //   durable set, 64 in flight            the same, 64 calls issued before any is awaited
 //   get of a present key                 one awaited at a time vs better-sqlite3's synchronous get
@@ -26,7 +27,7 @@ const options = m.parseArgs(
   usage,
 )
 
-const { DefaultPersistenceManager, SQLiteAdapter } = require(path.join(path.resolve(options.package), 'dist/persistence/index.js'))
+const { DefaultPersistenceManager, NativeAdapter, SQLiteAdapter } = require(path.join(path.resolve(options.package), 'dist/persistence/index.js'))
 const Database = require('better-sqlite3')
 
 const INFLIGHT = 64
@@ -117,6 +118,11 @@ async function main() {
     await manager.init()
     await phases('SQLiteAdapter', manager, results)
     await manager.close()
+
+    const native = new DefaultPersistenceManager(new NativeAdapter({ path: path.join(dir, 'native') }))
+    await native.init()
+    await phases('NativeAdapter', native, results)
+    await native.close()
 
     const after = m.rawFdatasync(dir, options.sets)
     const fdatasyncPerSecond = (before.perSecond + after.perSecond) / 2

@@ -818,8 +818,10 @@ fn faiss_engine(
 ) -> Result<Box<dyn GraphEngine>> {
     use crate::faiss_index::FaissIndex;
     Ok(Box::new(match saved {
-        Some(bytes) => FaissIndex::load(&config.faiss, kind, dimension, bytes)?,
-        None => FaissIndex::new(&config.faiss, kind, dimension)?,
+        Some(bytes) => {
+            FaissIndex::load(&config.faiss, kind, dimension, config.hnsw.ef_search, bytes)?
+        }
+        None => FaissIndex::new(&config.faiss, kind, dimension, config.hnsw.ef_search)?,
     }))
 }
 
