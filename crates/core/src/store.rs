@@ -1139,9 +1139,10 @@ impl Inner {
             || state.graph.as_ref().is_some_and(|g| {
                 g.epoch == collection.labels().epoch()
                     && g.indexed() >= collection.labels().count()
-                    && g.audited() >= g.indexed()
-                    && !g.wants_full_audit()
-                    && (!audited || g.fully_audited() >= g.indexed())
+                    && (g.engine.awaits_training()
+                        || (g.audited() >= g.indexed()
+                            && !g.wants_full_audit()
+                            && (!audited || g.fully_audited() >= g.indexed())))
                     && !self.rebuild_due(collection, g)
             })
     }
@@ -1323,6 +1324,10 @@ impl Inner {
                 let from = graph.indexed();
                 let to = labels.count().min(from + INDEX_CHUNK);
                 if from >= to {
+                    if graph.engine.awaits_training() {
+                        // Nothing is placed yet: the audit waits for the training.
+                        return Ok(false);
+                    }
                     // Audit: which points can their own vector not find?
                     let requested = lock(&self.ann_info).full_audit_requested;
                     // A quiet-time full audit also waits for the graph to

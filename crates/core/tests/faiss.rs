@@ -209,6 +209,32 @@ fn an_index_that_needs_training_serves_every_point_before_and_after_it_is_traine
     assert!(r >= 0.9, "IVF16 nprobe 8 recall {r}");
 }
 
+/// PQ codes rank candidates roughly: the store re-ranks every one of them
+/// exactly (with 2 × k of them, recall@10 stayed at 0.81 on the real-text
+/// set whatever the ef), and the audit, which waits for the training,
+/// checks that each point is among its own vector's candidates.
+#[test]
+fn pq_codes_are_reranked_in_full_and_every_point_finds_itself() {
+    let dim = 32;
+    let data = clustered(6000, dim);
+    let mut ann = faiss("IVF16,PQ16");
+    ann.faiss.train_points = 4000;
+    ann.faiss.nprobe = Some(16);
+    let store = Store::open(options(dim, Distance::Cosine, None, ann)).unwrap();
+    load(&store, &data, 0..2000);
+    // Untrained: settled without an audit, every point scanned exactly.
+    assert!(store.wait_for_index(WAIT).unwrap());
+    load(&store, &data, 2000..6000);
+    ready(&store);
+    let live: BTreeSet<usize> = (0..6000).collect();
+    let r = recall(&store, &data, &live, None);
+    assert!(r >= 0.95, "IVF16,PQ16 recall@10 with every candidate re-ranked: {r}");
+    for i in (0..6000).step_by(7) {
+        let hits = store.search(data.doc(i), 1, &Filter::default()).unwrap();
+        assert_eq!(hits[0].id, PointId::Int(i as i64), "point {i}");
+    }
+}
+
 #[test]
 fn the_saved_index_is_loaded_on_reopen_and_a_mismatched_or_damaged_one_is_rebuilt() {
     let data = clustered(2000, 16);
