@@ -8,7 +8,7 @@
 // vectors into one Float32Array, and turns the core's error envelopes into
 // the exported classes.
 
-const native = require('./binding.js')
+const native = require('./native.js')
 
 const CODES = Object.freeze(native.errorCodes())
 const ENVELOPE_PREFIX = 'annvault:'

@@ -102,3 +102,18 @@ print(json.dumps({"ntotal": index.ntotal, "d": index.d, "ids": i.tolist()}))
   const placeholder = await stores.make({ persistencePath: out, collectionName: 'placeholder' })
   expect(await placeholder.store.count()).toBe(300)
 })
+
+test("loading the package makes OpenMP's idle threads wait passively unless the user chose otherwise", () => {
+  const root = join(__dirname, '..')
+  const read = (env: NodeJS.ProcessEnv) => {
+    const run = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(root)}); process.stdout.write(String(process.env.OMP_WAIT_POLICY))`], {
+      env,
+      encoding: 'utf8',
+    })
+    expect(run.status).toBe(0)
+    return run.stdout
+  }
+  const { OMP_WAIT_POLICY: _, ...env } = process.env
+  expect(read(env)).toBe('PASSIVE')
+  expect(read({ ...env, OMP_WAIT_POLICY: 'ACTIVE' })).toBe('ACTIVE')
+})

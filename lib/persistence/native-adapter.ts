@@ -54,7 +54,7 @@ interface Binding {
 }
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const binding: Binding = require('../../binding.js')
+const binding: Binding = require('../../native.js')
 
 const ENVELOPE_PREFIX = 'annvault:'
 

@@ -24,7 +24,7 @@ interface Binding {
 let binding: Binding | null = null
 function addon(): Binding {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  binding ??= require('../../binding.js') as Binding
+  binding ??= require('../../native.js') as Binding
   return binding
 }
 
