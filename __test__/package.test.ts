@@ -49,6 +49,7 @@ test('the main tarball holds no binary and no install script; the platform one h
     'package/index.d.ts',
     'package/index.js',
     'package/index.mjs',
+    'package/native.js',
     'package/package.json',
   ])
   expect(main).toContain('package/dist/cli/main.js')
