@@ -30,6 +30,27 @@ export declare class NativeKv {
 }
 
 export declare class NativeStore {
+  /**
+   * Resolves to the snapshot's `{id, name, createdAt, sequence, count,
+   * bytes, checksum, metadata}` as JSON. `metadata`: JSON text.
+   */
+  createSnapshot(name: string | undefined | null, metadata: string | undefined | null, maxSnapshots: number | undefined | null): Promise<string>
+  /** Resolves to every snapshot, oldest first, as a JSON array. */
+  listSnapshots(): Promise<string>
+  /**
+   * Resolves to the restored snapshot's description (plus
+   * `progressEvents`) as JSON.
+   */
+  restoreSnapshot(idOrName: string, onProgress?: ((event: string) => void) | undefined | null): Promise<string>
+  /** Resolves to the deleted snapshot's description as JSON. */
+  deleteSnapshot(idOrName: string): Promise<string>
+  /** Fsyncs the WAL (auto-save); a failure disables writes and rejects. */
+  syncWal(): Promise<void>
+  /**
+   * Checkpoints if anything was written since the last checkpoint;
+   * resolves to whether it did.
+   */
+  checkpointIfChanged(): Promise<boolean>
   get collectionName(): string
   get dimension(): number
   get distance(): string

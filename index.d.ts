@@ -142,6 +142,16 @@ export interface VectorStoreConfig {
   compression?: 'none' | 'gzip' | 'brotli'
   /** WAL size in bytes that starts a background checkpoint. Default 64 MiB. */
   checkpointWalBytes?: number
+  /** createSnapshot() keeps only the newest this many named snapshots (older ones are deleted after it succeeds). */
+  maxSnapshots?: number
+  /**
+   * With durability 'flush': fsync the WAL every this many ms, so a power cut loses at most that
+   * window. (With 'fsync' every write is durable already; no timer runs.) The timer never keeps
+   * the process alive; a failed fsync rejects the next write and disables writes until reconnect.
+   */
+  autoSaveIntervalMs?: number
+  /** Checkpoint every this many ms when there were writes since the last checkpoint (a timer that never keeps the process alive). */
+  checkpointIntervalMs?: number
   /**
    * 'auto' (default): exact search below `annMinDatasetSize` points, an HNSW graph from there on;
    * 'flat': always exact; 'hnsw': a graph as soon as there is data; 'faiss': a faiss index (any
@@ -260,6 +270,20 @@ export interface StoreStats {
   tornTail: TornTail | null
   recoveredTo: string | null
   index: IndexStats
+  /** The auto-save timers and what they did (in-memory backend). */
+  autoSave?: AutoSaveStats
+}
+
+export interface AutoSaveStats {
+  /** The fsync timer's period; null when none runs (not configured, or durability 'fsync'). */
+  autoSaveIntervalMs: number | null
+  checkpointIntervalMs: number | null
+  /** Timed WAL fsyncs done. */
+  syncs: number
+  /** Timed checkpoints done (ticks with no write since the last checkpoint do nothing). */
+  checkpoints: number
+  /** The last timed fsync's or checkpoint's failure, if any. */
+  lastError: string | null
 }
 
 export interface VectorStore {
@@ -313,6 +337,9 @@ export interface ResolvedVectorStoreConfig {
   recovery: 'strict' | 'truncate'
   compression: 'none' | 'gzip' | 'brotli'
   checkpointWalBytes: number | undefined
+  maxSnapshots: number | undefined
+  autoSaveIntervalMs: number | undefined
+  checkpointIntervalMs: number | undefined
   annAlgorithm: 'auto' | 'flat' | 'hnsw' | 'faiss'
   annMinDatasetSize: number
   hnsw: HnswOptions | undefined
@@ -323,6 +350,37 @@ export interface ResolvedVectorStoreConfig {
 // merging): the VectorStore methods plus getConfig().
 export interface InMemoryVectorStore extends VectorStore {
   getConfig(): ResolvedVectorStoreConfig
+  /**
+   * Takes a named snapshot of the collection as of this call (writes go on meanwhile). `name`
+   * defaults to the id; unsafe or taken names are INVALID_NAME. See README, "Named snapshots and auto-save".
+   */
+  createSnapshot(name?: string, options?: { metadata?: JsonValue }): Promise<SnapshotInfo>
+  /** Every named snapshot, oldest first. */
+  listSnapshots(): Promise<SnapshotInfo[]>
+  /**
+   * Checks the snapshot against its SHA-256 (CORRUPT if damaged, nothing changed), then makes it
+   * the collection's state atomically. Unknown id or name: NOT_FOUND.
+   */
+  restoreSnapshot(idOrName: string, options?: { onProgress?: (event: ProgressEvent) => void }): Promise<SnapshotInfo>
+  /** Deletes a named snapshot (NOT_FOUND if there is none); resolves to what it was. */
+  deleteSnapshot(idOrName: string): Promise<SnapshotInfo>
+}
+
+/** A named snapshot. */
+export interface SnapshotInfo {
+  id: string
+  name: string
+  /** ms since the epoch. */
+  createdAt: number
+  /** Last WAL sequence number it holds: its place in the write order. */
+  sequence: number
+  /** Points it holds. */
+  count: number
+  /** Bytes of its files (hard links to the collection's files where the file system allows). */
+  bytes: number
+  /** SHA-256 of its contents, hex. */
+  checksum: string
+  metadata: JsonValue
 }
 
 export declare class InMemoryVectorStore {
@@ -470,8 +528,8 @@ export type ExportCompression = 'none' | 'gzip' | 'brotli'
 
 /** A progress event: at a phase's start and end, and at most one per whole percent and per 50 ms between. */
 export interface ProgressEvent {
-  operation: 'export' | 'import' | 'verify'
-  /** export: 'write'; import: 'validate', then 'apply'; verify: 'read'. */
+  operation: 'export' | 'import' | 'verify' | 'restore'
+  /** export: 'write'; import: 'validate', then 'apply'; verify: 'read'; restore: 'verify', 'load', 'write'. */
   phase: string
   current: number
   total: number

@@ -499,6 +499,9 @@ const CONFIG_KEYS = new Set([
   'recovery',
   'compression',
   'checkpointWalBytes',
+  'maxSnapshots',
+  'autoSaveIntervalMs',
+  'checkpointIntervalMs',
   'annAlgorithm',
   'annMinDatasetSize',
   'hnsw',
@@ -588,6 +591,25 @@ function wellFormedPath(path, name, operation) {
   return path
 }
 
+function positiveIntegerOption(config, key, operation) {
+  const value = optionOf(config, key, 'number', operation)
+  if (value !== undefined && !(Number.isInteger(value) && value >= 1 && value <= 0xffffffff)) {
+    throw storeError('INVALID_ARGUMENT', operation, `${key} must be a positive integer, got ${value}`, { argument: key })
+  }
+  return value
+}
+
+/** A timer period: at least 1 ms, at most what `setInterval` takes (2^31 - 1 ms). */
+function intervalOption(config, key, operation) {
+  const value = optionOf(config, key, 'number', operation)
+  if (value !== undefined && !(Number.isFinite(value) && value >= 1 && value <= 0x7fffffff)) {
+    throw storeError('INVALID_ARGUMENT', operation, `${key} must be a number of milliseconds from 1 to 2147483647, got ${value}`, {
+      argument: key,
+    })
+  }
+  return value
+}
+
 function normalizeConfig(input) {
   const operation = 'createVectorStore'
   const config = readOptions(input, 'config', operation)
@@ -638,6 +660,9 @@ function normalizeConfig(input) {
     recovery: optionOf(config, 'recovery', 'string', operation) ?? 'strict',
     compression: optionOf(config, 'compression', 'string', operation) ?? 'none',
     checkpointWalBytes: optionOf(config, 'checkpointWalBytes', 'number', operation),
+    maxSnapshots: positiveIntegerOption(config, 'maxSnapshots', operation),
+    autoSaveIntervalMs: intervalOption(config, 'autoSaveIntervalMs', operation),
+    checkpointIntervalMs: intervalOption(config, 'checkpointIntervalMs', operation),
     annAlgorithm: optionOf(config, 'annAlgorithm', 'string', operation) ?? 'auto',
     annMinDatasetSize: optionOf(config, 'annMinDatasetSize', 'number', operation) ?? 1000,
     hnsw: hnswOf(config, operation),
@@ -720,12 +745,43 @@ function strip(result) {
   return result
 }
 
+// ------------------------------------------------------ named snapshots
+
+function snapshotKey(value, name, operation) {
+  if (typeof value !== 'string') {
+    throw storeError('INVALID_NAME', operation, `${name} must be a string, got ${describe(value)}`, {})
+  }
+  if (!isWellFormed(value)) {
+    throw storeError('INVALID_NAME', operation, `${name} must be well-formed UTF-16 (it holds a lone surrogate)`, { name: value })
+  }
+  return value
+}
+
+function metadataText(value, operation) {
+  if (value === undefined) return undefined
+  let text
+  try {
+    text = JSON.stringify(value)
+  } catch (error) {
+    throw inputError(error, 'INVALID_ARGUMENT', operation, 'metadata', { argument: 'metadata' })
+  }
+  if (text === undefined) {
+    throw storeError('INVALID_ARGUMENT', operation, `metadata must be a JSON value, got ${describe(value)}`, { argument: 'metadata' })
+  }
+  return text
+}
+
 // ------------------------------------------------------------ the store
 
 class InMemoryVectorStore {
   #config
   #native = null
   #opening = null
+  // Auto-save: the interval timers (unref'ed), what they did, and the
+  // error of a timed fsync or checkpoint not yet reported by a write.
+  #timers = []
+  #autoSave = { syncs: 0, checkpoints: 0, lastError: null }
+  #backgroundError = null
 
   /** @param {import('./index').VectorStoreConfig} config */
   constructor(config) {
@@ -768,13 +824,74 @@ class InMemoryVectorStore {
       } else if (!this.#native.isOpen) {
         await this.#native.reopen()
       }
+      this.#startTimers()
     })
   }
 
   async disconnect() {
     return call('disconnect', async () => {
+      this.#stopTimers()
       if (this.#native !== null && this.#native.isOpen) await this.#native.close()
     })
+  }
+
+  /**
+   * Auto-save timers (README, "Named snapshots and auto-save"). Unref'ed: they never keep the
+   * process alive. A tick is skipped while the previous one runs. A failure is kept and rejects
+   * the next write (then it is cleared), and shows in `stats().autoSave.lastError`.
+   */
+  #startTimers() {
+    const c = this.#config
+    if (this.#timers.length > 0 || !c.annPersistIndex) return
+    // Under 'fsync' every write is durable when it resolves: nothing to sync on a timer.
+    if (c.autoSaveIntervalMs !== undefined && c.durability === 'flush') {
+      this.#every(c.autoSaveIntervalMs, 'autoSave', async (store) => {
+        await store.syncWal()
+        this.#autoSave.syncs++
+      })
+    }
+    if (c.checkpointIntervalMs !== undefined) {
+      this.#every(c.checkpointIntervalMs, 'checkpoint', async (store) => {
+        if (await store.checkpointIfChanged()) this.#autoSave.checkpoints++
+      })
+    }
+  }
+
+  #every(ms, operation, run) {
+    let running = false
+    const timer = setInterval(() => {
+      const store = this.#native
+      if (running || store === null || !store.isOpen) return
+      running = true
+      run(store)
+        .catch((error) => {
+          const failure = translate(error, operation)
+          // A disconnect between the check above and the call: not a failure of the data.
+          if (failure.code === CODES.CLOSED) return
+          this.#backgroundError = failure
+          this.#autoSave.lastError = failure.message
+        })
+        .finally(() => {
+          running = false
+        })
+    }, ms)
+    timer.unref()
+    this.#timers.push(timer)
+  }
+
+  #stopTimers() {
+    for (const timer of this.#timers) clearInterval(timer)
+    this.#timers = []
+  }
+
+  /** The open native store for a write; throws a timed fsync's or checkpoint's failure first, once. */
+  #writable(operation) {
+    const failure = this.#backgroundError
+    if (failure !== null) {
+      this.#backgroundError = null
+      throw failure
+    }
+    return this.#open(operation)
   }
 
   isConnected() {
@@ -785,7 +902,7 @@ class InMemoryVectorStore {
   // another trip through the microtask queue. Errors still reject, never throw.
   insert(vectors, ids, payloads) {
     try {
-      const store = this.#open('insert')
+      const store = this.#writable('insert')
       checkArray(vectors, 'vectors', 'insert')
       checkArray(ids, 'ids', 'insert')
       checkArray(payloads, 'payloads', 'insert')
@@ -850,7 +967,7 @@ class InMemoryVectorStore {
 
   async update(id, vector, payload) {
     return call('update', async () => {
-      const store = this.#open('update')
+      const store = this.#writable('update')
       const packed = toFloat32(vector, 'update', 'vector')
       await store.update(id, packed, payloadText(payload, 'update'))
     })
@@ -858,13 +975,13 @@ class InMemoryVectorStore {
 
   async delete(id) {
     return call('delete', async () => {
-      await this.#open('delete').delete(id)
+      await this.#writable('delete').delete(id)
     })
   }
 
   async deleteCollection() {
     return call('deleteCollection', async () => {
-      await this.#open('deleteCollection').clear()
+      await this.#writable('deleteCollection').clear()
     })
   }
 
@@ -883,7 +1000,7 @@ class InMemoryVectorStore {
 
   /** Writes a checkpoint now: snapshot and manifest, then the WAL it covers is removed. */
   async checkpoint() {
-    return call('checkpoint', async () => this.#open('checkpoint').checkpoint())
+    return call('checkpoint', async () => this.#writable('checkpoint').checkpoint())
   }
 
   /** Same as checkpoint(). */
@@ -892,7 +1009,16 @@ class InMemoryVectorStore {
   }
 
   async stats() {
-    return call('stats', async () => JSON.parse(await this.#open('stats').stats()))
+    return call('stats', async () => {
+      const stats = JSON.parse(await this.#open('stats').stats())
+      const c = this.#config
+      stats.autoSave = {
+        autoSaveIntervalMs: c.durability === 'flush' ? (c.autoSaveIntervalMs ?? null) : null,
+        checkpointIntervalMs: c.checkpointIntervalMs ?? null,
+        ...this.#autoSave,
+      }
+      return stats
+    })
   }
 
   /** Writes ann_metadata.json and payloads.json (the older backend's layout) into `dir`. */
@@ -928,7 +1054,7 @@ class InMemoryVectorStore {
     return call('import', async () => {
       const o = transferOptions(options, ['mode', 'onProgress'], 'import')
       const mode = optionOf(o, 'mode', 'string', 'import')
-      const store = this.#open('import')
+      const store = this.#writable('import')
       const progress = progressRelay(progressOption(o, 'import'))
       const result = JSON.parse(await store.import(checkPath(path, 'import'), mode, progress.callback))
       return progress.settle(result)
@@ -943,6 +1069,49 @@ class InMemoryVectorStore {
       const progress = progressRelay(progressOption(o, 'verify'))
       const result = JSON.parse(await store.verify(progress.callback))
       return progress.settle(result)
+    })
+  }
+
+  /**
+   * Takes a named snapshot of the collection as of this call (README, "Named snapshots and
+   * auto-save"). Resolves to `{ id, name, createdAt, sequence, count, bytes, checksum, metadata }`.
+   */
+  async createSnapshot(name, options) {
+    return call('createSnapshot', async () => {
+      const operation = 'createSnapshot'
+      const key = name === undefined ? undefined : snapshotKey(name, 'name', operation)
+      const o = transferOptions(options, ['metadata'], operation)
+      const metadata = metadataText(o.metadata, operation)
+      const store = this.#writable(operation)
+      return JSON.parse(await store.createSnapshot(key, metadata, this.#config.maxSnapshots))
+    })
+  }
+
+  /** Every named snapshot of the collection, oldest first. */
+  async listSnapshots() {
+    return call('listSnapshots', async () => JSON.parse(await this.#open('listSnapshots').listSnapshots()))
+  }
+
+  /**
+   * Verifies the snapshot's checksum, then makes it the collection's state, atomically; writes
+   * made after this call apply on top of it. Resolves to the snapshot's description.
+   */
+  async restoreSnapshot(idOrName, options) {
+    return call('restoreSnapshot', async () => {
+      const operation = 'restoreSnapshot'
+      const key = snapshotKey(idOrName, 'idOrName', operation)
+      const o = transferOptions(options, ['onProgress'], operation)
+      const store = this.#writable(operation)
+      const progress = progressRelay(progressOption(o, operation))
+      return progress.settle(JSON.parse(await store.restoreSnapshot(key, progress.callback)))
+    })
+  }
+
+  /** Deletes a named snapshot; resolves to its description. */
+  async deleteSnapshot(idOrName) {
+    return call('deleteSnapshot', async () => {
+      const key = snapshotKey(idOrName, 'idOrName', 'deleteSnapshot')
+      return JSON.parse(await this.#open('deleteSnapshot').deleteSnapshot(key))
     })
   }
 

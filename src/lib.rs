@@ -7,6 +7,7 @@
 mod error;
 mod job;
 mod native_kv;
+mod native_snapshots;
 mod native_store;
 mod point_id;
 mod sqlite_kv;

@@ -275,7 +275,7 @@ fn filter_from(json: Option<String>) -> annvault_core::Result<Filter> {
     }
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> annvault_core::Result<String> {
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> annvault_core::Result<String> {
     serde_json::to_string(value).map_err(|e| annvault_core::Error::Internal {
         reason: format!("could not encode a result as JSON: {e}"),
     })
@@ -283,7 +283,7 @@ fn to_json<T: serde::Serialize>(value: &T) -> annvault_core::Result<String> {
 
 #[napi]
 pub struct NativeStore {
-    store: Arc<Store>,
+    pub(crate) store: Arc<Store>,
 }
 
 #[napi]
@@ -557,11 +557,12 @@ impl NativeStore {
 /// `onProgress` as the binding receives it: the façade's wrapper, called
 /// with each event as JSON text. Weak (unref'ed): a pending event never
 /// keeps the process alive.
-type ProgressFunction = ThreadsafeFunction<String, Unknown<'static>, String, Status, false, true>;
+pub(crate) type ProgressFunction =
+    ThreadsafeFunction<String, Unknown<'static>, String, Status, false, true>;
 
 /// A sink that queues each event for the JS thread without waiting, and
 /// the count of events queued.
-fn progress_reporter(
+pub(crate) fn progress_reporter(
     operation: &'static str,
     callback: Option<ProgressFunction>,
 ) -> (Reporter, Arc<AtomicU64>) {
@@ -581,7 +582,7 @@ fn progress_reporter(
 
 /// `{ ...result, progressEvents }`: how many events were queued, so the
 /// façade settles only once all of them were delivered.
-fn with_event_count<T: serde::Serialize>(
+pub(crate) fn with_event_count<T: serde::Serialize>(
     value: &T,
     queued: &AtomicU64,
 ) -> annvault_core::Result<String> {

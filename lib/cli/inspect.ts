@@ -5,7 +5,7 @@
 // (held by another process, damaged); the others are still reported.
 
 import type { Command } from 'commander'
-import type { StoreStats } from '../../index'
+import type { SnapshotInfo, StoreStats } from '../../index'
 import { type Done, type CommonOptions, withProgressOptions } from './command'
 import { CliError, EXIT_COULD_NOT_RUN, EXIT_OK, storeFailure } from './errors'
 import { formatBytes, formatTime, printJson, printLines } from './format'
@@ -39,6 +39,8 @@ export interface CollectionReport {
   /** The graph saved with the snapshot (read from its index map); null when none is saved. */
   index?: { saved: SavedGraphHint | null }
   recovery?: Pick<StoreStats, 'tornBytes' | 'tornTail' | 'recoveredTo'> & { recoveredDirectories: string[] }
+  /** Named snapshots, oldest first. */
+  snapshots?: SnapshotInfo[]
 }
 
 async function inspectOne(location: CollectionLocation): Promise<CollectionReport> {
@@ -59,6 +61,7 @@ async function inspectOne(location: CollectionLocation): Promise<CollectionRepor
     }
   }
   const stats = await opened.store.stats()
+  const snapshots = await opened.store.listSnapshots()
   const hint = readManifestHint(location.path)
   const generation = hint?.snapshot ?? 0
   // Opening may cut a torn tail: list again so sizes are what is on disk now.
@@ -88,6 +91,7 @@ async function inspectOne(location: CollectionLocation): Promise<CollectionRepor
       recoveredTo: stats.recoveredTo,
       recoveredDirectories: after.filter((f) => f.kind === 'recovered').map((f) => f.name),
     },
+    snapshots,
   }
 }
 
@@ -117,6 +121,8 @@ function text(reports: CollectionReport[], dir: string): string[] {
           (snapshot ? ` (snapshot ${snapshot.generation}, ${snapshot.points} points, compression ${snapshot.compression})` : ''),
       )
       lines.push(`  graph         ${describeGraph(r)}`)
+      const named = r.snapshots!
+      lines.push(`  snapshots     ${named.length === 0 ? 'none' : named.map((s) => (s.name === s.id ? s.id : `${s.name} (${s.id})`)).join(', ')}`)
       const recovery = r.recovery!
       if (recovery.tornTail) {
         lines.push(`  torn tail     ${recovery.tornBytes} bytes cut from ${recovery.tornTail.file} at ${recovery.tornTail.offset} (${recovery.tornTail.kind}: ${recovery.tornTail.reason})`)

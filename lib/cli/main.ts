@@ -1,7 +1,6 @@
 // The `annvault` command line (bin/annvault.js runs `main`). Built on
 // commander; each command is one module registering itself here, so the
-// commands still to come (snapshot, backup) slot in
-// beside these.
+// command still to come (backup) slots in beside these.
 
 import { Command, CommanderError } from 'commander'
 import { version } from '../version'
@@ -11,10 +10,11 @@ import * as compact from './compact'
 import * as get from './get'
 import * as inspect from './inspect'
 import * as search from './search'
+import * as snapshot from './snapshot'
 import * as transfer from './transfer'
 import * as verify from './verify'
 
-const COMMANDS: { register(program: Command, done: Done): void }[] = [inspect, verify, compact, search, get, transfer]
+const COMMANDS: { register(program: Command, done: Done): void }[] = [inspect, verify, compact, search, get, transfer, snapshot]
 
 /** Runs the CLI on `argv` (as `process.argv`: node, script, args…) and resolves to its exit code. */
 export async function run(argv: string[]): Promise<number> {

@@ -147,6 +147,14 @@ pub enum Error {
 
     #[error("value cannot be stored faithfully: {reason}")]
     Serialization { reason: String },
+
+    /// A named snapshot that does not exist (code and kind of `NotFound`).
+    #[error("no snapshot with id or name {snapshot:?}")]
+    SnapshotNotFound { snapshot: String },
+
+    /// An unsafe snapshot name (code and kind of `InvalidName`).
+    #[error("invalid snapshot name {name:?}: {reason}")]
+    InvalidSnapshotName { name: String, reason: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -194,8 +202,8 @@ impl Error {
             Error::InvalidFilter { .. } => 1007,
             Error::InvalidArgument { .. } => 1008,
             Error::CapacityExceeded { .. } => 1009,
-            Error::InvalidName { .. } => 1010,
-            Error::NotFound { .. } => 1011,
+            Error::InvalidName { .. } | Error::InvalidSnapshotName { .. } => 1010,
+            Error::NotFound { .. } | Error::SnapshotNotFound { .. } => 1011,
             Error::Closed => 1012,
             Error::Poisoned => 1013,
             Error::Internal { .. } => 1014,
@@ -223,8 +231,8 @@ impl Error {
             Error::InvalidFilter { .. } => "INVALID_FILTER",
             Error::InvalidArgument { .. } => "INVALID_ARGUMENT",
             Error::CapacityExceeded { .. } => "CAPACITY_EXCEEDED",
-            Error::InvalidName { .. } => "INVALID_NAME",
-            Error::NotFound { .. } => "NOT_FOUND",
+            Error::InvalidName { .. } | Error::InvalidSnapshotName { .. } => "INVALID_NAME",
+            Error::NotFound { .. } | Error::SnapshotNotFound { .. } => "NOT_FOUND",
             Error::Closed => "CLOSED",
             Error::Poisoned => "POISONED",
             Error::Internal { .. } => "INTERNAL",
@@ -292,6 +300,8 @@ impl Error {
             } => json!({ "maxVectors": max, "current": current, "adding": adding }),
             Error::InvalidArgument { name, .. } => json!({ "argument": name }),
             Error::InUse { path } => json!({ "path": path }),
+            Error::SnapshotNotFound { snapshot } => json!({ "snapshot": snapshot }),
+            Error::InvalidSnapshotName { name, .. } => json!({ "name": name }),
             Error::Io {
                 operation,
                 path,

@@ -156,6 +156,10 @@ enum Request {
     Checkpoint,
     Close,
     Reopen,
+    /// Seal the WAL and pin the files that hold the state (a named snapshot).
+    Pin,
+    /// Replace the state with this one, durably (restoring a named snapshot).
+    Restore(Box<Collection>),
 }
 
 /// A checkpoint's copy of the state: the collection, and the graph that
@@ -165,7 +169,39 @@ type Checkpoint = (CheckpointJob, Option<Arc<Graph>>);
 enum Outcome {
     Applied(bool),
     Checkpoint(Option<Box<Checkpoint>>),
+    Pinned(Box<PinnedFiles>),
     Done,
+}
+
+/// The files that hold a collection's state at one point of the write
+/// order, which no checkpoint removes while a [`Pin`] of them lives.
+#[derive(Debug, Clone)]
+pub struct PinnedFiles {
+    /// The collection's directory.
+    pub dir: PathBuf,
+    /// The manifest on disk when they were pinned.
+    pub manifest: Manifest,
+    /// File names in `dir`: the checkpoint the manifest names (if any),
+    /// then the WAL files from its `walStart`, none of them written again.
+    pub files: Vec<String>,
+    /// Last WAL sequence number they hold.
+    pub sequence: u64,
+    /// Points the state holds.
+    pub count: usize,
+    /// SHA-256 of the checkpoint file, when this process wrote it.
+    pub checkpoint_digest: Option<[u8; 32]>,
+}
+
+/// Keeps checkpoints from removing pinned files until dropped.
+pub struct Pin {
+    inner: Arc<Inner>,
+    pub files: PinnedFiles,
+}
+
+impl Drop for Pin {
+    fn drop(&mut self) {
+        self.inner.pins.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 struct State {
@@ -190,6 +226,11 @@ struct Inner {
     write_error: Mutex<Option<String>>,
     /// Serialises snapshot publication.
     publish: Mutex<()>,
+    /// Named snapshots being taken: while any, a checkpoint leaves the
+    /// files it made obsolete in place (the next one removes them).
+    pins: AtomicUsize,
+    /// Serialises named-snapshot operations (create, restore, delete).
+    named: Mutex<()>,
     checkpoint_running: AtomicBool,
     info: Mutex<Info>,
     ann: AnnConfig,
@@ -277,6 +318,8 @@ struct Info {
     published_generation: u64,
     last_checkpoint_ms: Option<u64>,
     last_checkpoint_error: Option<String>,
+    /// SHA-256 of the checkpoint file of this generation, written here.
+    checkpoint_digest: Option<(u64, [u8; 32])>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -356,6 +399,8 @@ impl Store {
                 dir: Mutex::new(dir),
                 write_error: Mutex::new(None),
                 publish: Mutex::new(()),
+                pins: AtomicUsize::new(0),
+                named: Mutex::new(()),
                 checkpoint_running: AtomicBool::new(false),
                 info: Mutex::new(Info {
                     recovery,
@@ -820,6 +865,12 @@ impl Inner {
                             .map(|c| Outcome::Checkpoint(c.map(Box::new))),
                         Request::Close => self.close(&mut dir).map(|()| Outcome::Done),
                         Request::Reopen => self.reopen(&mut dir).map(|()| Outcome::Done),
+                        Request::Pin => self
+                            .pin(&mut dir)
+                            .map(|files| Outcome::Pinned(Box::new(files))),
+                        Request::Restore(state) => {
+                            self.restore(&mut dir, *state).map(|()| Outcome::Done)
+                        }
                         Request::Op(_) => unreachable!("handled above"),
                     };
                     results.push((id, outcome));
@@ -1036,15 +1087,18 @@ impl Inner {
         if newest >= job.generation {
             return Ok(None);
         }
-        let manifest = CollectionDir::publish(
+        let (manifest, digest) = CollectionDir::publish_with(
             p.storage.as_ref(),
             path,
             job,
             p.options.snapshot_compression(),
             previous,
+            true,
+            self.pins.load(Ordering::Acquire) == 0,
         )?;
         let mut info = lock(&self.info);
         info.published_generation = job.generation;
+        info.checkpoint_digest = digest.map(|d| (job.generation, d));
         info.last_checkpoint_ms = Some(manifest.checkpointed_at_ms);
         info.last_checkpoint_error = None;
         drop(info);
@@ -1539,6 +1593,196 @@ impl Inner {
         drop(state);
         self.wake_indexer();
         Ok(())
+    }
+}
+
+/// The commit-path halves of named snapshots (`crate::snapshots::named`).
+impl Inner {
+    /// Seals the WAL and pins the files holding the state as of the last
+    /// applied write. Runs on the commit path (no write applies meanwhile)
+    /// and waits out a checkpoint publishing, so the manifest read here
+    /// names files that exist.
+    fn pin(&self, dir: &mut Option<CollectionDir>) -> Result<PinnedFiles> {
+        if !self.open.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let (Some(d), Some(p)) = (dir.as_mut(), &self.persistence) else {
+            return Err(no_files());
+        };
+        if let Some(error) = self.writes_disabled() {
+            return Err(error);
+        }
+        let _serial = lock(&self.publish);
+        // The manifest on disk, not `d.manifest()`: a checkpoint that just
+        // published records its manifest there only after this lock.
+        let manifest_path = d.path().join(manifest::FILE_NAME);
+        let bytes = p
+            .storage
+            .read(&manifest_path)
+            .map_err(|e| Error::io("read", &manifest_path, e))?;
+        let manifest = Manifest::decode(&bytes)
+            .map_err(|(offset, reason)| Error::corrupt(&manifest_path, offset, reason))?;
+        let last = if d.wal_has_records() {
+            d.seal_wal().inspect_err(|e| self.disable_writes(e))?
+        } else {
+            d.wal_generation() - 1
+        };
+        let mut files = Vec::new();
+        if manifest.snapshot != 0 {
+            files.push(crate::storage::snapshot::file_name(manifest.snapshot));
+        }
+        files.extend((manifest.wal_start..=last).map(crate::storage::wal::file_name));
+        let count = self
+            .state
+            .read()
+            .map_err(|_| Error::Poisoned)?
+            .collection
+            .len();
+        let checkpoint_digest = lock(&self.info)
+            .checkpoint_digest
+            .filter(|(g, _)| *g == manifest.snapshot)
+            .map(|(_, d)| d);
+        self.pins.fetch_add(1, Ordering::AcqRel);
+        Ok(PinnedFiles {
+            dir: d.path().to_path_buf(),
+            manifest,
+            files,
+            sequence: d.next_seq() - 1,
+            count,
+            checkpoint_digest,
+        })
+    }
+
+    /// Makes `collection` the state, durably, as a checkpoint does: a new
+    /// WAL file, then the checkpoint file of `collection` and the manifest
+    /// naming it. The manifest's rename is the switch: a crash before it
+    /// leaves the old state, after it the new one. The graph is rebuilt.
+    fn restore(&self, dir: &mut Option<CollectionDir>, collection: Collection) -> Result<()> {
+        if !self.open.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let Some(d) = dir.as_mut() else {
+            return Err(no_files());
+        };
+        if let Some(error) = self.writes_disabled() {
+            return Err(error);
+        }
+        let job = d
+            .rotate(collection.clone())
+            .inspect_err(|e| self.disable_writes(e))?;
+        let (path, previous) = (d.path().to_path_buf(), d.manifest().clone());
+        // After a failure the disk holds the old state or the new one, and
+        // which is unknown until it is read again: writes stop until reopen.
+        let manifest = match self.publish_from(&path, &previous, &job, None) {
+            Ok(Some(manifest)) => manifest,
+            Ok(None) => {
+                let error = Error::Internal {
+                    reason: "a newer checkpoint was published during the restore".into(),
+                };
+                self.disable_writes(&error);
+                return Err(error);
+            }
+            Err(error) => {
+                self.disable_writes(&error);
+                return Err(error);
+            }
+        };
+        if d.manifest().snapshot < manifest.snapshot {
+            d.set_manifest(manifest);
+        }
+        let mut state = self.state.write().map_err(|_| Error::Poisoned)?;
+        if let Some(graph) = state.graph.take() {
+            graph.retire();
+        }
+        state.collection = collection;
+        drop(state);
+        let mut info = lock(&self.ann_info);
+        info.saved = None;
+        info.loaded_from_disk = false;
+        drop(info);
+        self.wake_indexer();
+        Ok(())
+    }
+}
+
+fn no_files() -> Error {
+    Error::InvalidArgument {
+        name: "persistencePath",
+        reason: "a memory-only store has no files to snapshot or restore".into(),
+    }
+}
+
+/// Access for named snapshots and auto-save (`crate::snapshots::named`).
+impl Store {
+    /// Pins the files that hold the state as of `ticket`'s place in the
+    /// write order (see [`PinnedFiles`]).
+    pub fn pin_files(&self, ticket: WriteTicket) -> Result<Pin> {
+        // Flushed first off the commit path, as a checkpoint does, so the
+        // seal's fsync under it has little left to do.
+        self.inner.presync_wal()?;
+        match self.submit(ticket, Request::Pin)? {
+            Outcome::Pinned(files) => Ok(Pin {
+                inner: Arc::clone(&self.inner),
+                files: *files,
+            }),
+            _ => Err(Error::Internal {
+                reason: "unexpected outcome for a pin".into(),
+            }),
+        }
+    }
+
+    /// Replaces the state with `collection` at `ticket`'s place in the write
+    /// order, durably and atomically (see `Inner::restore`).
+    pub fn restore_state(&self, ticket: WriteTicket, collection: Collection) -> Result<()> {
+        if collection.config().dimension != self.inner.config.dimension
+            || collection.config().distance != self.inner.config.distance
+        {
+            return Err(Error::ConfigMismatch {
+                reason: "the snapshot holds another dimension or distance".into(),
+            });
+        }
+        self.submit(ticket, Request::Restore(Box::new(collection)))
+            .map(|_| ())
+    }
+
+    /// Held by every named-snapshot operation: one at a time per store.
+    pub fn named_snapshot_lock(&self) -> MutexGuard<'_, ()> {
+        lock(&self.inner.named)
+    }
+
+    /// Remembers the SHA-256 of checkpoint `generation` (computed by a
+    /// named snapshot), so the next one need not read it again.
+    pub fn remember_checkpoint_digest(&self, generation: u64, digest: [u8; 32]) {
+        let mut info = lock(&self.inner.info);
+        if info.published_generation <= generation {
+            info.checkpoint_digest = Some((generation, digest));
+        }
+    }
+
+    /// Makes every write applied so far durable (an fsync of the WAL, off
+    /// the commit path; writes go on). A failure disables writes, as any
+    /// failed fsync does, and is returned.
+    pub fn sync_wal(&self) -> Result<()> {
+        if !self.is_open() {
+            return Err(Error::Closed);
+        }
+        if let Some(error) = self.inner.writes_disabled() {
+            return Err(error);
+        }
+        self.inner.presync_wal()
+    }
+
+    /// Checkpoints when anything was written since the last checkpoint;
+    /// whether it did.
+    pub fn checkpoint_if_changed(&self, ticket: WriteTicket) -> Result<bool> {
+        let changed = lock(&self.inner.dir)
+            .as_ref()
+            .is_some_and(|d| d.has_changes_since_snapshot());
+        if !changed {
+            return Ok(false);
+        }
+        self.inner.presync_wal()?;
+        self.checkpoint(ticket).map(|()| true)
     }
 }
 

@@ -1,4 +1,5 @@
-//! Checks over a collection's files as a whole (and, later, named
-//! snapshots and backups, see DESIGN.md §6).
+//! Checks over a collection's files as a whole, and named snapshots
+//! (see DESIGN.md §6).
 
+pub mod named;
 pub mod verify;

@@ -621,6 +621,31 @@ impl<M: StateMachine> LogDir<M> {
         Arc::clone(&self.storage)
     }
 
+    /// Generation of the WAL file being appended to.
+    pub fn wal_generation(&self) -> u64 {
+        self.wal.generation
+    }
+
+    /// Whether the WAL file being appended to holds any record.
+    pub fn wal_has_records(&self) -> bool {
+        self.wal.bytes > wal::HEADER_LEN as u64
+    }
+
+    /// Starts a new WAL file without a checkpoint, so that every record
+    /// written so far sits in files that never change again (a named
+    /// snapshot links them). Returns the generation of the last such file.
+    pub fn seal_wal(&mut self) -> Result<u64> {
+        self.sync()?;
+        let generation = self.wal.generation;
+        self.wal = create_wal(
+            self.storage.as_ref(),
+            &self.path,
+            generation + 1,
+            self.next_seq,
+        )?;
+        Ok(generation)
+    }
+
     /// Steps 2–4 of a checkpoint. Needs no lock on the store: it touches only
     /// files the commit path no longer writes.
     pub fn publish(
@@ -630,7 +655,29 @@ impl<M: StateMachine> LogDir<M> {
         compression: snapshot::Compression,
         previous: &Manifest,
     ) -> Result<Manifest> {
+        Self::publish_with(storage, path, job, compression, previous, false, true).map(|(m, _)| m)
+    }
+
+    /// [`LogDir::publish`], also returning the SHA-256 of the checkpoint
+    /// file (when `digest`), and leaving the files the new manifest no
+    /// longer needs in place unless `remove_obsolete` (a named snapshot
+    /// being taken may still link them; a later checkpoint removes them).
+    pub fn publish_with(
+        storage: &dyn Storage,
+        path: &Path,
+        job: &CheckpointJob<M>,
+        compression: snapshot::Compression,
+        previous: &Manifest,
+        digest: bool,
+        remove_obsolete: bool,
+    ) -> Result<(Manifest, Option<[u8; 32]>)> {
         let bytes = job.state.write_checkpoint(job.seq, compression);
+        let sha = digest.then(|| {
+            use sha2::Digest;
+            let mut out = [0u8; 32];
+            out.copy_from_slice(sha2::Sha256::digest(&bytes).as_slice());
+            out
+        });
         write_atomically(storage, path, &snapshot::file_name(job.generation), &bytes)?;
         let manifest = Manifest {
             snapshot: job.generation,
@@ -640,6 +687,9 @@ impl<M: StateMachine> LogDir<M> {
             ..previous.clone()
         };
         write_atomically(storage, path, manifest::FILE_NAME, &manifest.encode())?;
+        if !remove_obsolete {
+            return Ok((manifest, sha));
+        }
         // Only now may what the old manifest needed go.
         let names = storage.list(path).map_err(|e| Error::io("list", path, e))?;
         for name in names {
@@ -655,7 +705,7 @@ impl<M: StateMachine> LogDir<M> {
         storage
             .sync_dir(path)
             .map_err(|e| Error::io("fsync directory", path, e))?;
-        Ok(manifest)
+        Ok((manifest, sha))
     }
 
     /// Records a manifest that [`LogDir::publish`] wrote.

@@ -45,6 +45,22 @@ pub trait Storage: Send + Sync {
     /// Takes an exclusive lock on `path` (created if missing), failing with
     /// `WouldBlock` when another holder has it, in this process or another.
     fn lock(&self, path: &Path) -> io::Result<Box<dyn StorageLock>>;
+    /// Gives the file at `from` a second name `to` (a hard link: the same
+    /// bytes, no copy). A file system without hard links says so with an
+    /// error, and the caller copies instead.
+    fn hard_link(&self, from: &Path, _to: &Path) -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("no hard links here ({})", from.display()),
+        ))
+    }
+    /// Removes the empty directory `path`.
+    fn remove_dir(&self, path: &Path) -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("cannot remove directory {}", path.display()),
+        ))
+    }
     /// Whether this is the real file system. Open then reads the saved
     /// graph on a second thread while the snapshot is decoded; a simulator
     /// says no and keeps its operations in one order, so that a crash at its
@@ -144,6 +160,14 @@ impl Storage for OsStorage {
 
     fn size(&self, path: &Path) -> io::Result<u64> {
         Ok(fs::metadata(path)?.len())
+    }
+
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::hard_link(from, to)
+    }
+
+    fn remove_dir(&self, path: &Path) -> io::Result<()> {
+        fs::remove_dir(path)
     }
 
     fn lock(&self, path: &Path) -> io::Result<Box<dyn StorageLock>> {

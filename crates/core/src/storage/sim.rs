@@ -54,6 +54,10 @@ struct State {
     crashed: bool,
     fault: Option<(u64, Fault, bool)>,
     rng: u64,
+    /// Refuse hard links, as a file system without them does.
+    no_hard_links: bool,
+    /// Bytes appended to files so far.
+    written: u64,
 }
 
 impl State {
@@ -142,6 +146,22 @@ impl SimStorage {
         let mut s = self.lock_state();
         s.fault = None;
         s.crash_at = None;
+    }
+
+    /// Makes `hard_link` fail from now on, as on a file system without
+    /// hard links (`false`), or work again (`true`).
+    pub fn set_hard_links(&self, allowed: bool) {
+        self.lock_state().no_hard_links = !allowed;
+    }
+
+    /// Bytes appended to files so far, by every handle.
+    pub fn bytes_written(&self) -> u64 {
+        self.lock_state().written
+    }
+
+    /// Files (names) that exist, live: a hard-linked file counts once per name.
+    pub fn file_count(&self) -> usize {
+        self.lock_state().names.len()
     }
 
     pub fn has_crashed(&self) -> bool {
@@ -240,6 +260,7 @@ impl StorageFile for SimFile {
         if let Some(inode) = s.inodes.get_mut(&self.inode) {
             inode.data.extend_from_slice(buf);
         }
+        s.written += buf.len() as u64;
         Ok(())
     }
 
@@ -373,10 +394,12 @@ impl Storage for SimStorage {
         let mut names: Vec<String> = s
             .names
             .keys()
+            .chain(s.dirs.iter())
             .filter(|p| p.parent() == Some(dir))
             .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
             .collect();
         names.sort();
+        names.dedup();
         Ok(names)
     }
 
@@ -389,6 +412,30 @@ impl Storage for SimStorage {
         let s = self.lock_state();
         let id = s.inode_of(path)?;
         Ok(s.inodes[&id].data.len() as u64)
+    }
+
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut s = self.lock_state();
+        s.tick(&[Fault::Io, Fault::NoSpace]).map_err(|(e, _)| e)?;
+        if s.no_hard_links {
+            return Err(io::Error::from_raw_os_error(18)); // EXDEV
+        }
+        let id = s.inode_of(from)?;
+        if s.names.contains_key(to) {
+            return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+        }
+        s.names.insert(to.to_path_buf(), id);
+        Ok(())
+    }
+
+    fn remove_dir(&self, path: &Path) -> io::Result<()> {
+        let mut s = self.lock_state();
+        s.tick(&[Fault::Io]).map_err(|(e, _)| e)?;
+        if s.names.keys().any(|p| p.parent() == Some(path)) {
+            return Err(io::Error::other(format!("{} is not empty", path.display())));
+        }
+        s.dirs.retain(|d| d != path);
+        Ok(())
     }
 
     fn lock(&self, path: &Path) -> io::Result<Box<dyn StorageLock>> {
