@@ -9,14 +9,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use annvault_core::kv::{KvEntry, KvOptions, KvStore, KvValue, KvWrite};
-use annvault_core::storage::directory::{DirOptions, Durability, RecoveryMode};
 use annvault_core::storage::fs::OsStorage;
-use annvault_core::{positive_integer, Error};
+use annvault_core::Error;
 use napi::bindgen_prelude::{AsyncTask, Buffer, Uint8Array};
 use napi_derive::napi;
 
 use crate::job::Job;
-use crate::native_store::choice;
+use crate::validation::dir_options;
 
 #[napi(object)]
 pub struct KvConfig {
@@ -68,23 +67,13 @@ pub struct KvStatsOut {
 }
 
 fn options(config: KvConfig) -> annvault_core::Result<KvOptions> {
-    let durability = choice(
-        "durability",
+    // Large values are compressed one by one, never the checkpoint.
+    let dir = dir_options(
         config.durability.as_deref(),
-        &[("fsync", Durability::Fsync), ("flush", Durability::Flush)],
-    )?;
-    let recovery = choice(
-        "recovery",
         config.recovery.as_deref(),
-        &[
-            ("strict", RecoveryMode::Strict),
-            ("truncate", RecoveryMode::Truncate),
-        ],
+        None,
+        config.checkpoint_wal_bytes,
     )?;
-    let checkpoint_wal_bytes = match config.checkpoint_wal_bytes {
-        Some(bytes) => positive_integer("checkpointWalBytes", bytes)? as u64,
-        None => DirOptions::default().checkpoint_wal_bytes,
-    };
     if config.path.is_empty() {
         return Err(Error::InvalidArgument {
             name: "path",
@@ -94,13 +83,7 @@ fn options(config: KvConfig) -> annvault_core::Result<KvOptions> {
     Ok(KvOptions {
         storage: Arc::new(OsStorage),
         path: PathBuf::from(config.path),
-        dir: DirOptions {
-            durability,
-            recovery,
-            gzip: false,
-            brotli: false,
-            checkpoint_wal_bytes,
-        },
+        dir,
     })
 }
 
