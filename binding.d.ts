@@ -12,6 +12,13 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class NativeKv {
   get isOpen(): boolean
   get(keys: Array<string>, now: number): Promise<(KvEntryOut | null)[]>
+  /**
+   * `get` on the JS thread: the table is in memory, so this is a read
+   * lock and a copy of each value, microseconds for the values `maxBytes`
+   * allows. Returns `null` (reading nothing) when the entries found hold
+   * more than `maxBytes` of value and metadata: use `get` for those.
+   */
+  getSync(keys: Array<string>, now: number, maxBytes: number): Array<KvEntryOut | undefined | null> | null
   /** Writes the batch atomically. A bad write anywhere refuses all of it. */
   set(writes: Array<KvWriteIn>, now: number): Promise<void>
   delete(keys: Array<string>, now: number): Promise<boolean[]>

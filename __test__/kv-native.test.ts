@@ -5,7 +5,8 @@ import { spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { RawWrite } from '../lib/persistence/adapter'
-import { NativeAdapter } from '../lib/persistence/native'
+import { DefaultPersistenceManager } from '../lib/persistence/index'
+import { NativeAdapter, SYNC_GET_MAX_BYTES } from '../lib/persistence/native'
 import { closed, onLines, rng, tempDirs, waitForLine } from './fixtures'
 
 const dirs = tempDirs()
@@ -159,6 +160,75 @@ describe('NativeAdapter contract', () => {
     const a = new NativeAdapter({ path: dirs.next() })
     expect((await rejection(a.get(['k'], 1))).code).toBe(1012)
     expect(() => new NativeAdapter({ path: '' })).toThrow(/path/)
+  })
+})
+
+describe('NativeAdapter fast paths', () => {
+  test('getSync reads what get reads, at once; entries past SYNC_GET_MAX_BYTES are left to get', async () => {
+    const a = await adapter()
+    const big = 'x'.repeat(SYNC_GET_MAX_BYTES)
+    await a.set([json('small', { n: 1 }, { m: 2 }), json('big', big), json('old', 1, {}, 1500)], 1000)
+    const sync = a.getSync(['small', 'missing', 'old'], 1000)
+    expect(sync).toEqual(await a.get(['small', 'missing', 'old'], 1000))
+    expect(sync?.[0]?.value).toEqual({ kind: 'json', text: '{"n":1}'})
+    // Expired at 1500: absent on the fast path too.
+    expect(a.getSync(['old'], 1500)).toEqual([null])
+    // Over the bound: nothing read here, the caller goes to get.
+    expect(a.getSync(['big'], 1000)).toBeNull()
+    expect(a.getSync(['small', 'big'], 1000)).toBeNull()
+    const [viaPool] = await a.get(['big'], 1000)
+    expect(viaPool?.value).toEqual({ kind: 'json', text: JSON.stringify(big) })
+    // A bad key throws what get rejects with; a closed adapter throws as closed.
+    expect(() => a.getSync([''], 1000)).toThrow(expect.objectContaining({ code: 5003 }))
+    await a.close()
+    expect(() => a.getSync(['small'], 1000)).toThrow(expect.objectContaining({ code: 1012 }))
+  })
+
+  test('the manager serves get, getMany and has from the fast path and from the pool alike', async () => {
+    const path = dirs.next()
+    const kv = new DefaultPersistenceManager(new NativeAdapter({ path }))
+    await kv.init()
+    const big = 'y'.repeat(SYNC_GET_MAX_BYTES + 1)
+    await kv.setMany([
+      { key: 'a', value: { n: 1 }, metadata: { tag: 't' } },
+      { key: 'b', value: big },
+      { key: 'c', value: Buffer.from([1, 2, 3]) },
+    ])
+    expect((await kv.get('a'))?.value).toEqual({ n: 1 })
+    expect((await kv.get('a'))?.metadata).toEqual({ tag: 't' })
+    expect((await kv.get('b'))?.value).toBe(big)
+    expect(await kv.get('c').then((e) => e?.value)).toEqual(Buffer.from([1, 2, 3]))
+    const many = await kv.getMany(['a', 'missing', 'b'])
+    expect(many.map((e) => e?.key ?? null)).toEqual(['a', null, 'b'])
+    expect([await kv.has('a'), await kv.has('missing')]).toEqual([true, false])
+    // A bad key rejects (not throws) with 5003, as before.
+    const pending = kv.get('')
+    expect(pending).toBeInstanceOf(Promise)
+    await expect(pending).rejects.toMatchObject({ code: 5003 })
+    await kv.close()
+    await expect(kv.get('a')).rejects.toMatchObject({ code: 5001 })
+  })
+
+  test('64 sets in flight all resolve, each durable and in call order', async () => {
+    const path = dirs.next()
+    const a = new NativeAdapter({ path })
+    await a.init()
+    const writes = []
+    for (let i = 0; i < 64; i++) writes.push(a.set([json(`k${i % 8}`, i)], 1000 + i))
+    // A bad one among them is refused alone.
+    const bad = a.set([{ ...json('bad', 1), metadata: '[]' }], 2000)
+    await Promise.all(writes)
+    expect(await rejection(bad)).toMatchObject({ code: 5004 })
+    await a.close()
+    const again = await adapter(path)
+    const entries = await again.get(['k0', 'k7', 'bad'], 3000)
+    // The last write of each key wins: call order is commit order.
+    expect(entries.map((e) => (e === null ? null : e.value))).toEqual([
+      { kind: 'json', text: '56' },
+      { kind: 'json', text: '63' },
+      null,
+    ])
+    expect([entries[0]?.createdAt, entries[0]?.updatedAt]).toEqual([1000, 1056])
   })
 })
 

@@ -5,10 +5,15 @@
 //                                        engine: WAL + group commit, fsync) vs better-sqlite3 (WAL,
 //                                        synchronous=FULL, one autocommit transaction per set) vs raw fdatasync
 //   durable set, 64 in flight            the same, 64 calls issued before any is awaited
-//   get of a present key                 one awaited at a time vs better-sqlite3's synchronous get
+//   get of a present key                 one awaited at a time vs better-sqlite3's synchronous get, Keyv 5 over
+//                                        @keyv/sqlite 4 (sqlite3: async, on the libuv pool) and lmdb-js 3 (synchronous
+//                                        get: measured bare, and wrapped in an async function and awaited as the
+//                                        others are, which is what the Promise costs)
 //
 // better-sqlite3 blocks the event loop for every fsync; the longest time one call held the JS thread is
-// reported beside the rates.
+// reported beside the rates. Keyv and lmdb are populated in bulk (one transaction), and only read: their set is
+// not the durable set measured here (lmdb-js resolves a put when committed, fsyncs later; @keyv/sqlite keeps
+// SQLite's default rollback journal).
 //
 //   node bench/kv-adapters.js [--package DIR] [--dir DIR] [--sets 1000] [--gets 20000] [--json]
 //
@@ -29,6 +34,9 @@ const options = m.parseArgs(
 
 const { DefaultPersistenceManager, NativeAdapter, SQLiteAdapter } = require(path.join(path.resolve(options.package), 'dist/persistence/index.js'))
 const Database = require('better-sqlite3')
+const { default: Keyv } = require('keyv')
+const { default: KeyvSqlite } = require('@keyv/sqlite')
+const lmdb = require('lmdb')
 
 const INFLIGHT = 64
 const value = (i) => ({ id: i, name: `user ${i}`, email: `user${i}@example.com`, tags: ['a', 'b'], score: i / 7 })
@@ -78,6 +86,44 @@ function openBetterSqlite(file) {
   }
 }
 
+/** The get phase of `phases` alone, for the read-only references. */
+async function getPhase(name, get, results) {
+  const n = options.sets
+  m.phase(`${name}: ${options.gets} gets of present keys, one awaited at a time`)
+  results[name] = {
+    get: await timed(async (call) => {
+      for (let i = 0; i < options.gets; i++) {
+        const entry = await call(() => get(`user:${(i * 7919) % n}`))
+        if (!entry) throw new Error('missing key')
+      }
+    }),
+  }
+}
+
+async function readOnlyReferences(dir, results) {
+  const n = options.sets
+  const keyv = new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${path.join(dir, 'keyv.sqlite')}` }) })
+  m.phase(`Keyv + @keyv/sqlite: ${n} keys written`)
+  for (let i = 0; i < n; i++) await keyv.set(`user:${i}`, value(i))
+  await getPhase('Keyv + @keyv/sqlite', (key) => keyv.get(key), results)
+  await keyv.disconnect()
+
+  const db = lmdb.open({ path: path.join(dir, 'lmdb') })
+  m.phase(`lmdb-js: ${n} keys written`)
+  await db.transaction(() => {
+    for (let i = 0; i < n; i++) db.put(`user:${i}`, value(i))
+  })
+  await db.flushed
+  await getPhase('lmdb-js (awaited)', async (key) => db.get(key), results)
+  m.phase(`lmdb-js: ${options.gets} synchronous gets`)
+  const start = m.now()
+  for (let i = 0; i < options.gets; i++) {
+    if (!db.get(`user:${(i * 7919) % n}`)) throw new Error('missing key')
+  }
+  results['lmdb-js (sync, bare)'] = { get: { seconds: (m.now() - start) / 1000, maxSyncMs: 0 } }
+  await db.close()
+}
+
 async function phases(name, store, results) {
   const n = options.sets
   m.phase(`${name}: ${n} durable sets, one awaited at a time`)
@@ -124,6 +170,8 @@ async function main() {
     await phases('NativeAdapter', native, results)
     await native.close()
 
+    await readOnlyReferences(dir, results)
+
     const after = m.rawFdatasync(dir, options.sets)
     const fdatasyncPerSecond = (before.perSecond + after.perSecond) / 2
 
@@ -133,29 +181,43 @@ async function main() {
     for (const name of Object.keys(results)) {
       const r = results[name]
       const e = {
-        serialPerSecond: rate(options.sets, r.serial),
-        inflightPerSecond: rate(options.sets, r.inflight),
+        serialPerSecond: r.serial ? rate(options.sets, r.serial) : null,
+        inflightPerSecond: r.inflight ? rate(options.sets, r.inflight) : null,
         getPerSecond: rate(options.gets, r.get),
-        maxSyncMs: { serial: r.serial.maxSyncMs, inflight: r.inflight.maxSyncMs, get: r.get.maxSyncMs },
+        maxSyncMs: { serial: r.serial?.maxSyncMs ?? null, inflight: r.inflight?.maxSyncMs ?? null, get: r.get.maxSyncMs },
       }
       summary.engines[name] = e
     }
     const ref = summary.engines['better-sqlite3']
+    const nativeE = summary.engines.NativeAdapter
+    const keyvGet = summary.engines['Keyv + @keyv/sqlite'].getPerSecond
+    const lmdbGet = summary.engines['lmdb-js (awaited)'].getPerSecond
+    const lmdbBare = summary.engines['lmdb-js (sync, bare)'].getPerSecond
+    summary.nativeRatios = {
+      serialVsBetterSqlite: nativeE.serialPerSecond / ref.serialPerSecond,
+      serialVsFdatasync: nativeE.serialPerSecond / fdatasyncPerSecond,
+      inflightVsBetterSqlite: nativeE.inflightPerSecond / ref.inflightPerSecond,
+      getVsKeyvSqlite: nativeE.getPerSecond / keyvGet,
+      getVsLmdbAwaited: nativeE.getPerSecond / lmdbGet,
+      getVsLmdbBare: nativeE.getPerSecond / lmdbBare,
+    }
+    const opt = (x, f) => (x === null ? '—' : f(x))
     for (const [name, e] of Object.entries(summary.engines)) {
       rows.push([
         name,
-        m.fmt.rate(e.serialPerSecond),
-        m.fmt.ratio(e.serialPerSecond / ref.serialPerSecond),
-        m.fmt.ratio(e.serialPerSecond / fdatasyncPerSecond),
-        m.fmt.rate(e.inflightPerSecond),
-        m.fmt.ratio(e.inflightPerSecond / ref.inflightPerSecond),
+        opt(e.serialPerSecond, m.fmt.rate),
+        opt(e.serialPerSecond, (x) => m.fmt.ratio(x / ref.serialPerSecond)),
+        opt(e.serialPerSecond, (x) => m.fmt.ratio(x / fdatasyncPerSecond)),
+        opt(e.inflightPerSecond, m.fmt.rate),
+        opt(e.inflightPerSecond, (x) => m.fmt.ratio(x / ref.inflightPerSecond)),
         m.fmt.rate(e.getPerSecond),
         m.fmt.ratio(e.getPerSecond / ref.getPerSecond),
-        `${e.maxSyncMs.serial.toFixed(2)} / ${e.maxSyncMs.get.toFixed(2)} ms`,
+        m.fmt.ratio(nativeE.getPerSecond / e.getPerSecond),
+        `${opt(e.maxSyncMs.serial, (x) => x.toFixed(2))} / ${e.maxSyncMs.get.toFixed(2)} ms`,
       ])
     }
     const table = m.textTable(
-      ['engine', 'set serial', 'vs better', 'vs fdatasync', `set ${INFLIGHT} in flight`, 'vs better', 'get', 'vs better', 'longest JS-thread hold (set / get)'],
+      ['engine', 'set serial', 'vs better', 'vs fdatasync', `set ${INFLIGHT} in flight`, 'vs better', 'get', 'vs better', 'NativeAdapter get vs this', 'longest JS-thread hold (set / get)'],
       rows,
     )
     const text = `raw fdatasync: ${m.fmt.rate(fdatasyncPerSecond)} (runs ${m.fmt.rate(before.perSecond)}, ${m.fmt.rate(after.perSecond)})\n${table}\n`

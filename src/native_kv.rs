@@ -1,22 +1,29 @@
 //! `NativeKv`: the JS class over one `annvault_core::kv::KvStore`.
 //!
 //! Conversion and the cheap checks happen here, on the JS thread (binary
-//! values are copied out of their typed arrays, write tickets are taken so
-//! writes apply in call order); everything else, validation of keys and
-//! JSON included, runs in the core on the libuv pool as a [`Job`].
+//! values are copied out of their typed arrays). Writes are queued to the
+//! store's commit thread in call order and return a Promise that the commit
+//! thread settles (a `JsDeferred`) once the group they joined is durable:
+//! no libuv pool thread waits on an fsync, so any number of writes in
+//! flight share one. Validation of keys and JSON runs on the commit thread.
+//! `getSync` reads the in-memory table on the JS thread (a read lock and a
+//! copy: microseconds); `find`, `keys` and `stats` run on the libuv pool as
+//! a [`Job`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use annvault_core::kv::{KvEntry, KvOptions, KvStore, KvValue, KvWrite};
-use annvault_core::storage::directory::{DirOptions, Durability, RecoveryMode};
 use annvault_core::storage::fs::OsStorage;
-use annvault_core::{positive_integer, Error};
-use napi::bindgen_prelude::{AsyncTask, Buffer, Uint8Array};
+use annvault_core::Error;
+use napi::bindgen_prelude::{AsyncTask, Buffer, Object, ToNapiValue, Uint8Array};
+use napi::Env;
 use napi_derive::napi;
 
+use crate::error::to_js_error;
+
 use crate::job::Job;
-use crate::native_store::choice;
+use crate::validation::dir_options;
 
 #[napi(object)]
 pub struct KvConfig {
@@ -68,23 +75,13 @@ pub struct KvStatsOut {
 }
 
 fn options(config: KvConfig) -> annvault_core::Result<KvOptions> {
-    let durability = choice(
-        "durability",
+    // Large values are compressed one by one, never the checkpoint.
+    let dir = dir_options(
         config.durability.as_deref(),
-        &[("fsync", Durability::Fsync), ("flush", Durability::Flush)],
-    )?;
-    let recovery = choice(
-        "recovery",
         config.recovery.as_deref(),
-        &[
-            ("strict", RecoveryMode::Strict),
-            ("truncate", RecoveryMode::Truncate),
-        ],
+        None,
+        config.checkpoint_wal_bytes,
     )?;
-    let checkpoint_wal_bytes = match config.checkpoint_wal_bytes {
-        Some(bytes) => positive_integer("checkpointWalBytes", bytes)? as u64,
-        None => DirOptions::default().checkpoint_wal_bytes,
-    };
     if config.path.is_empty() {
         return Err(Error::InvalidArgument {
             name: "path",
@@ -94,13 +91,7 @@ fn options(config: KvConfig) -> annvault_core::Result<KvOptions> {
     Ok(KvOptions {
         storage: Arc::new(OsStorage),
         path: PathBuf::from(config.path),
-        dir: DirOptions {
-            durability,
-            recovery,
-            gzip: false,
-            brotli: false,
-            checkpoint_wal_bytes,
-        },
+        dir,
     })
 }
 
@@ -178,39 +169,66 @@ impl NativeKv {
     #[napi(ts_return_type = "Promise<(KvEntryOut | null)[]>")]
     pub fn get(&self, keys: Vec<String>, now: f64) -> AsyncTask<Job<Vec<Option<KvEntryOut>>>> {
         let store = self.store.clone();
-        AsyncTask::new(Job::new("get", move || {
-            let now = millis("now", now)?;
-            let entries = store.get(&keys, now)?;
-            Ok(keys
-                .into_iter()
-                .zip(entries)
-                .map(|(key, entry)| entry.map(|e| entry_out(key, &e)))
-                .collect())
-        }))
+        AsyncTask::new(Job::new("get", move || get(&store, keys, now)))
+    }
+
+    /// `get` on the JS thread: the table is in memory, so this is a read
+    /// lock and a copy of each value, microseconds for the values `maxBytes`
+    /// allows. Returns `null` (reading nothing) when the entries found hold
+    /// more than `maxBytes` of value and metadata: use `get` for those.
+    #[napi]
+    pub fn get_sync(
+        &self,
+        keys: Vec<String>,
+        now: f64,
+        max_bytes: f64,
+    ) -> napi::Result<Option<Vec<Option<KvEntryOut>>>> {
+        let sync = || -> annvault_core::Result<_> {
+            let entries = self.store.get(&keys, millis("now", now)?)?;
+            let bytes: usize = entries.iter().flatten().map(|e| e.size()).sum();
+            if bytes as f64 > max_bytes {
+                return Ok(None);
+            }
+            Ok(Some(
+                keys.into_iter()
+                    .zip(entries)
+                    .map(|(key, entry)| entry.map(|e| entry_out(key, &e)))
+                    .collect(),
+            ))
+        };
+        sync().map_err(|e| to_js_error(e, "get"))
     }
 
     /// Writes the batch atomically. A bad write anywhere refuses all of it.
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn set(&self, writes: Vec<KvWriteIn>, now: f64) -> AsyncTask<Job<()>> {
-        let store = self.store.clone();
-        let ticket = store.ticket();
+    pub fn set<'env>(
+        &self,
+        env: &'env Env,
+        writes: Vec<KvWriteIn>,
+        now: f64,
+    ) -> napi::Result<Object<'env>> {
         let writes: annvault_core::Result<Vec<KvWrite>> = writes
             .into_iter()
             .enumerate()
             .map(|(i, w)| write_in(w, i))
             .collect();
-        AsyncTask::new(Job::new("set", move || {
-            store.set(ticket, writes?, millis("now", now)?)
-        }))
+        promise(env, "set", |done| match (writes, millis("now", now)) {
+            (Ok(writes), Ok(now)) => self.store.set_async(writes, now, done),
+            (Err(e), _) | (_, Err(e)) => done(Err(e)),
+        })
     }
 
     #[napi(ts_return_type = "Promise<boolean[]>")]
-    pub fn delete(&self, keys: Vec<String>, now: f64) -> AsyncTask<Job<Vec<bool>>> {
-        let store = self.store.clone();
-        let ticket = store.ticket();
-        AsyncTask::new(Job::new("delete", move || {
-            store.delete(ticket, keys, millis("now", now)?)
-        }))
+    pub fn delete<'env>(
+        &self,
+        env: &'env Env,
+        keys: Vec<String>,
+        now: f64,
+    ) -> napi::Result<Object<'env>> {
+        promise(env, "delete", |done| match millis("now", now) {
+            Ok(now) => self.store.delete_async(keys, now, done),
+            Err(e) => done(Err(e)),
+        })
     }
 
     #[napi(ts_return_type = "Promise<KvEntryOut[]>")]
@@ -231,10 +249,8 @@ impl NativeKv {
     }
 
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn clear(&self) -> AsyncTask<Job<()>> {
-        let store = self.store.clone();
-        let ticket = store.ticket();
-        AsyncTask::new(Job::new("clear", move || store.clear(ticket)))
+    pub fn clear<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
+        promise(env, "clear", |done| self.store.clear_async(done))
     }
 
     #[napi(ts_return_type = "Promise<KvStatsOut>")]
@@ -258,27 +274,56 @@ impl NativeKv {
     /// Sweeps the entries expired at `now`, then checkpoints. Resolves to
     /// how many entries the sweep removed.
     #[napi(ts_return_type = "Promise<number>")]
-    pub fn maintain(&self, now: f64) -> AsyncTask<Job<u32>> {
-        let store = self.store.clone();
-        let ticket = store.ticket();
-        AsyncTask::new(Job::new("maintain", move || {
-            let swept = store.maintain(ticket, millis("now", now)?)?;
-            Ok(u32::try_from(swept).unwrap_or(u32::MAX))
-        }))
+    pub fn maintain<'env>(&self, env: &'env Env, now: f64) -> napi::Result<Object<'env>> {
+        promise(env, "maintain", |done| match millis("now", now) {
+            Ok(now) => self.store.maintain_async(now, move |swept| {
+                done(swept.map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
+            }),
+            Err(e) => done(Err(e)),
+        })
     }
 
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn checkpoint(&self) -> AsyncTask<Job<()>> {
-        let store = self.store.clone();
-        let ticket = store.ticket();
-        AsyncTask::new(Job::new("checkpoint", move || store.checkpoint(ticket)))
+    pub fn checkpoint<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
+        promise(env, "checkpoint", |done| self.store.checkpoint_async(done))
     }
 
     /// Checkpoints and releases the directory; later calls reject with code 1012.
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn close(&self) -> AsyncTask<Job<()>> {
-        let store = self.store.clone();
-        let ticket = store.ticket();
-        AsyncTask::new(Job::new("close", move || store.close(ticket)))
+    pub fn close<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
+        promise(env, "close", |done| self.store.close_async(done))
     }
+}
+
+fn get(
+    store: &KvStore,
+    keys: Vec<String>,
+    now: f64,
+) -> annvault_core::Result<Vec<Option<KvEntryOut>>> {
+    let entries = store.get(&keys, millis("now", now)?)?;
+    Ok(keys
+        .into_iter()
+        .zip(entries)
+        .map(|(key, entry)| entry.map(|e| entry_out(key, &e)))
+        .collect())
+}
+
+/// A Promise settled from any thread by the callback `start` is handed:
+/// the store calls it on its commit thread, the value is converted on the
+/// JS thread. A pending Promise keeps the event loop alive, as a libuv
+/// task would.
+fn promise<'env, T>(
+    env: &'env Env,
+    operation: &'static str,
+    start: impl FnOnce(Box<dyn FnOnce(annvault_core::Result<T>) + Send>),
+) -> napi::Result<Object<'env>>
+where
+    T: ToNapiValue + Send + 'static,
+{
+    let (deferred, promise) = env.create_deferred()?;
+    start(Box::new(move |outcome| match outcome {
+        Ok(value) => deferred.resolve(move |_| Ok(value)),
+        Err(error) => deferred.reject(to_js_error(error, operation)),
+    }));
+    Ok(promise)
 }

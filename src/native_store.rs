@@ -14,7 +14,6 @@ use std::path::PathBuf;
 use annvault_core::formats::{Compression, ExportOptions, Format, ImportMode};
 use annvault_core::op::Op;
 use annvault_core::progress::{Progress, ProgressSink, Reporter};
-use annvault_core::storage::directory::{DirOptions, Durability, RecoveryMode};
 use annvault_core::storage::fs::OsStorage;
 use annvault_core::store::Persistence;
 use annvault_core::{
@@ -30,6 +29,7 @@ use napi_derive::napi;
 use crate::error::to_js_error;
 use crate::job::Job;
 use crate::point_id::{check_all, JsPointId};
+use crate::validation::dir_options;
 
 /// Largest batch (in floats) validated and applied on the JS thread.
 const INLINE_MAX_FLOATS: usize = 16 * 1024;
@@ -169,71 +169,20 @@ fn ann_config(config: &StoreConfig) -> annvault_core::Result<AnnConfig> {
     })
 }
 
-pub(crate) fn choice<T: Copy>(
-    name: &'static str,
-    value: Option<&str>,
-    choices: &[(&str, T)],
-) -> annvault_core::Result<T> {
-    let Some(value) = value else {
-        return Ok(choices[0].1);
-    };
-    choices
-        .iter()
-        .find(|(n, _)| *n == value)
-        .map(|(_, v)| *v)
-        .ok_or_else(|| annvault_core::Error::InvalidArgument {
-            name,
-            reason: format!(
-                "expected one of {}, got {value:?}",
-                choices
-                    .iter()
-                    .map(|(n, _)| format!("'{n}'"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        })
-}
-
 fn persistence(config: &StoreConfig) -> annvault_core::Result<Option<Persistence>> {
     let Some(root) = &config.persistence_path else {
         return Ok(None);
     };
-    let durability = choice(
-        "durability",
+    let options = dir_options(
         config.durability.as_deref(),
-        &[("fsync", Durability::Fsync), ("flush", Durability::Flush)],
-    )?;
-    let recovery = choice(
-        "recovery",
         config.recovery.as_deref(),
-        &[
-            ("strict", RecoveryMode::Strict),
-            ("truncate", RecoveryMode::Truncate),
-        ],
-    )?;
-    let (gzip, brotli) = choice(
-        "compression",
         config.compression.as_deref(),
-        &[
-            ("none", (false, false)),
-            ("gzip", (true, false)),
-            ("brotli", (false, true)),
-        ],
+        config.checkpoint_wal_bytes,
     )?;
-    let checkpoint_wal_bytes = match config.checkpoint_wal_bytes {
-        Some(bytes) => positive_integer("checkpointWalBytes", bytes)? as u64,
-        None => DirOptions::default().checkpoint_wal_bytes,
-    };
     Ok(Some(Persistence {
         root: PathBuf::from(root),
         storage: Arc::new(OsStorage),
-        options: DirOptions {
-            durability,
-            recovery,
-            gzip,
-            brotli,
-            checkpoint_wal_bytes,
-        },
+        options,
     }))
 }
 

@@ -3,8 +3,9 @@
 //! in the same order, with the same errors as a write to a native store, so
 //! both backends refuse the same input the same way.
 
+use annvault_core::storage::directory::{DirOptions, Durability, RecoveryMode};
 use annvault_core::{
-    check_vector, parse_ef_search, parse_limit, parse_payload, parse_payloads,
+    check_vector, parse_ef_search, parse_limit, parse_payload, parse_payloads, positive_integer,
     validate_collection_name, BatchIndex, Filter, PointBatch,
 };
 use napi::bindgen_prelude::{AsyncTask, Float32Array, Uint32Array};
@@ -90,4 +91,73 @@ pub fn check_limits(limit: f64, ef_search: Option<f64>, operation: String) -> na
 #[napi(catch_unwind)]
 pub fn check_collection_name(name: String, operation: String) -> napi::Result<()> {
     validate_collection_name(&name).map_err(|e| to_js_error(e, &operation))
+}
+
+/// One of a few named settings; absent: the first.
+pub(crate) fn choice<T: Copy>(
+    name: &'static str,
+    value: Option<&str>,
+    choices: &[(&str, T)],
+) -> annvault_core::Result<T> {
+    let Some(value) = value else {
+        return Ok(choices[0].1);
+    };
+    choices
+        .iter()
+        .find(|(n, _)| *n == value)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| annvault_core::Error::InvalidArgument {
+            name,
+            reason: format!(
+                "expected one of {}, got {value:?}",
+                choices
+                    .iter()
+                    .map(|(n, _)| format!("'{n}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+}
+
+/// The durability, recovery, compression and checkpoint settings of a
+/// persisted directory, as vector stores and key-value tables take them.
+pub(crate) fn dir_options(
+    durability: Option<&str>,
+    recovery: Option<&str>,
+    compression: Option<&str>,
+    checkpoint_wal_bytes: Option<f64>,
+) -> annvault_core::Result<DirOptions> {
+    let durability = choice(
+        "durability",
+        durability,
+        &[("fsync", Durability::Fsync), ("flush", Durability::Flush)],
+    )?;
+    let recovery = choice(
+        "recovery",
+        recovery,
+        &[
+            ("strict", RecoveryMode::Strict),
+            ("truncate", RecoveryMode::Truncate),
+        ],
+    )?;
+    let (gzip, brotli) = choice(
+        "compression",
+        compression,
+        &[
+            ("none", (false, false)),
+            ("gzip", (true, false)),
+            ("brotli", (false, true)),
+        ],
+    )?;
+    let checkpoint_wal_bytes = match checkpoint_wal_bytes {
+        Some(bytes) => positive_integer("checkpointWalBytes", bytes)? as u64,
+        None => DirOptions::default().checkpoint_wal_bytes,
+    };
+    Ok(DirOptions {
+        durability,
+        recovery,
+        gzip,
+        brotli,
+        checkpoint_wal_bytes,
+    })
 }

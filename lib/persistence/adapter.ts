@@ -57,6 +57,13 @@ export interface PersistenceAdapter {
   /** `now` is the manager's clock (Unix ms): entries with `expiresAt <= now` are absent. */
   get(keys: string[], now: number): Promise<(RawEntry | null)[]>
   /**
+   * Optional fast path for `get`: the entries at once, on the calling
+   * thread, for an adapter whose state is in memory; `null` when it would
+   * take more than a few microseconds (large values), and `get` serves it.
+   * Throws what `get` would reject with.
+   */
+  getSync?(keys: string[], now: number): (RawEntry | null)[] | null
+  /**
    * Writes the batch atomically (all or nothing) and durably per the adapter's
    * durability setting. Each entry's `createdAt` is the existing live entry's
    * (an expired one counts as absent) or `now`; `updatedAt` is `now`.

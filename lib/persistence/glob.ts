@@ -1,7 +1,7 @@
 /**
  * Key patterns of the key-value API, exactly as the adapter contract
  * (`adapter.ts`) defines them and as the SQLite table's Rust twin
- * (`crates/core/src/sqlite_kv/glob.rs`) matches them:
+ * (`crates/core/src/kv/glob.rs`, `Glob::parse`) matches them:
  *
  * - `*` any run of characters, none included — `:` and `/` are ordinary;
  * - `?` exactly one character (a Unicode code point, not a UTF-16 unit);

@@ -115,7 +115,7 @@ export class DefaultPersistenceManager {
   async get<T = any>(key: string): Promise<PersistenceEntry<T> | null> {
     checkKey(key, 'get')
     const now = Date.now()
-    const [raw] = await this.run('get', () => this.adapter.get([key], now))
+    const [raw] = this.getSync('get', [key], now) ?? (await this.run('get', () => this.adapter.get([key], now)))
     return raw ? decodeEntry<T>(raw) : null
   }
 
@@ -127,14 +127,14 @@ export class DefaultPersistenceManager {
       return []
     }
     const now = Date.now()
-    const raws = await this.run('getMany', () => this.adapter.get(keys, now))
+    const raws = this.getSync('getMany', keys, now) ?? (await this.run('getMany', () => this.adapter.get(keys, now)))
     return raws.map((raw) => (raw ? decodeEntry<T>(raw) : null))
   }
 
   async has(key: string): Promise<boolean> {
     checkKey(key, 'has')
     const now = Date.now()
-    const [raw] = await this.run('has', () => this.adapter.get([key], now))
+    const [raw] = this.getSync('has', [key], now) ?? (await this.run('has', () => this.adapter.get([key], now)))
     return raw !== null && raw !== undefined
   }
 
@@ -254,6 +254,20 @@ export class DefaultPersistenceManager {
       state: 'uninitialized',
       adapter: this.adapter.name,
     })
+  }
+
+  /**
+   * The adapter's synchronous read when it has one and the manager is open
+   * (the callers are async: a throw here rejects their Promise); `null`:
+   * take the asynchronous path.
+   */
+  private getSync(operation: string, keys: string[], now: number): (RawEntry | null)[] | null {
+    if (this.state !== 'open' || this.adapter.getSync === undefined) return null
+    try {
+      return this.adapter.getSync(keys, now)
+    } catch (error) {
+      throw fromAddonError(error, operation, this.adapter.name)
+    }
   }
 
   private async run<T>(operation: string, call: () => Promise<T>): Promise<T> {

@@ -2,12 +2,15 @@
  * `NativeAdapter`: the `PersistenceAdapter` over annvault's own key-value
  * engine (`crates/core/src/kv`), through the `NativeKv` class of the addon.
  *
- * Everything runs in Rust on the libuv pool: a write resolves once it is in
- * the write-ahead log (after `fdatasync` with `durability: 'fsync'`, the
- * default; writes in flight together share one fsync), a batch is one log
- * record (all or nothing), a second opener of the same path is refused with
- * code 5001, and a damaged log or checkpoint is a typed error naming the
- * file (code 5006), never an empty store.
+ * A write is queued to the engine's commit thread and resolves once it is
+ * in the write-ahead log (after `fdatasync` with `durability: 'fsync'`, the
+ * default; every write queued while a commit runs shares the next one's
+ * append and fsync), a batch is one log record (all or nothing), a second
+ * opener of the same path is refused with code 5001, and a damaged log or
+ * checkpoint is a typed error naming the file (code 5006), never an empty
+ * store. `get` reads the in-memory table on the JS thread (`getSync`) unless
+ * the values found exceed {@link SYNC_GET_MAX_BYTES}; `find`, `keys` and
+ * `stats` run on the libuv pool.
  */
 
 import type { AdapterStats, EncodedValue, PersistenceAdapter, RawEntry, RawWrite } from './adapter'
@@ -39,6 +42,7 @@ interface NativeStats {
 
 interface NativeKv {
   get(keys: string[], now: number): Promise<(NativeEntry | null)[]>
+  getSync(keys: string[], now: number, maxBytes: number): (NativeEntry | null)[] | null
   set(writes: NativeWrite[], now: number): Promise<void>
   delete(keys: string[], now: number): Promise<boolean[]>
   find(pattern: string, now: number): Promise<NativeEntry[]>
@@ -57,6 +61,13 @@ interface Binding {
 const binding: Binding = require('../../native.js')
 
 const ENVELOPE_PREFIX = 'annvault:'
+
+/**
+ * Value and metadata bytes a `get` copies on the JS thread; past this, the
+ * entries are read on the libuv pool. 256 KiB copy and convert in well
+ * under a millisecond.
+ */
+export const SYNC_GET_MAX_BYTES = 256 * 1024
 
 export interface NativeAdapterOptions {
   /** Directory of the table (created if missing; one opener at a time). */
@@ -183,6 +194,18 @@ export class NativeAdapter implements PersistenceAdapter {
 
   get(keys: string[], now: number): Promise<(RawEntry | null)[]> {
     return this.run('get', async (kv) => (await kv.get(keys, now)).map((e) => (e === null ? null : decode(e))))
+  }
+
+  getSync(keys: string[], now: number): (RawEntry | null)[] | null {
+    const kv = this.kv
+    if (kv === null) throw closedError('get')
+    let entries: (NativeEntry | null)[] | null
+    try {
+      entries = kv.getSync(keys, now, SYNC_GET_MAX_BYTES)
+    } catch (error) {
+      throw fromNative(error, 'get')
+    }
+    return entries === null ? null : entries.map((e) => (e === null ? null : decode(e)))
   }
 
   set(writes: RawWrite[], now: number): Promise<void> {

@@ -583,3 +583,82 @@ fn the_v1_fixture_opens_with_its_contents() {
         0
     );
 }
+
+/// Writes queued while a commit runs go into the next one together: one
+/// append and one fsync for all of them, where the same writes one at a
+/// time cost one each; a bad write among them is refused alone; every
+/// acknowledged one survives a power cut.
+#[test]
+fn writes_queued_during_a_commit_share_one_append_and_one_fsync() {
+    use std::sync::mpsc;
+    const N: usize = 100;
+    let sim = SimStorage::new(11);
+    let store = open_sim(&sim).unwrap();
+
+    // The same writes one at a time: a commit each.
+    let before = sim.ops();
+    for i in 0..N {
+        store
+            .set(store.ticket(), vec![write(&format!("s{i}"), "1", None)], 1)
+            .unwrap();
+    }
+    let serial_ops = sim.ops() - before;
+
+    // Hold the commit thread inside the first write's callback (callbacks
+    // run on it), queue the rest meanwhile, then let it go.
+    let (entered, in_callback) = mpsc::channel();
+    let (release, released) = mpsc::channel::<()>();
+    store.set_async(vec![write("first", "0", None)], 2, move |outcome| {
+        entered.send(outcome).unwrap();
+        released.recv().unwrap();
+    });
+    in_callback.recv().unwrap().unwrap();
+    let before = sim.ops();
+    let (done, outcomes) = mpsc::channel();
+    for i in 0..N {
+        let sender = done.clone();
+        store.set_async(
+            vec![write(&format!("k{i:03}"), &i.to_string(), None)],
+            2,
+            move |outcome| sender.send((i, outcome)).unwrap(),
+        );
+        if i == N / 2 {
+            let done = done.clone();
+            let bad = KvWrite {
+                metadata: "[]".into(),
+                ..write("bad", "1", None)
+            };
+            store.set_async(vec![bad], 2, move |outcome| {
+                done.send((usize::MAX, outcome)).unwrap()
+            });
+        }
+    }
+    release.send(()).unwrap();
+    let mut refused = 0;
+    for _ in 0..=N {
+        let (i, outcome) = outcomes.recv().unwrap();
+        if i == usize::MAX {
+            assert_eq!(outcome.unwrap_err().code(), 5004);
+            refused += 1;
+        } else {
+            outcome.unwrap_or_else(|e| panic!("write {i}: {e}"));
+        }
+    }
+    assert_eq!(refused, 1);
+    let grouped_ops = sim.ops() - before;
+    assert!(grouped_ops > 0);
+    assert_eq!(
+        serial_ops,
+        N as u64 * grouped_ops,
+        "{N} writes one at a time took {serial_ops} I/O operations, queued together {grouped_ops}"
+    );
+
+    drop(store);
+    sim.crash();
+    let store = open_sim(&sim).unwrap();
+    let keys = store.keys(Some("k*"), 3).unwrap();
+    assert_eq!(keys.len(), N);
+    assert!(store.get(&["bad".into()], 3).unwrap()[0].is_none());
+    assert!(store.get(&["first".into()], 3).unwrap()[0].is_some());
+    store.close(store.ticket()).unwrap();
+}

@@ -5,14 +5,19 @@
 //! pattern matches the whole key. Characters are Unicode scalar values, so
 //! `?` matches one multi-byte character.
 //!
-//! Edge cases, decided here once for every adapter: `]` right after `[` or
-//! `[!` is a member, not the end; `-` first or last in a set is a member; a
-//! `[` with no closing `]` is a literal `[`; a trailing lone `\` is a
-//! literal `\`.
+//! Edge cases of the lenient [`Glob::new`] (the native engine's): `]`
+//! right after `[` or `[!` is a member, not the end; `-` first or last in a
+//! set is a member; a `[` with no closing `]` is a literal `[`; a trailing
+//! lone `\` is a literal `\`. [`Glob::parse`] (the SQLite table's, and
+//! `lib/persistence/glob.ts`'s rules) refuses those malformed patterns
+//! instead — a trailing `\`, an unclosed `[`, an empty set, a range out of
+//! order — and reads every other pattern exactly as `new` does.
 //!
 //! Not `globset`: it reads `{a,b}` as alternation and `**` as a path
 //! wildcard, neither of which the contract has, and it knows nothing of the
 //! literal prefix a sorted index needs ([`Glob::literal_prefix`]).
+
+use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
@@ -32,7 +37,21 @@ pub struct Glob {
     prefix: String,
 }
 
+fn invalid(pattern: &str, reason: &str) -> Error {
+    Error::InvalidArgument {
+        name: "pattern",
+        reason: format!("{pattern:?}: {reason}"),
+    }
+}
+
 impl Glob {
+    /// Compiles a well-formed pattern; a malformed one is refused (see the
+    /// module's doc) rather than read leniently.
+    pub fn parse(pattern: &str) -> Result<Glob> {
+        check_well_formed(pattern)?;
+        Ok(Glob::new(pattern))
+    }
+
     pub fn new(pattern: &str) -> Glob {
         let chars: Vec<char> = pattern.chars().collect();
         let mut tokens = Vec::new();
@@ -127,6 +146,63 @@ impl Glob {
         }
         tokens[t..].iter().all(|token| *token == Token::Star)
     }
+}
+
+/// Refuses what [`Glob::new`] would read leniently: a trailing `\\`, an
+/// unclosed `[`, an empty set (`]` right after `[` or `[!` closes it), a
+/// range whose end is below its start.
+fn check_well_formed(pattern: &str) -> Result<()> {
+    const TRAILING: &str = "ends with an unescaped '\\'";
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '\\' if i + 1 == chars.len() => return Err(invalid(pattern, TRAILING)),
+            '\\' => i += 2,
+            '[' => {
+                i += 1;
+                if chars.get(i) == Some(&'!') {
+                    i += 1;
+                }
+                // (member, escaped)
+                let mut members = Vec::new();
+                loop {
+                    match chars.get(i) {
+                        None => return Err(invalid(pattern, "'[' without a closing ']'")),
+                        Some(']') => break,
+                        Some('\\') => match chars.get(i + 1) {
+                            Some(&c) => {
+                                members.push((c, true));
+                                i += 2;
+                            }
+                            None => return Err(invalid(pattern, TRAILING)),
+                        },
+                        Some(&c) => {
+                            members.push((c, false));
+                            i += 1;
+                        }
+                    }
+                }
+                i += 1;
+                if members.is_empty() {
+                    return Err(invalid(pattern, "empty character set '[]'"));
+                }
+                let mut m = 0;
+                while m < members.len() {
+                    if members.get(m + 1) == Some(&('-', false)) && m + 2 < members.len() {
+                        if members[m + 2].0 < members[m].0 {
+                            return Err(invalid(pattern, "character range out of order"));
+                        }
+                        m += 3;
+                    } else {
+                        m += 1;
+                    }
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    Ok(())
 }
 
 /// Parses a set whose `[` is just before `start`; `None` when it never closes.
@@ -240,6 +316,29 @@ mod tests {
         assert!(m("\\\\", "\\"));
         // A trailing lone backslash is itself.
         assert!(m("a\\", "a\\"));
+    }
+
+    #[test]
+    fn parse_refuses_malformed_patterns_and_reads_the_rest_as_new_does() {
+        for bad in ["a\\", "[abc", "[]", "[z-a]", "[!]", "[]]", "[a\\"] {
+            let error = Glob::parse(bad).unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    Error::InvalidArgument {
+                        name: "pattern",
+                        ..
+                    }
+                ),
+                "{bad}: {error}"
+            );
+        }
+        for good in [
+            "user:*", "a?c", "[ab]x", "[!ab]x", "[a-c]*", "[-a]", "[a-]", "a\\*b*", "[\\]]",
+            "[\\-x]", "a\\\\b", "**x",
+        ] {
+            assert_eq!(Glob::parse(good).unwrap(), Glob::new(good), "{good}");
+        }
     }
 
     #[test]

@@ -52,6 +52,15 @@ impl KvEntry {
     pub fn is_live(&self, now: i64) -> bool {
         self.expires_at.is_none_or(|at| at > now)
     }
+
+    /// Bytes of value and metadata: what a read copies.
+    pub fn size(&self) -> usize {
+        let value = match &self.value {
+            KvValue::Json(text) => text.len(),
+            KvValue::Binary(bytes) => bytes.len(),
+        };
+        value + self.metadata.len()
+    }
 }
 
 /// One write of a `set` batch.

@@ -1,17 +1,24 @@
 //! `KvStore`: the thread-safe handle to one key-value directory.
 //!
-//! Reads run concurrently under a read lock. Writes take a ticket on the
-//! caller's thread ([`KvStore::ticket`]) and apply in ticket order through
-//! the engine's group commit ([`CommitQueue`]): every write queued while a
-//! commit runs goes into the next one, one WAL record and one fsync for
-//! all. A batch is one operation, so one record: all of it survives a
+//! Reads run concurrently under a read lock. Writes go through one queue
+//! served by the store's own commit thread, in the order they were queued:
+//! the thread takes everything pending, checks it, logs it in one append,
+//! fsyncs once, applies it and then calls each caller back. No caller
+//! thread waits on a commit it does not need: [`KvStore::set_async`] and
+//! its siblings queue and return (the Node binding resolves a Promise from
+//! the callback), while the blocking calls ([`KvStore::set`] …) take a
+//! ticket ([`KvStore::ticket`]) so that writes requested on one thread keep
+//! their order when pool threads carry them, and wait for their own
+//! callback. A batch is one operation, so one record: all of it survives a
 //! crash or none of it. A failed write or fsync disables writes until the
 //! store is reopened (the log's tail is unknown; going on could acknowledge
 //! data that is not there).
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, Weak};
 
 use crate::error::{Error, Result};
 use crate::kv::table::Applied;
@@ -19,7 +26,7 @@ use crate::kv::{validate_key, validate_write, Glob, KvEntry, KvOp, KvTable, KvWr
 use crate::storage::directory::{
     now_ms, CheckpointJob, DirOptions, Durability, LogDir, RecoveryReport,
 };
-use crate::storage::engine::{CommitQueue, WriteGate, WriteTicket};
+use crate::storage::engine::{WriteGate, WriteTicket};
 use crate::storage::fs::Storage;
 use crate::storage::manifest::Manifest;
 
@@ -59,6 +66,15 @@ enum Outcome {
     Done,
 }
 
+/// Called once with a request's outcome, on the commit thread: it must not
+/// block on the store (hand heavy work to another thread).
+pub type Done<T> = Box<dyn FnOnce(Result<T>) + Send>;
+
+struct Queued {
+    request: Request,
+    done: Done<Outcome>,
+}
+
 struct State {
     table: KvTable,
     open: bool,
@@ -69,7 +85,8 @@ struct Inner {
     state: RwLock<State>,
     open: AtomicBool,
     gate: Arc<WriteGate>,
-    queue: CommitQueue<Request, Outcome>,
+    /// To the commit thread, which ends when this is dropped with the store.
+    queue: Sender<Queued>,
     /// Only the commit leader writes through it; `None` once closed.
     dir: Mutex<Option<LogDir<KvTable>>>,
     write_error: Mutex<Option<String>>,
@@ -121,26 +138,34 @@ impl KvStore {
         let manifest = dir.manifest().clone();
         let last_sync = (dir.manifest().checkpointed_at_ms > 0)
             .then_some(dir.manifest().checkpointed_at_ms as i64);
-        Ok(KvStore {
-            inner: Arc::new(Inner {
-                options,
-                state: RwLock::new(State { table, open: true }),
-                open: AtomicBool::new(true),
-                gate: Arc::new(WriteGate::default()),
-                queue: CommitQueue::default(),
-                dir: Mutex::new(Some(dir)),
-                write_error: Mutex::new(None),
-                info: Mutex::new(Info {
-                    recovery,
-                    manifest,
-                    published_generation,
-                    last_sync,
-                    last_checkpoint_error: None,
-                }),
-                publish: Mutex::new(()),
-                checkpoint_running: AtomicBool::new(false),
+        let (queue, queued) = mpsc::channel();
+        let inner = Arc::new(Inner {
+            options,
+            state: RwLock::new(State { table, open: true }),
+            open: AtomicBool::new(true),
+            gate: Arc::new(WriteGate::default()),
+            queue,
+            dir: Mutex::new(Some(dir)),
+            write_error: Mutex::new(None),
+            info: Mutex::new(Info {
+                recovery,
+                manifest,
+                published_generation,
+                last_sync,
+                last_checkpoint_error: None,
             }),
-        })
+            publish: Mutex::new(()),
+            checkpoint_running: AtomicBool::new(false),
+        });
+        // The thread holds the store weakly: dropping every handle drops
+        // the queue's sender, which ends the thread, and the directory,
+        // which releases its lock.
+        let weak = Arc::downgrade(&inner);
+        std::thread::Builder::new()
+            .name("annvault-kv-commit".into())
+            .spawn(move || commit_loop(weak, queued))
+            .map_err(|e| Error::io("start the commit thread of", &inner.options.path, e))?;
+        Ok(KvStore { inner })
     }
 
     pub fn path(&self) -> &Path {
@@ -165,20 +190,38 @@ impl KvStore {
         Ok(state)
     }
 
+    /// Queues a request; `done` gets its outcome on the commit thread.
+    fn enqueue(&self, request: Request, done: Done<Outcome>) {
+        if let Err(mpsc::SendError(queued)) = self.inner.queue.send(Queued { request, done }) {
+            // The commit thread is gone (it only ends with the store).
+            (queued.done)(Err(Error::Closed));
+        }
+    }
+
+    /// Waits for `ticket`'s turn, queues `request` and waits for its outcome.
     fn submit(&self, ticket: WriteTicket, request: Request) -> Result<Outcome> {
-        let inner = &self.inner;
-        inner
-            .queue
-            .submit(&inner.gate, ticket, request, &|batch| inner.commit(batch))
+        self.inner.gate.wait_for_turn(ticket.number());
+        let (sender, outcome) = mpsc::sync_channel(1);
+        self.enqueue(
+            request,
+            Box::new(move |result| {
+                // The waiter below is still there: it blocks on this channel.
+                let _ = sender.send(result);
+            }),
+        );
+        drop(ticket);
+        outcome.recv().unwrap_or(Err(Error::Poisoned))
     }
 
     fn apply(&self, ticket: WriteTicket, op: KvOp) -> Result<Applied> {
-        match self.submit(ticket, Request::Op(op))? {
-            Outcome::Applied(applied) => Ok(applied),
-            _ => Err(Error::Internal {
-                reason: "unexpected outcome for a write".into(),
-            }),
-        }
+        self.submit(ticket, Request::Op(op)).and_then(applied)
+    }
+
+    fn apply_async(&self, op: KvOp, done: impl FnOnce(Result<Applied>) + Send + 'static) {
+        self.enqueue(
+            Request::Op(op),
+            Box::new(move |outcome| done(outcome.and_then(applied))),
+        );
     }
 
     /// Live entries of `keys` at `now` (`None` where absent or expired).
@@ -196,31 +239,51 @@ impl KvStore {
     /// Writes the batch atomically: every write is checked first, and one
     /// bad one refuses the whole batch with nothing written.
     pub fn set(&self, ticket: WriteTicket, writes: Vec<KvWrite>, now: i64) -> Result<()> {
-        let indexed = writes.len() > 1;
-        for (i, write) in writes.iter().enumerate() {
-            validate_write(write, indexed.then_some(i))?;
-        }
         if writes.is_empty() {
-            return Ok(());
+            return validate_set(&writes);
         }
         self.apply(ticket, KvOp::Set { now, writes }).map(|_| ())
     }
 
+    /// [`KvStore::set`] without waiting: queued in call order, checked on
+    /// the commit thread, `done` called there once it is durable (or refused).
+    pub fn set_async(
+        &self,
+        writes: Vec<KvWrite>,
+        now: i64,
+        done: impl FnOnce(Result<()>) + Send + 'static,
+    ) {
+        if writes.is_empty() {
+            return done(Ok(()));
+        }
+        self.apply_async(KvOp::Set { now, writes }, move |outcome| {
+            done(outcome.map(|_| ()))
+        });
+    }
+
     /// Removes the keys atomically; per key, whether a live entry existed.
     pub fn delete(&self, ticket: WriteTicket, keys: Vec<String>, now: i64) -> Result<Vec<bool>> {
-        for (i, key) in keys.iter().enumerate() {
-            validate_key(key, (keys.len() > 1).then_some(i))?;
-        }
-        match self.apply(ticket, KvOp::Delete { now, keys })? {
-            Applied::Deleted(found) => Ok(found),
-            _ => Err(Error::Internal {
-                reason: "unexpected outcome for a delete".into(),
-            }),
-        }
+        deleted(self.apply(ticket, KvOp::Delete { now, keys }))
+    }
+
+    /// [`KvStore::delete`] without waiting, as [`KvStore::set_async`].
+    pub fn delete_async(
+        &self,
+        keys: Vec<String>,
+        now: i64,
+        done: impl FnOnce(Result<Vec<bool>>) + Send + 'static,
+    ) {
+        self.apply_async(KvOp::Delete { now, keys }, move |outcome| {
+            done(deleted(outcome))
+        });
     }
 
     pub fn clear(&self, ticket: WriteTicket) -> Result<()> {
         self.apply(ticket, KvOp::Clear).map(|_| ())
+    }
+
+    pub fn clear_async(&self, done: impl FnOnce(Result<()>) + Send + 'static) {
+        self.apply_async(KvOp::Clear, move |outcome| done(outcome.map(|_| ())));
     }
 
     /// Live entries matching `pattern`, in key order.
@@ -287,6 +350,24 @@ impl KvStore {
         Ok(swept)
     }
 
+    /// [`KvStore::maintain`] without waiting, as [`KvStore::set_async`].
+    pub fn maintain_async(&self, now: i64, done: impl FnOnce(Result<usize>) + Send + 'static) {
+        // Both requests are queued now, back to back: the commit thread
+        // calls the sweep's callback before the checkpoint's.
+        let swept: Arc<Mutex<Option<Result<usize>>>> = Arc::default();
+        let slot = Arc::clone(&swept);
+        self.apply_async(KvOp::Sweep { now }, move |outcome| {
+            *lock(&slot) = Some(outcome.map(|applied| match applied {
+                Applied::Swept(n) => n,
+                _ => 0,
+            }));
+        });
+        self.checkpoint_async(move |checkpointed| {
+            let swept = lock(&swept).take().unwrap_or(Err(Error::Poisoned));
+            done(swept.and_then(|n| checkpointed.map(|()| n)));
+        });
+    }
+
     /// Writes a checkpoint now: the table as of every write issued before
     /// this call, then a manifest naming it, then removal of the log it covers.
     pub fn checkpoint(&self, ticket: WriteTicket) -> Result<()> {
@@ -296,11 +377,126 @@ impl KvStore {
         }
     }
 
+    /// [`KvStore::checkpoint`] without waiting. The commit thread copies the
+    /// table; writing the checkpoint file runs on a thread of its own, so
+    /// writes go on meanwhile.
+    pub fn checkpoint_async(&self, done: impl FnOnce(Result<()>) + Send + 'static) {
+        let inner = Arc::clone(&self.inner);
+        self.enqueue(
+            Request::Checkpoint,
+            Box::new(move |outcome| match outcome {
+                Ok(Outcome::Checkpoint(Some(job))) => {
+                    let done = Arc::new(Mutex::new(Some(done)));
+                    let call = Arc::clone(&done);
+                    let work = Arc::clone(&inner);
+                    let job = Arc::new(job);
+                    let again = Arc::clone(&job);
+                    let spawned = std::thread::Builder::new()
+                        .name("annvault-kv-checkpoint".into())
+                        .spawn(move || {
+                            let outcome = work.publish(&job);
+                            if let Some(done) = lock(&call).take() {
+                                done(outcome);
+                            }
+                        });
+                    if spawned.is_err() {
+                        // No thread to be had: publish here rather than not at all.
+                        if let Some(done) = lock(&done).take() {
+                            done(inner.publish(&again));
+                        }
+                    }
+                }
+                Ok(_) => done(Ok(())),
+                Err(error) => done(Err(error)),
+            }),
+        );
+    }
+
     /// Checkpoints (when anything changed since the last one), releases the
     /// directory lock and closes: every later call fails with
     /// [`Error::Closed`]. Closing a closed store is a no-op.
     pub fn close(&self, ticket: WriteTicket) -> Result<()> {
         self.submit(ticket, Request::Close).map(|_| ())
+    }
+
+    /// [`KvStore::close`] without waiting, as [`KvStore::set_async`].
+    pub fn close_async(&self, done: impl FnOnce(Result<()>) + Send + 'static) {
+        self.enqueue(
+            Request::Close,
+            Box::new(move |outcome| done(outcome.map(|_| ()))),
+        );
+    }
+}
+
+fn applied(outcome: Outcome) -> Result<Applied> {
+    match outcome {
+        Outcome::Applied(applied) => Ok(applied),
+        _ => Err(Error::Internal {
+            reason: "unexpected outcome for a write".into(),
+        }),
+    }
+}
+
+fn deleted(outcome: Result<Applied>) -> Result<Vec<bool>> {
+    match outcome? {
+        Applied::Deleted(found) => Ok(found),
+        _ => Err(Error::Internal {
+            reason: "unexpected outcome for a delete".into(),
+        }),
+    }
+}
+
+fn validate_set(writes: &[KvWrite]) -> Result<()> {
+    let indexed = writes.len() > 1;
+    for (i, write) in writes.iter().enumerate() {
+        validate_write(write, indexed.then_some(i))?;
+    }
+    Ok(())
+}
+
+/// Checks what the caller sent, on the commit thread (the caller's may be
+/// JS's, where a large value's parse does not belong).
+fn validate(op: &KvOp) -> Result<()> {
+    match op {
+        KvOp::Set { writes, .. } => validate_set(writes),
+        KvOp::Delete { keys, .. } => {
+            for (i, key) in keys.iter().enumerate() {
+                validate_key(key, (keys.len() > 1).then_some(i))?;
+            }
+            Ok(())
+        }
+        KvOp::Clear | KvOp::Sweep { .. } => Ok(()),
+    }
+}
+
+/// The commit thread: takes everything queued, commits it as one group
+/// (one append, one fsync), and calls each request's callback in order.
+fn commit_loop(store: Weak<Inner>, queue: Receiver<Queued>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        batch.extend(queue.try_iter());
+        let mut dones = Vec::with_capacity(batch.len());
+        let mut requests = Vec::with_capacity(batch.len());
+        for (id, queued) in batch.into_iter().enumerate() {
+            requests.push((id as u64, queued.request));
+            dones.push(queued.done);
+        }
+        let mut outcomes: Vec<Option<Result<Outcome>>> = dones.iter().map(|_| None).collect();
+        if let Some(inner) = store.upgrade() {
+            let results =
+                catch_unwind(AssertUnwindSafe(|| inner.commit(requests))).unwrap_or_default();
+            for (id, result) in results {
+                if let Some(slot) = outcomes.get_mut(id as usize) {
+                    *slot = Some(result);
+                }
+            }
+        }
+        for (done, outcome) in dones.into_iter().zip(outcomes) {
+            // A request the commit did not reach (it panicked) is refused.
+            let outcome = outcome.unwrap_or(Err(Error::Poisoned));
+            // A panicking callback must not take the other callers' with it.
+            let _ = catch_unwind(AssertUnwindSafe(move || done(outcome)));
+        }
     }
 }
 
@@ -327,7 +523,10 @@ impl Inner {
         let mut dir = lock(&self.dir);
         for (id, request) in batch {
             match request {
-                Request::Op(op) => group.push((id, op)),
+                Request::Op(op) => match validate(&op) {
+                    Ok(()) => group.push((id, op)),
+                    Err(error) => results.push((id, Err(error))),
+                },
                 Request::Checkpoint => {
                     results.extend(self.commit_ops(&mut dir, std::mem::take(&mut group)));
                     let outcome = self

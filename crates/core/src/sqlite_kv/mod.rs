@@ -21,13 +21,12 @@
 //! The clock is the caller's (`now`): an entry with `expires_at <= now` is
 //! absent for every call, and swept by [`SqliteKv::maintain`]. A pattern is
 //! served by the key range of its literal prefix (the primary key index)
-//! and filtered by [`glob::Glob`], because SQLite's `GLOB` cannot escape.
+//! and filtered by [`crate::kv::Glob`] (its strict [`Glob::parse`]), because
+//! SQLite's `GLOB` cannot escape.
 //!
 //! Every SQLite failure (including "file is not a database" and
 //! `SQLITE_CORRUPT`) becomes [`Error::Database`] naming the file: a corrupt
 //! file is never taken for an empty store.
-
-pub mod glob;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -36,7 +35,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use crate::error::{Error, Result};
-use glob::{prefix_successor, Glob};
+use crate::kv::Glob;
 
 /// Longest table name accepted.
 pub const MAX_TABLE_NAME: usize = 64;
@@ -371,7 +370,7 @@ impl SqliteKv {
         open_ended: &str,
         row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>> {
-        let prefix = glob.prefix();
+        let prefix = glob.literal_prefix();
         let upper = prefix_successor(prefix);
         self.with(|open| match &upper {
             Some(upper) => open
@@ -500,9 +499,35 @@ fn database_error(path: &Path, e: rusqlite::Error) -> Error {
     }
 }
 
+/// The smallest string greater than every string starting with `prefix`
+/// (in code point order, which is UTF-8 byte order), `None` when there is
+/// none: the exclusive upper bound of the prefix's key range.
+pub fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match last as u32 {
+            0xD7FF => Some('\u{E000}'),
+            n => char::from_u32(n + 1),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn successor_bounds_the_prefix_range() {
+        assert_eq!(prefix_successor("user:").as_deref(), Some("user;"));
+        assert_eq!(prefix_successor("").as_deref(), None);
+        assert_eq!(prefix_successor("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        assert_eq!(prefix_successor("a\u{10FFFF}").as_deref(), Some("b"));
+    }
 
     fn json(text: &str) -> Value {
         Value::Json(text.into())

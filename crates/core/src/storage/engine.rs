@@ -4,9 +4,13 @@
 //! ([`crate::kv::KvTable`]) are two [`StateMachine`]s over the same machinery:
 //! the WAL format and its scan ([`super::wal`]), the manifest, atomic
 //! publication, the directory lock, recovery policy and the checkpoint
-//! protocol ([`super::directory::LogDir`]), the write order ([`WriteGate`])
-//! and group commit ([`CommitQueue`]). What differs is only what an
-//! operation does, how it is encoded, and what a checkpoint file holds.
+//! protocol ([`super::directory::LogDir`]) and the write order
+//! ([`WriteGate`]). What differs is only what an operation does, how it is
+//! encoded, and what a checkpoint file holds — and how writes are grouped:
+//! a collection's callers lead commits in turn ([`CommitQueue`]), a
+//! key-value table has a commit thread of its own that callers queue to
+//! without waiting (`crate::kv::store`), because its Node callers are many
+//! small writes that must not each hold a libuv pool thread.
 
 use std::collections::{BTreeSet, HashMap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
