@@ -1535,15 +1535,21 @@ impl Inner {
                 let epoch = labels.epoch();
                 let count = labels.count();
                 let dimension = collection.config().dimension;
+                // A graph that needed more links keeps them through a
+                // rebuild (for tombstones, say): the data has not changed.
+                let links = state.graph.as_ref().and_then(|g| g.engine.connectivity());
                 drop(state);
                 let Some(points) = self.prepared_labels(0..count, epoch) else {
                     return Ok(true);
                 };
                 let started = Instant::now();
                 let mut config = self.ann.clone();
-                if let Some(m) = lock(&self.ann_info).connectivity {
-                    config.hnsw.m = m;
-                }
+                let wanted = lock(&self.ann_info).connectivity;
+                config.hnsw.m = config
+                    .hnsw
+                    .m
+                    .max(links.unwrap_or(0))
+                    .max(wanted.unwrap_or(0));
                 let engine = ann::new_engine(&config, kind, dimension, points.len())?;
                 let (old_labels, points): (Vec<usize>, Vec<(usize, Vec<f32>)>) = points
                     .into_iter()
