@@ -216,6 +216,24 @@ export interface IndexStats {
   pinned: number
   /** Such points past that budget, found by the audits since this process opened the graph. */
   unfindable: number
+  /**
+   * Why `pinned` is small: points an audit found unreachable and inserted again under a new label
+   * (a point is pinned only if its own vector misses it after that too), since the graph was
+   * built or opened.
+   */
+  reinserted: number
+  /** Rechecks of older points whose sample found the graph sound, since the graph was built or opened. */
+  rechecks: number
+  /** Audits of every point (a recheck whose sample found points cut off), since then. */
+  fullAudits: number
+  /** Links per node of the graph in use: `hnsw.m`, or more after a weak graph's rebuild; null for faiss. */
+  connectivity: number | null
+  /** Milliseconds the indexer spent since the open inserting into the graph (re-inserts included). */
+  insertMs: number
+  /** Milliseconds spent building graphs from scratch (first builds and rebuilds) since the open. */
+  buildMs: number
+  /** Milliseconds spent auditing the graph since the open. */
+  auditMs: number
   /** Graph entries of deleted or replaced points that searches skip; a rebuild clears them. */
   tombstones: number
   /** Live points not yet in the graph: searched exactly until the indexer takes them. */

@@ -366,6 +366,10 @@ pub trait GraphEngine: Send + Sync {
     fn orders_exactly(&self) -> bool {
         self.quantization() == Quantization::F32
     }
+    /// Links per node, for engines that have such a setting.
+    fn connectivity(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// One file of a saved graph, as the index map records it.
@@ -525,6 +529,17 @@ pub struct Graph {
     unfindable: AtomicUsize,
     /// The last full audit inserted points again.
     full_repairs: AtomicBool,
+    /// Points audits inserted again (see [`Graph::triage`]), rechecks whose
+    /// sample was clean, and audits of every label, since this graph was
+    /// built or opened: what `stats()` reports of the audits.
+    reinserted: AtomicUsize,
+    rechecks: AtomicUsize,
+    full_audits: AtomicUsize,
+    /// Labels audited for the first time (not inserted again), and how many
+    /// of them a search missed: the graph's own miss rate, which decides
+    /// whether it is rebuilt with more links (see [`Graph::wants_more_links`]).
+    first_audits: AtomicUsize,
+    first_misses: AtomicUsize,
 }
 
 /// How many points may be pinned in a graph over `live` points: 0.5 % of
@@ -538,6 +553,42 @@ pub fn pin_budget(live: usize) -> usize {
 
 /// The pin budget of small collections.
 pub const MIN_PIN_BUDGET: usize = 64;
+
+/// Audited points a graph's miss rate is judged on (see
+/// [`Graph::wants_more_links`]).
+pub const WEAK_GRAPH_MIN_AUDITS: usize = 10_000;
+
+/// The fraction of audited points a graph may leave unreachable before it
+/// is rebuilt with more links: past it, the pin budget (0.5 %) would not
+/// hold them once the graph grows.
+pub const WEAK_GRAPH_MISS_RATE: f64 = 0.003;
+
+/// Neighbours of each point inserted again that its audit checks too
+/// (see [`Graph::neighbourhood`]).
+pub const REPAIR_NEIGHBOURHOOD: usize = 32;
+
+/// Labels a recheck searches (see [`Graph::wants_full_audit`]): enough
+/// that points cut off at a rate of 0.2 % show up in three rechecks of four.
+pub const RECHECK_SAMPLE: usize = 1000;
+
+/// Of the sampled labels, how many must turn out cut off for a recheck to
+/// audit every label: one could be chance, and pinning it costs nothing.
+pub const RECHECK_ESCALATE: usize = 2;
+
+/// `count` labels spread evenly over `0..below`, leaving out `skip`
+/// (ascending: the pinned ones, which a search finds anyway).
+pub fn recheck_sample(below: usize, count: usize, skip: &[usize]) -> Vec<usize> {
+    if below == 0 || count == 0 {
+        return Vec::new();
+    }
+    let step = (below as f64 / count as f64).max(1.0);
+    let mut sample: Vec<usize> = (0..count.min(below))
+        .map(|i| ((i as f64 + 0.5) * step) as usize)
+        .filter(|&label| label < below && skip.binary_search(&label).is_err())
+        .collect();
+    sample.dedup();
+    sample
+}
 
 impl Graph {
     pub fn new(
@@ -557,6 +608,11 @@ impl Graph {
             retired: AtomicBool::new(false),
             unfindable: AtomicUsize::new(0),
             full_repairs: AtomicBool::new(false),
+            reinserted: AtomicUsize::new(0),
+            rechecks: AtomicUsize::new(0),
+            full_audits: AtomicUsize::new(0),
+            first_audits: AtomicUsize::new(0),
+            first_misses: AtomicUsize::new(0),
         }
     }
 
@@ -571,8 +627,56 @@ impl Graph {
             .partition(|label| !repaired.contains(label))
     }
 
+    /// How many labels in `range` points were reissued under after an audit
+    /// (not yet audited again).
+    pub fn repaired_in(&self, range: std::ops::Range<usize>) -> usize {
+        self.repaired
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .range(range)
+            .count()
+    }
+
+    /// The labels in `range` points were reissued under after an audit.
+    pub fn repaired_labels_in(&self, range: std::ops::Range<usize>) -> Vec<usize> {
+        self.repaired
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .range(range)
+            .copied()
+            .collect()
+    }
+
+    /// Labels below `below` near `points` in the graph (the first `width`
+    /// a search for each returns), pinned ones left out, ascending. Inserting
+    /// a point links its neighbours to it, and a neighbour whose list is
+    /// full drops a link to make room: the points cut off that way lie
+    /// here, so an audit of the points inserted again checks these too.
+    pub fn neighbourhood(
+        &self,
+        points: &[(usize, Vec<f32>)],
+        below: usize,
+        width: usize,
+    ) -> Result<Vec<usize>> {
+        let found: Result<Vec<Vec<(usize, f32)>>> = points
+            .par_iter()
+            .map(|(_, vector)| self.engine.search(vector, width))
+            .collect();
+        let pinned = self.pinned();
+        let mut near: Vec<usize> = found?
+            .into_iter()
+            .flatten()
+            .map(|(label, _)| label)
+            .filter(|&label| label < below && pinned.binary_search(&label).is_err())
+            .collect();
+        near.sort_unstable();
+        near.dedup();
+        Ok(near)
+    }
+
     /// Records the labels points were reissued under after an audit.
     pub fn note_repairs(&self, labels: Vec<usize>) {
+        self.reinserted.fetch_add(labels.len(), Ordering::AcqRel);
         self.repaired
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -596,13 +700,24 @@ impl Graph {
             .store(fully_audited.min(indexed), Ordering::Release);
     }
 
-    /// Whether the next audit should check every label rather than the ones
-    /// indexed since the last audit: once the graph has doubled since the
-    /// last full one. New points rarely make old ones unreachable, and this
-    /// keeps the audit's cost to a few searches per inserted point however
-    /// the graph grows (a full audit per 10 % of growth cost ten).
+    /// Whether the next audit should look again at labels audited before,
+    /// rather than only at the ones indexed since the last audit: once the
+    /// graph has grown by a quarter since the last such *recheck*. Inserting
+    /// points can leave an older point unreachable (its last in-link
+    /// pruned). A recheck searches a sample of the older labels
+    /// ([`recheck_sample`]) and audits every label only when the sample
+    /// finds such points, so that audits stay near one narrow search per
+    /// inserted point instead of one per label at every recheck.
     pub fn wants_full_audit(&self) -> bool {
-        self.indexed() >= 2 * self.fully_audited.load(Ordering::Acquire)
+        let fully = self.fully_audited.load(Ordering::Acquire);
+        self.indexed() * 4 >= fully * 5 && self.indexed() > fully
+    }
+
+    /// Records a recheck whose sample found no point cut off since its
+    /// audit: the labels below `upto` count as fully audited, the pins stay.
+    pub fn record_recheck(&self, upto: usize) {
+        self.fully_audited.fetch_max(upto, Ordering::AcqRel);
+        self.rechecks.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Records an audit of the labels below `upto`. A full audit's `missed`
@@ -618,6 +733,7 @@ impl Graph {
         }
         if full {
             self.fully_audited.store(upto, Ordering::Release);
+            self.full_audits.fetch_add(1, Ordering::AcqRel);
         }
         self.repaired
             .lock()
@@ -645,6 +761,41 @@ impl Graph {
     /// Points past the pin budget at the audits so far (see [`pin_budget`]).
     pub fn unfindable(&self) -> usize {
         self.unfindable.load(Ordering::Acquire)
+    }
+
+    /// Records an audit of `audited` labels never audited before, `missed`
+    /// of which a search for their own vector missed.
+    pub fn note_first_audit(&self, audited: usize, missed: usize) {
+        self.first_audits.fetch_add(audited, Ordering::AcqRel);
+        self.first_misses.fetch_add(missed, Ordering::AcqRel);
+    }
+
+    /// The links per node a rebuild should give this graph, when it has
+    /// `links` now and `configured` was asked for: more (half as many
+    /// again, up to twice the configured count) once audits of at least
+    /// [`WEAK_GRAPH_MIN_AUDITS`] points found more than
+    /// [`WEAK_GRAPH_MISS_RATE`] of them unreachable. Such a graph is weak
+    /// everywhere, not in a few places: on the clustered benchmark set
+    /// (100,000 × 384) `m` 16 leaves 0.5–0.7 % of the points unreachable by
+    /// their own vector and inserting them again reaches only a third of
+    /// those, at any expansion; `m` 24 leaves 0.2 %, `m` 32 0.13 %.
+    pub fn wants_more_links(&self, links: usize, configured: usize) -> Option<usize> {
+        let audited = self.first_audits.load(Ordering::Acquire);
+        let missed = self.first_misses.load(Ordering::Acquire);
+        let most = (2 * configured).min(MAX_M);
+        let weak = audited >= WEAK_GRAPH_MIN_AUDITS
+            && missed as f64 > WEAK_GRAPH_MISS_RATE * audited as f64;
+        (weak && links < most).then(|| (links + links / 2).clamp(links + 1, most))
+    }
+
+    /// Points audits inserted again, clean sampled rechecks, and audits of
+    /// every label, since this graph was built or opened.
+    pub fn audit_counts(&self) -> (usize, usize, usize) {
+        (
+            self.reinserted.load(Ordering::Acquire),
+            self.rechecks.load(Ordering::Acquire),
+            self.full_audits.load(Ordering::Acquire),
+        )
     }
 
     /// Records that a full audit inserted points again: the next full
@@ -743,29 +894,30 @@ impl Graph {
         Ok(())
     }
 
-    /// Searches each point's own vector and returns the labels the graph
-    /// does not put first (ties with the first aside): the candidates to
-    /// repair or pin. Whether a search really misses one is for the caller
-    /// to confirm ([`confirm_missed`]): the re-rank returns many of them
-    /// all the same. A cheap narrow search clears most points first.
+    /// Searches each point's own vector and returns the labels a search
+    /// could miss: those the graph puts neither among the candidates a
+    /// search ranks exactly (see [`rerank_count`]) nor level with its first.
+    /// Whether a search really misses one is for the caller to confirm
+    /// ([`confirm_missed`]): duplicates take a missed copy's place. A narrow
+    /// search (`efSearch` 16) clears most points first, at about a quarter
+    /// of the cost of one at 64.
     pub fn unreachable(
         &self,
         points: &[(usize, Vec<f32>)],
         ef_search: usize,
         parallel: &dyn Fn() -> bool,
     ) -> Result<Vec<usize>> {
-        // An engine with approximate distances (faiss's PQ) may rank other
-        // points above a point's own vector; a search re-ranks all of its
-        // `ef` candidates exactly (see [`rerank_count`]), so being among
-        // them is being found.
-        let rough = ranks_roughly(self.engine.as_ref());
-        let found_first = |label: usize, vector: &[f32], ef: usize| -> Result<bool> {
+        // An engine with coarse distances (faiss's PQ) re-ranks all `ef`
+        // candidates, so being among them is being found.
+        let engine = self.engine.as_ref();
+        let found_near = |label: usize, vector: &[f32], ef: usize| -> Result<bool> {
             let found = self.engine.search(vector, ef)?;
-            if rough {
-                return Ok(found.iter().any(|(l, _)| *l == label));
-            }
             let first = found.first().map_or(f32::INFINITY, |f| f.1);
-            Ok(found.iter().any(|(l, d)| *l == label && *d <= first))
+            let window = rerank_count(engine, 1, ef);
+            Ok(found
+                .iter()
+                .enumerate()
+                .any(|(i, (l, d))| *l == label && (i < window || *d <= first)))
         };
         let narrow = ef_search.min(16);
         let check = |(label, vector): &(usize, Vec<f32>)| -> Result<Option<usize>> {
@@ -773,8 +925,8 @@ impl Graph {
                 // Nobody will read the answer: stop early (the caller checks).
                 return Ok(None);
             }
-            let found =
-                found_first(*label, vector, narrow)? || found_first(*label, vector, ef_search)?;
+            let found = found_near(*label, vector, narrow)?
+                || (ef_search > narrow && found_near(*label, vector, ef_search)?);
             Ok((!found).then_some(*label))
         };
         // A slice at a time, each on every core only while `parallel()`.
@@ -884,6 +1036,25 @@ pub struct IndexStats {
     /// audits since this process opened the graph: a search for their own
     /// vector may not return them.
     pub unfindable: usize,
+    /// Why the pinned points are few: points audits found unreachable and
+    /// inserted again under a new label (a point is pinned only when its
+    /// own vector misses it again after that), since this graph was built
+    /// or opened.
+    pub reinserted: usize,
+    /// Rechecks of older points that searched a sample and found the graph
+    /// sound, and audits of every label (a recheck whose sample found
+    /// points cut off), since this graph was built or opened.
+    pub rechecks: usize,
+    pub full_audits: usize,
+    /// Links per node of the graph in use (`hnsw.m`, or more after a
+    /// rebuild for a graph that left too many points unreachable).
+    pub connectivity: Option<usize>,
+    /// Milliseconds the indexer spent since the open growing the graph
+    /// (inserts and re-inserts), building it from scratch (first builds and
+    /// rebuilds), and auditing it: where the time to a complete graph goes.
+    pub insert_ms: f64,
+    pub build_ms: f64,
+    pub audit_ms: f64,
     pub tombstones: usize,
     pub unindexed: usize,
     pub builds: u64,
@@ -1469,6 +1640,40 @@ mod tests {
         assert_eq!(graph.within_budget(missed, 100_000, true).len(), 100);
         assert_eq!(graph.unfindable(), 0);
         assert_eq!(pin_budget(1_000_000), 5_000);
+    }
+
+    #[test]
+    fn a_graph_gets_more_links_only_when_enough_audits_find_it_weak() {
+        let engine = new_engine(&AnnConfig::default(), Distance::Cosine, 8, 16).unwrap();
+        let graph = Graph::new(engine, 0, 0, Vec::new());
+        // A high miss rate on too few points is not yet evidence.
+        graph.note_first_audit(WEAK_GRAPH_MIN_AUDITS - 1, 1000);
+        assert_eq!(graph.wants_more_links(16, 16), None);
+        // 1,001 misses of 10,000 + 9,999... still over 0.3 %: half as many
+        // links again, up to twice the configured count.
+        graph.note_first_audit(10_000, 1);
+        assert_eq!(graph.wants_more_links(16, 16), Some(24));
+        assert_eq!(graph.wants_more_links(24, 16), Some(32));
+        assert_eq!(graph.wants_more_links(32, 16), None);
+        assert_eq!(graph.wants_more_links(5, 4), Some(7));
+        assert_eq!(graph.wants_more_links(7, 4), Some(8));
+        // A sound graph keeps its links.
+        let engine = new_engine(&AnnConfig::default(), Distance::Cosine, 8, 16).unwrap();
+        let sound = Graph::new(engine, 0, 0, Vec::new());
+        sound.note_first_audit(100_000, 300);
+        assert_eq!(sound.wants_more_links(16, 16), None);
+    }
+
+    #[test]
+    fn a_recheck_samples_evenly_and_leaves_the_pinned_out() {
+        let sample = recheck_sample(100_000, 1000, &[50, 150, 250]);
+        assert_eq!(sample.len(), 997);
+        assert_eq!(&sample[..3], &[350, 450, 550]);
+        assert!(sample.windows(2).all(|w| w[0] < w[1]));
+        assert!(sample.iter().all(|&l| l < 100_000));
+        // Fewer labels than the sample: each once.
+        assert_eq!(recheck_sample(5, 1000, &[2]), vec![0, 1, 3, 4]);
+        assert!(recheck_sample(0, 1000, &[]).is_empty());
     }
 
     #[test]

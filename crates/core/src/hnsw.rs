@@ -215,6 +215,10 @@ impl GraphEngine for HnswIndex {
         self.quantization
     }
 
+    fn connectivity(&self) -> Option<usize> {
+        Some(self.read().connectivity())
+    }
+
     fn insert(&self, points: &[(&[f32], usize)], parallel: bool) -> Result<()> {
         self.make_room(points.len())?;
         let index = self.read();

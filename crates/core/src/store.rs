@@ -284,6 +284,15 @@ struct AnnInfo {
     last_full_audit: Option<Duration>,
     /// `wait_for_index` waits for a full audit: run it without delay.
     full_audit_requested: bool,
+    /// Time the indexer spent, since the open: growing the graph (inserts,
+    /// the re-inserts of audits included), building or rebuilding it from
+    /// scratch, and auditing it.
+    insert_time: Duration,
+    build_time: Duration,
+    audit_time: Duration,
+    /// Links per node the next graph gets when the current one proved weak
+    /// (see [`Graph::wants_more_links`]); `None`: `hnsw.m`.
+    connectivity: Option<usize>,
     /// The graph on disk: the snapshot generation it was saved beside, its
     /// epoch and how many labels it held. A close saves the graph again when
     /// the indexer has taken in more since.
@@ -1174,7 +1183,15 @@ impl Inner {
     fn rebuild_due(&self, collection: &Collection, graph: &Graph) -> bool {
         let labels = collection.labels();
         let in_graph = graph.indexed().min(labels.count());
-        in_graph >= 64 && labels.dead() as f64 > self.ann.rebuild_fraction * in_graph as f64
+        (in_graph >= 64 && labels.dead() as f64 > self.ann.rebuild_fraction * in_graph as f64)
+            || self.more_links_due(graph)
+    }
+
+    /// Whether the graph has fewer links per node than audits found it
+    /// needs (see [`Graph::wants_more_links`]): it is rebuilt with them.
+    fn more_links_due(&self, graph: &Graph) -> bool {
+        let wanted = lock(&self.ann_info).connectivity;
+        matches!((wanted, graph.engine.connectivity()), (Some(w), Some(g)) if g < w)
     }
 
     fn uses_graph(&self, collection: &Collection, graph: &Graph) -> bool {
@@ -1324,6 +1341,11 @@ impl Inner {
             stats.quantization = Some(graph.engine.quantization().name());
             stats.pinned = graph.pinned_len();
             stats.unfindable = graph.unfindable();
+            (stats.reinserted, stats.rechecks, stats.full_audits) = graph.audit_counts();
+            stats.insert_ms = info.insert_time.as_secs_f64() * 1e3;
+            stats.build_ms = info.build_time.as_secs_f64() * 1e3;
+            stats.audit_ms = info.audit_time.as_secs_f64() * 1e3;
+            stats.connectivity = graph.engine.connectivity();
             stats.tombstones = (0..indexed).filter(|&l| labels.slot(l).is_none()).count();
             stats.unindexed = (indexed..labels.count())
                 .filter(|&l| labels.slot(l).is_some())
@@ -1355,6 +1377,29 @@ impl Inner {
             from = to;
         }
         Some(points)
+    }
+
+    /// Of the labels an audit found unreachable, the ones a real search for
+    /// their own vector misses (see [`ann::confirm_missed`]), a slice at a
+    /// time under the state lock, so that writers do not wait for all of
+    /// them; `None` if the collection was relabelled, cleared or closed.
+    fn confirm_missed(&self, graph: &Graph, missed: Vec<usize>) -> Result<Option<Vec<usize>>> {
+        let mut confirmed = Vec::new();
+        for slice in missed.chunks(CONFIRM_SLICE) {
+            let Ok(state) = self.state.read() else {
+                return Ok(None);
+            };
+            if !state.open || state.collection.labels().epoch() != graph.epoch {
+                return Ok(None);
+            }
+            confirmed.extend(ann::confirm_missed(
+                &state.collection,
+                graph,
+                slice.to_vec(),
+                self.ann.hnsw.ef_search,
+            )?);
+        }
+        Ok(Some(confirmed))
     }
 
     /// One step of background indexing: build or rebuild the graph, or take
@@ -1397,41 +1442,82 @@ impl Inner {
                         return Ok(false);
                     }
                     let started = Instant::now();
-                    let start = if full { 0 } else { graph.audited() };
+                    let audited = graph.audited().min(from);
+                    // A recheck searches a sample of the labels audited
+                    // before; only when it finds some cut off since does it
+                    // become an audit of every label.
+                    let sample = if full {
+                        let skip = graph.pinned();
+                        ann::prepared_points(
+                            collection,
+                            ann::recheck_sample(audited, ann::RECHECK_SAMPLE, &skip),
+                        )
+                    } else {
+                        Vec::new()
+                    };
                     let graph = Arc::clone(graph);
                     let live = collection.len();
                     drop(state);
-                    let Some(points) = self.prepared_labels(start..from, graph.epoch) else {
-                        return Ok(true);
-                    };
-                    let quiet = lock(&self.index_lock);
                     // Quiet-time audits keep to one core: searches may be running.
                     let parallel = !full || graph.wants_full_audit() || requested;
-                    let missed = graph.unreachable(&points, self.ann.hnsw.ef_search, &|| {
-                        parallel && self.foreground.load(Ordering::Relaxed) == 0
-                    })?;
-                    drop(quiet);
-                    if graph.is_retired() {
-                        return Ok(true);
+                    let parallel = || parallel && self.foreground.load(Ordering::Relaxed) == 0;
+                    let ef = self.ann.hnsw.ef_search;
+                    let mut cut_off = Vec::new();
+                    if !sample.is_empty() {
+                        let quiet = lock(&self.index_lock);
+                        let missed = graph.unreachable(&sample, ef, &parallel)?;
+                        drop(quiet);
+                        let Some(missed) = self.confirm_missed(&graph, missed)? else {
+                            return Ok(true);
+                        };
+                        cut_off = missed;
                     }
-                    // Confirmed by a real search, a slice at a time, so that
-                    // writers do not wait for all of them.
-                    let mut confirmed = Vec::new();
-                    for slice in missed.chunks(CONFIRM_SLICE) {
+                    let wanted_full = full;
+                    let full = wanted_full && cut_off.len() >= ann::RECHECK_ESCALATE;
+                    let recheck = wanted_full && !full;
+                    let start = if full { 0 } else { audited };
+                    let Some(mut points) = self.prepared_labels(start..from, graph.epoch) else {
+                        return Ok(true);
+                    };
+                    // Points inserted again can cut older ones off: their
+                    // neighbourhoods are audited with them.
+                    let again = graph.repaired_labels_in(start..from);
+                    if !full && !again.is_empty() {
+                        let again: Vec<(usize, Vec<f32>)> = points
+                            .iter()
+                            .filter(|(label, _)| again.binary_search(label).is_ok())
+                            .cloned()
+                            .collect();
+                        let near = graph.neighbourhood(&again, start, ann::REPAIR_NEIGHBOURHOOD)?;
                         let Ok(state) = self.state.read() else {
                             return Ok(false);
                         };
                         if !state.open || state.collection.labels().epoch() != graph.epoch {
                             return Ok(true);
                         }
-                        confirmed.extend(ann::confirm_missed(
-                            &state.collection,
-                            &graph,
-                            slice.to_vec(),
-                            self.ann.hnsw.ef_search,
-                        )?);
+                        points.extend(ann::prepared_points(&state.collection, near));
                     }
-                    let missed = confirmed;
+                    let quiet = lock(&self.index_lock);
+                    let missed = graph.unreachable(&points, ef, &parallel)?;
+                    drop(quiet);
+                    if graph.is_retired() {
+                        return Ok(true);
+                    }
+                    let Some(mut missed) = self.confirm_missed(&graph, missed)? else {
+                        return Ok(true);
+                    };
+                    if !full && !cut_off.is_empty() {
+                        // Fewer than it takes to audit every label: the
+                        // sampled points cut off are treated as this audit's.
+                        missed.extend(&cut_off);
+                        missed.sort_unstable();
+                        missed.dedup();
+                        points.extend(
+                            sample
+                                .into_iter()
+                                .filter(|(label, _)| cut_off.contains(label)),
+                        );
+                    }
                     // A point missed the first time is inserted again under
                     // a new label (its neighbours link to it then); missed
                     // again, it is pinned. Re-inserts can leave other old
@@ -1445,6 +1531,21 @@ impl Inner {
                     } else {
                         graph.triage(missed)
                     };
+                    if !full {
+                        // Labels seen for the first time: the graph's own
+                        // miss rate (points inserted again are not counted).
+                        let first = from - audited;
+                        let again = graph.repaired_in(audited..from);
+                        graph.note_first_audit(
+                            first.saturating_sub(again),
+                            retry.iter().filter(|&&l| l >= audited).count(),
+                        );
+                        if let Some(links) = graph.engine.connectivity() {
+                            if let Some(more) = graph.wants_more_links(links, self.ann.hnsw.m) {
+                                lock(&self.ann_info).connectivity = Some(more);
+                            }
+                        }
+                    }
                     let pin = graph.within_budget(pin, live, full);
                     let pin: Vec<(usize, Vec<f32>)> = points
                         .into_iter()
@@ -1461,11 +1562,15 @@ impl Inner {
                         }
                     }
                     graph.record_audit(from, pin, full);
+                    if recheck && !full {
+                        graph.record_recheck(from);
+                    }
                     if full && reissued {
                         graph.note_full_repairs();
                     }
-                    if full {
-                        let mut info = lock(&self.ann_info);
+                    let mut info = lock(&self.ann_info);
+                    info.audit_time += started.elapsed();
+                    if full || recheck {
                         info.last_full_audit = Some(started.elapsed());
                         info.full_audit_requested = false;
                     }
@@ -1475,9 +1580,12 @@ impl Inner {
                 let graph = Arc::clone(graph);
                 drop(state);
                 let _quiet = lock(&self.index_lock);
+                let started = Instant::now();
                 graph.insert(&points, &|| self.foreground.load(Ordering::Relaxed) > 0)?;
                 graph.set_indexed(to);
-                lock(&self.ann_info).last_insert = Some(Instant::now());
+                let mut info = lock(&self.ann_info);
+                info.insert_time += started.elapsed();
+                info.last_insert = Some(Instant::now());
                 Ok(true)
             }
             _ => {
@@ -1486,12 +1594,22 @@ impl Inner {
                 let epoch = labels.epoch();
                 let count = labels.count();
                 let dimension = collection.config().dimension;
+                // A graph that needed more links keeps them through a
+                // rebuild (for tombstones, say): the data has not changed.
+                let links = state.graph.as_ref().and_then(|g| g.engine.connectivity());
                 drop(state);
                 let Some(points) = self.prepared_labels(0..count, epoch) else {
                     return Ok(true);
                 };
                 let started = Instant::now();
-                let engine = ann::new_engine(&self.ann, kind, dimension, points.len())?;
+                let mut config = self.ann.clone();
+                let wanted = lock(&self.ann_info).connectivity;
+                config.hnsw.m = config
+                    .hnsw
+                    .m
+                    .max(links.unwrap_or(0))
+                    .max(wanted.unwrap_or(0));
+                let engine = ann::new_engine(&config, kind, dimension, points.len())?;
                 let (old_labels, points): (Vec<usize>, Vec<(usize, Vec<f32>)>) = points
                     .into_iter()
                     .enumerate()
@@ -1516,6 +1634,7 @@ impl Inner {
                 let mut info = lock(&self.ann_info);
                 info.builds += 1;
                 info.last_build_ms = Some(started.elapsed().as_secs_f64() * 1e3);
+                info.build_time += started.elapsed();
                 drop(info);
                 if let Some(old) = state.graph.take() {
                     old.retire();

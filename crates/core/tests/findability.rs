@@ -99,3 +99,99 @@ fn clustered_points_pin_under_half_a_percent_and_every_one_is_found() {
         );
     }
 }
+
+/// Noisy clusters in 64 dimensions and a graph of 4 links per node: a
+/// graph far too sparse for its data, weak everywhere rather than in a few
+/// places, as `m` 16 is on 300,000 noisy 384-dimension points.
+#[test]
+fn a_weak_graph_is_rebuilt_with_more_links_and_leaves_fewer_points_unreachable() {
+    use annvault_core::ann::{self, Graph, HnswParams};
+    let dim = 64;
+    let n = 16_000;
+    let m = 4;
+    let mut rng = Rng(4221);
+    let clusters = Clusters::new(&mut rng, 16, dim, 1.2);
+    let vectors = clusters.points(&mut rng, n, |i| i);
+    let hnsw = HnswParams {
+        m,
+        ef_construction: 40,
+        ..HnswParams::default()
+    };
+    let ann_config = AnnConfig {
+        algorithm: Algorithm::Hnsw,
+        hnsw,
+        ..AnnConfig::default()
+    };
+
+    // Plain insertion: the same points, the same parameters, one graph.
+    let engine = ann::new_engine(&ann_config, Distance::Cosine, dim, n).unwrap();
+    let graph = Graph::new(engine, 0, 0, Vec::new());
+    let prepared: Vec<(usize, Vec<f32>)> = (0..n)
+        .map(|i| {
+            let v = &vectors[i * dim..(i + 1) * dim];
+            let norm = dot(v, v).sqrt();
+            (i, v.iter().map(|x| x / norm).collect())
+        })
+        .collect();
+    graph.insert(&prepared, &|| false).unwrap();
+    let plain = graph
+        .unreachable(&prepared, hnsw.ef_search, &|| true)
+        .unwrap()
+        .len();
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = CollectionConfig::new(dim, Distance::Cosine, None).unwrap();
+    let store = Store::open(testing::store_options(
+        "weak",
+        config,
+        ann_config,
+        Some(testing::persistence(
+            Arc::new(OsStorage),
+            dir.path(),
+            testing::no_auto_checkpoint(annvault_core::storage::directory::Durability::Flush),
+        )),
+    ))
+    .unwrap();
+    for from in (0..n).step_by(2000) {
+        let batch = PointBatch::new(
+            dim,
+            (from..from + 2000)
+                .map(|i| PointId::Int(i as i64))
+                .collect(),
+            vectors[from * dim..(from + 2000) * dim].to_vec(),
+            &vec![dim as u32; 2000],
+            vec![Payload::new(); 2000],
+        )
+        .unwrap();
+        store.insert(store.ticket(), batch).unwrap();
+    }
+    assert!(store.wait_for_index(Duration::from_secs(600)).unwrap());
+    let index = store.stats().unwrap().index;
+    // Points the graph still does not reach, pinned or past the budget.
+    let left = index.pinned + index.unfindable;
+    eprintln!("plain insertion: {plain} of {n} unreachable; repaired: {left} ({index:?})");
+    assert!(
+        plain * 1000 > 3 * n,
+        "the data should make m {m} weak: {plain} unreachable"
+    );
+    assert!(index.connectivity.unwrap() > m, "{index:?}");
+    // Re-inserting alone reaches about a third of the points (measured).
+    assert!(
+        left * 5 < plain,
+        "{left} still unreachable, plain insertion leaves {plain}"
+    );
+    // What a search misses after the repair: the points past the pin budget,
+    // and points cut off after their audit that no sampled recheck caught.
+    let missed = (0..n)
+        .filter(|&i| {
+            let query = &vectors[i * dim..(i + 1) * dim];
+            let hit = &store.search(query, 1, &Filter::default()).unwrap()[0];
+            hit.id != PointId::Int(i as i64) && hit.score < dot(query, query) - 1e-5
+        })
+        .count();
+    eprintln!("a search for their own vector misses {missed} of {n}");
+    assert!(
+        missed * 10 < plain,
+        "{missed} missed, plain insertion leaves {plain}"
+    );
+}
