@@ -228,7 +228,10 @@ fn pq_codes_are_reranked_in_full_and_every_point_finds_itself() {
     ready(&store);
     let live: BTreeSet<usize> = (0..6000).collect();
     let r = recall(&store, &data, &live, None);
-    assert!(r >= 0.95, "IVF16,PQ16 recall@10 with every candidate re-ranked: {r}");
+    assert!(
+        r >= 0.95,
+        "IVF16,PQ16 recall@10 with every candidate re-ranked: {r}"
+    );
     for i in (0..6000).step_by(7) {
         let hits = store.search(data.doc(i), 1, &Filter::default()).unwrap();
         assert_eq!(hits[0].id, PointId::Int(i as i64), "point {i}");
