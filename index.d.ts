@@ -77,15 +77,45 @@ export interface NoneOfCondition {
   nin: FilterScalar[]
 }
 
+/** `true`: the field is present (whatever its value, `null` included); `false`: it is absent. */
+export interface ExistsCondition {
+  exists: boolean
+}
+
+/** The field is a string containing this substring (case-sensitive), or an array holding such a string. */
+export interface ContainsCondition {
+  contains: string
+}
+
+export type FieldCondition =
+  | FilterScalar
+  | RangeCondition
+  | AnyCondition
+  | AllCondition
+  | NotEqualCondition
+  | NoneOfCondition
+  | ExistsCondition
+  | ContainsCondition
+
 /**
- * Conditions on top-level payload fields, all of which must hold.
+ * Groups of whole filters, nestable (at most 32 groups deep): `or` matches when one of its
+ * filters does (`[]`: none), `and` when all do, `not` when its filter does not. The keys
+ * `or`, `and` and `not` are groups, so payload fields with those names cannot be selected on.
+ */
+export interface FilterGroups {
+  or?: SearchFilters[]
+  and?: SearchFilters[]
+  not?: SearchFilters
+}
+
+/**
+ * Conditions on top-level payload fields (and groups), all of which must hold.
  * A scalar matches a field equal to it (or an array field holding it).
  * A filter is plain JSON like a payload, at most 64 levels deep.
  */
-export type SearchFilters = Record<
-  string,
-  FilterScalar | RangeCondition | AnyCondition | AllCondition | NotEqualCondition | NoneOfCondition
->
+export type SearchFilters = FilterGroups & {
+  [field: string]: FieldCondition | SearchFilters[] | SearchFilters | undefined
+}
 
 /**
  * - `Cosine` (default): cosine similarity in [-1, 1];

@@ -104,11 +104,21 @@ function foundIn(value: unknown, field: unknown): boolean {
 /** The filter language's meaning (filter.rs), written again independently. */
 function matches(filter: Record<string, any>, payload: Payload): boolean {
   return Object.entries(filter).every(([key, clause]) => {
+    if (key === 'or') return clause.some((f: Record<string, any>) => matches(f, payload))
+    if (key === 'and') return clause.every((f: Record<string, any>) => matches(f, payload))
+    if (key === 'not') return !matches(clause, payload)
+    if (typeof clause === 'object' && 'exists' in clause) return key in payload === clause.exists
     if (!(key in payload)) return false
     const field = payload[key]
     if (typeof clause !== 'object') return foundIn(clause, field)
     if ('any' in clause) return clause.any.some((v: unknown) => foundIn(v, field))
     if ('all' in clause) return clause.all.every((v: unknown) => foundIn(v, field))
+    if ('ne' in clause) return !foundIn(clause.ne, field)
+    if ('nin' in clause) return !clause.nin.some((v: unknown) => foundIn(v, field))
+    if ('contains' in clause) {
+      const holds = (x: unknown) => typeof x === 'string' && x.includes(clause.contains)
+      return Array.isArray(field) ? field.some(holds) : holds(field)
+    }
     const inRange = (x: unknown) =>
       typeof x === 'number' &&
       (clause.gte === undefined || x >= clause.gte) &&
@@ -131,6 +141,7 @@ function dataset(n: number, dimension: number, seed: number) {
     const payload: Payload = { rank: i, tag: tags[i % 4] }
     if (i % 2 === 0) payload.tags = [tags[i % 4], tags[(i + 1) % 4]]
     if (i % 5 === 0) payload.scores = [i / 10, -i]
+    if (i % 7 === 0) payload.note = i % 2 === 0 ? null : `Note ${tags[i % 4]} ${i}`
     payloads.push(payload)
   }
   return { vectors, ids, payloads }
@@ -149,6 +160,20 @@ const FILTERS: Record<string, any>[] = [
   { missing: 1 },
   { rank: 7 },
   { rank: '7' },
+  { tag: { ne: 'red' } },
+  { tags: { nin: ['red', 'cyan'] } },
+  { note: { exists: true } },
+  { note: { exists: false }, tag: 'blue' },
+  { tag: { contains: 'ee' } },
+  { tags: { contains: 'ya' } },
+  { note: { contains: 'Note g' } },
+  { or: [{ tag: 'red' }, { rank: { lt: 10 } }, { note: { exists: true } }] },
+  { or: [] },
+  { and: [{ rank: { gt: 20 } }, { rank: { ne: 30 } }], tag: { any: ['red', 'blue'] } },
+  { not: { tag: 'red' } },
+  { not: { tags: 'cyan' } },
+  { not: { or: [{ tags: { exists: true } }, { rank: { gte: 60 } }] } },
+  { or: [{ not: { note: { contains: 'blue' } }, tag: 'blue' }, { and: [{ scores: { lt: -100 } }] }] },
 ]
 
 describe.each(backends)('$name backend', (backend) => {

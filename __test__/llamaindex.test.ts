@@ -132,28 +132,17 @@ test('what annvault filters cannot express is rejected with INVALID_FILTER, neve
   await store.add(await corpus())
   const rejected: MetadataFilters[] = [
     { filters: [{ key: 'kind', operator: 'nin', value: 'pet' }] },
-    {
-      filters: [
-        { key: 'kind', operator: '!=', value: 'pet' },
-        { key: 'kind', operator: '==', value: 'fruit' },
-      ],
-    },
-    { filters: [{ key: 'tags', operator: 'is_empty' }] },
-    { filters: [{ key: 'kind', operator: 'text_match', value: 'pe' }] },
+    { filters: [{ key: 'year', operator: '>', value: '2020' }] },
+    { filters: [{ key: 'kind', operator: 'in', value: 'pet' }] },
+    { filters: [{ key: 'kind', operator: 'text_match', value: 3 }] },
+    // A metadata key annvault would read as a group, in either condition.
+    { filters: [{ key: 'or', operator: '==', value: 'x' }] },
     {
       filters: [
         { key: 'kind', operator: '==', value: 'pet' },
-        { key: 'kind', operator: '==', value: 'fruit' },
+        { key: 'not', operator: 'is_empty' },
       ],
       condition: 'or',
-    },
-    { filters: [{ key: 'year', operator: '>', value: '2020' }] },
-    { filters: [{ key: 'kind', operator: 'in', value: 'pet' }] },
-    {
-      filters: [
-        { key: 'year', operator: '>', value: 2020 },
-        { key: 'year', operator: '>', value: 2021 },
-      ],
     },
   ]
   for (const filters of rejected) {
@@ -164,7 +153,75 @@ test('what annvault filters cannot express is rejected with INVALID_FILTER, neve
     expect({ filters, error }).toEqual({ filters, error: expect.any(VectorStoreError) })
     expect((error as VectorStoreError).code).toBe(ErrorCodes.INVALID_FILTER)
   }
-  expect(() => toAnnvaultFilter({ filters: [{ key: 'tags', operator: 'is_empty' }] })).toThrow(/'is_empty' on 'tags' is not supported/)
+  expect(() => toAnnvaultFilter({ filters: [{ key: 'kind', operator: 'text_match', value: 3 }] })).toThrow(/'kind' with 'text_match' needs a string/)
+})
+
+test("condition 'or', text_match, is_empty, and AND of clauses that do not merge on one key", async () => {
+  const store = make()
+  await store.add([
+    ...(await corpus()),
+    await node('n6', 'a cat and a dog', 'doc-d', { kind: 'pet', year: 2019 }),
+    await node('n7', 'a train', 'doc-d', { kind: 'vehicle', year: 2018, tags: null } as unknown as Metadata),
+  ])
+  const ids = async (filters: MetadataFilters, docIds?: string[]) => (await query(store, 'cat', 10, filters, docIds)).ids.sort()
+
+  const either: MetadataFilters = {
+    filters: [
+      { key: 'kind', operator: '==', value: 'fruit' },
+      { key: 'year', operator: '<', value: 2020 },
+    ],
+    condition: 'or',
+  }
+  expect(toAnnvaultFilter(either)).toEqual({ or: [{ kind: 'fruit' }, { year: { lt: 2020 } }] })
+  expect(await ids(either)).toEqual(['n5', 'n6', 'n7'])
+  // docIds still AND-ed with the group.
+  expect(await ids(either, ['doc-c'])).toEqual(['n5'])
+  // Every operator inside an 'or'.
+  expect(
+    await ids({
+      filters: [
+        { key: 'tags', operator: 'all', value: ['small', 'wet'] },
+        { key: 'kind', operator: 'text_match', value: 'hic' },
+        { key: 'tags', operator: 'is_empty' },
+      ],
+      condition: 'or',
+    }),
+  ).toEqual(['n3', 'n4', 'n5', 'n6', 'n7'])
+
+  // text_match: a substring of a string field, or of a string in an array field; case-sensitive.
+  expect(await ids({ filters: [{ key: 'kind', operator: 'text_match', value: 've' }] })).toEqual(['n4', 'n7'])
+  expect(await ids({ filters: [{ key: 'tags', operator: 'text_match', value: 'urr' }] })).toEqual(['n1', 'n2'])
+  expect(await ids({ filters: [{ key: 'kind', operator: 'text_match', value: 'PET' }] })).toEqual([])
+
+  // is_empty: missing (n6), null (n7) or [] (n5).
+  expect(await ids({ filters: [{ key: 'tags', operator: 'is_empty' }] })).toEqual(['n5', 'n6', 'n7'])
+  expect(await ids({ filters: [{ key: 'kind', operator: 'is_empty' }] })).toEqual([])
+  expect(
+    await ids({
+      filters: [
+        { key: 'tags', operator: 'is_empty' },
+        { key: 'kind', operator: '==', value: 'pet' },
+      ],
+    }),
+  ).toEqual(['n6'])
+
+  // Two clauses on one key that one annvault clause cannot hold: an 'and' group.
+  const notPetButFruit: MetadataFilters = {
+    filters: [
+      { key: 'kind', operator: '!=', value: 'pet' },
+      { key: 'kind', operator: '==', value: 'fruit' },
+    ],
+  }
+  expect(toAnnvaultFilter(notPetButFruit)).toEqual({ kind: { ne: 'pet' }, and: [{ kind: 'fruit' }] })
+  expect(await ids(notPetButFruit)).toEqual(['n5'])
+  expect(
+    await ids({
+      filters: [
+        { key: 'year', operator: '>', value: 2019 },
+        { key: 'year', operator: '>', value: 2021 },
+      ],
+    }),
+  ).toEqual(['n3', 'n4', 'n5'])
 })
 
 test('two equalities on one key must both hold', () => {

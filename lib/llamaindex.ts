@@ -8,6 +8,14 @@
 // and `query` returns whole nodes), and `ref_doc_id` / `doc_id` /
 // `document_id`, the source document, which `delete(refDocId)` selects on.
 //
+// Filters: LlamaIndex `MetadataFilters` become one annvault filter, evaluated in
+// Rust (exact, and cached as a bitmap when repeated). `condition: 'or'` is an
+// annvault `or` group; `text_match` is `contains` (a case-sensitive substring of
+// a string field, or of a string in an array field); `is_empty` selects the
+// nodes whose metadata lacks the key or holds `null` or `[]` there (LlamaIndex's
+// own in-memory store also counts `""`, which annvault's equality cannot tell
+// from an array holding `""`).
+//
 // Every write is durable (WAL + fsync) when its Promise resolves, and each add
 // or delete is one WAL record, not a rewrite of the whole store: `persist()`
 // has nothing left to do.
@@ -23,12 +31,12 @@ import {
   type VectorStoreQuery,
   type VectorStoreQueryResult,
 } from '@llamaindex/core/vector-store'
-import { ErrorCodes, VectorStoreError, type InMemoryVectorStore, type SearchFilters } from '../index'
+import { ErrorCodes, VectorStoreError, type FieldCondition, type InMemoryVectorStore, type SearchFilters } from '../index'
 import { type CollectionArgs, LazyCollection } from './adapters/collection'
 
 export type AnnvaultVectorStoreParams = CollectionArgs & VectorStoreBaseParams
 
-type Clause = SearchFilters[string]
+type Clause = FieldCondition
 type Range = { gte?: number; gt?: number; lte?: number; lt?: number }
 
 function filterError(message: string, details: Record<string, unknown> = {}): VectorStoreError {
@@ -36,15 +44,6 @@ function filterError(message: string, details: Record<string, unknown> = {}): Ve
 }
 
 const RANGE_OPERATORS: Record<string, keyof Range> = { '>': 'gt', '>=': 'gte', '<': 'lt', '<=': 'lte' }
-
-/**
- * Operators annvault's filter language cannot express (yet): rejected with INVALID_FILTER rather
- * than dropped, since a dropped condition would return nodes the caller excluded.
- */
-const UNSUPPORTED: Record<string, string> = {
-  is_empty: "annvault filters cannot test that a field is missing or empty yet",
-  text_match: 'annvault filters have no text matching',
-}
 
 function scalarOf(filter: MetadataFilter): string | number {
   const value = filter.value
@@ -69,15 +68,16 @@ function numberOf(filter: MetadataFilter): number {
   return filter.value
 }
 
+function stringOf(filter: MetadataFilter): string {
+  if (typeof filter.value !== 'string') {
+    throw filterError(`filter on '${filter.key}' with '${filter.operator}' needs a string`, { key: filter.key })
+  }
+  return filter.value
+}
+
 /** One LlamaIndex filter as an annvault clause on its key. */
 function clauseOf(filter: MetadataFilter): Clause {
   const operator = filter.operator ?? '=='
-  if (operator in UNSUPPORTED) {
-    throw filterError(`operator '${operator}' on '${filter.key}' is not supported: ${UNSUPPORTED[operator]}`, {
-      key: filter.key,
-      operator,
-    })
-  }
   if (operator in RANGE_OPERATORS) return { [RANGE_OPERATORS[operator]]: numberOf(filter) }
   switch (operator) {
     case '==':
@@ -96,47 +96,89 @@ function clauseOf(filter: MetadataFilter): Clause {
     // An array field holding the value (a scalar field equal to it matches too).
     case 'contains':
       return scalarOf(filter)
+    case 'text_match':
+      return { contains: stringOf(filter) }
     default:
       throw filterError(`unknown filter operator '${operator}' on '${filter.key}'`, { key: filter.key, operator })
   }
 }
 
 function isRange(clause: Clause): clause is Range {
-  return typeof clause === 'object' && clause !== null && !('any' in clause) && !('all' in clause) && !('ne' in clause) && !('nin' in clause)
+  return (
+    typeof clause === 'object' &&
+    clause !== null &&
+    Object.keys(clause).length > 0 &&
+    Object.keys(clause).every((k) => k === 'gte' || k === 'gt' || k === 'lte' || k === 'lt')
+  )
 }
 
-/** Two clauses on one key, both to hold, as one annvault clause (AND). */
-function combine(key: string, a: Clause, b: Clause): Clause {
+/** Two clauses on one key, both to hold, as one annvault clause (AND); `null` when they do not merge. */
+function combine(a: Clause, b: Clause): Clause | null {
   if (isRange(a) && isRange(b)) {
-    for (const bound of Object.keys(b) as (keyof Range)[]) {
-      if (bound in a) throw filterError(`two '${bound}' bounds on '${key}'`, { key })
-    }
+    if (Object.keys(b).some((bound) => bound in a)) return null
     return { ...a, ...b }
   }
   const scalar = (c: Clause) => typeof c === 'string' || typeof c === 'number' || typeof c === 'boolean'
-  const values = (c: Clause) => (scalar(c) ? [c] : typeof c === 'object' && 'all' in c ? c.all : null)
+  const values = (c: Clause) => (scalar(c) ? [c] : typeof c === 'object' && c !== null && 'all' in c ? c.all : null)
   const [va, vb] = [values(a), values(b)]
   // Equalities (and `all`) on one key: the field holds every value.
   if (va && vb) return { all: [...va, ...vb] } as Clause
-  throw filterError(`these conditions on '${key}' cannot be combined in one annvault filter`, { key })
+  return null
 }
 
 /**
- * LlamaIndex `MetadataFilters` (and `docIds`) as an annvault filter. `condition: 'or'` over more
- * than one filter is rejected (INVALID_FILTER): annvault filters are a conjunction.
+ * `is_empty`: the key is missing, or its value is none of a string, a number or a boolean and
+ * holds none (`null`, `[]`; in LlamaIndex's flat metadata nothing else). `""` is not empty here:
+ * annvault's equality cannot tell `""` from an array holding `""`.
+ */
+function isEmptyFilter(key: string): SearchFilters {
+  const holdsAValue: SearchFilters[] = [
+    { [key]: { contains: '' } },
+    { [key]: { gte: 0 } },
+    { [key]: { lt: 0 } },
+    { [key]: { any: [true, false] } },
+  ]
+  return { or: [{ [key]: { exists: false } }, { [key]: { exists: true }, not: { or: holdsAValue } }] }
+}
+
+const GROUP_KEYS = new Set(['or', 'and', 'not'])
+
+/** One LlamaIndex filter as a whole annvault filter. */
+function memberOf(filter: MetadataFilter): SearchFilters {
+  if (GROUP_KEYS.has(filter.key)) {
+    throw filterError(`metadata key '${filter.key}' cannot be filtered on: annvault reads it as a filter group`, { key: filter.key })
+  }
+  if (filter.operator === 'is_empty') return isEmptyFilter(filter.key)
+  return { [filter.key]: clauseOf(filter) }
+}
+
+/**
+ * LlamaIndex `MetadataFilters` (and `docIds`) as an annvault filter: `condition: 'or'` as an `or`
+ * group of the filters, `'and'` (the default) as clauses merged per key where they merge (two
+ * bounds, two equalities) and an `and` group for the rest. `docIds` always AND-ed.
  */
 export function toAnnvaultFilter(filters?: MetadataFilters, docIds?: string[]): SearchFilters | undefined {
   const list = [...(filters?.filters ?? [])]
+  const out: SearchFilters = {}
+  const rest: SearchFilters[] = []
   if (filters?.condition === 'or' && list.length > 1) {
-    throw filterError("condition 'or' is not supported: annvault filters combine their clauses with AND", { condition: 'or' })
+    out.or = list.map(memberOf)
+    list.length = 0
   }
   if (docIds !== undefined) list.push({ key: 'ref_doc_id', operator: 'in', value: docIds })
-  if (list.length === 0) return undefined
-  const out: SearchFilters = {}
+  if (list.length === 0 && out.or === undefined) return undefined
   for (const filter of list) {
-    const clause = clauseOf(filter)
-    out[filter.key] = filter.key in out ? combine(filter.key, out[filter.key], clause) : clause
+    const member = memberOf(filter)
+    if (filter.operator === 'is_empty') {
+      rest.push(member)
+      continue
+    }
+    const clause = member[filter.key] as Clause
+    const merged = filter.key in out ? combine(out[filter.key] as Clause, clause) : clause
+    if (merged === null) rest.push(member)
+    else out[filter.key] = merged
   }
+  if (rest.length > 0) out.and = rest
   return out
 }
 

@@ -207,12 +207,39 @@ class FilterSql {
     return `(${field} = ${value} OR (jsonb_typeof(${field}) = 'array' AND EXISTS (SELECT 1 FROM jsonb_array_elements(${field}) e WHERE e = ${value})))`
   }
 
+  /** A string of `field`, or of its elements when it is an array, holds `needle` (strpos: case-sensitive). */
+  private containsText(field: string, needle: string): string {
+    return (
+      `((jsonb_typeof(${field}) = 'string' AND strpos(${field} #>> '{}', ${needle}) > 0) OR ` +
+      `(jsonb_typeof(${field}) = 'array' AND EXISTS (SELECT 1 FROM jsonb_array_elements(${field}) e ` +
+      `WHERE jsonb_typeof(e) = 'string' AND strpos(e #>> '{}', ${needle}) > 0)))`
+    )
+  }
+
   clause(key: string, condition: Json): string {
+    // Groups (the native parser checked their shape). Every clause is wrapped in COALESCE below,
+    // so a missing field is FALSE, never NULL, and `NOT` of it is TRUE, as in the embedded store.
+    if (key === 'or' || key === 'and') {
+      const members = (condition as Record<string, Json>[]).map((member) => `(${this.where(member)})`)
+      if (members.length === 0) return key === 'or' ? 'FALSE' : 'TRUE'
+      return `(${members.join(key === 'or' ? ' OR ' : ' AND ')})`
+    }
+    if (key === 'not') return `(NOT (${this.where(condition as Record<string, Json>)}))`
     const field = `(payload -> ${this.param(key, 'text')})`
     if (condition === null || typeof condition !== 'object' || Array.isArray(condition)) {
       return this.foundIn(field, this.param(JSON.stringify(condition), 'jsonb'))
     }
     const ops = Object.keys(condition).filter((k) => condition[k] !== undefined)
+    // `payload -> key` is SQL NULL only when the key is absent (a JSON null is jsonb 'null').
+    if (ops.length === 1 && ops[0] === 'exists') return condition['exists'] ? `(${field} IS NOT NULL)` : `(${field} IS NULL)`
+    if (ops.length === 1 && ops[0] === 'contains') return this.containsText(field, this.param(condition['contains'], 'text'))
+    if (ops.length === 1 && ops[0] === 'ne') {
+      return `(${field} IS NOT NULL AND NOT ${this.foundIn(field, this.param(JSON.stringify(condition['ne']), 'jsonb'))})`
+    }
+    if (ops.length === 1 && ops[0] === 'nin') {
+      const list = this.param(JSON.stringify(condition['nin']), 'jsonb')
+      return `(${field} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(${list}) w WHERE ${this.foundIn(field, 'w')}))`
+    }
     if (ops.length === 1 && (ops[0] === 'any' || ops[0] === 'all')) {
       const list = this.param(JSON.stringify(condition[ops[0]]), 'jsonb')
       const each = this.foundIn(field, 'w')
@@ -242,7 +269,7 @@ class FilterSql {
     if (filter === undefined) return 'TRUE'
     const parts = Object.keys(filter)
       .filter((key) => filter[key] !== undefined)
-      .map((key) => this.clause(key, filter[key]))
+      .map((key) => `COALESCE(${this.clause(key, filter[key])}, FALSE)`)
     return parts.length === 0 ? 'TRUE' : parts.join(' AND ')
   }
 }
