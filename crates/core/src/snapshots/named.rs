@@ -63,7 +63,7 @@ use sha2::{Digest, Sha256};
 use crate::collection::Collection;
 use crate::error::{Error, Result};
 use crate::progress::Reporter;
-use crate::storage::codec::{put_u32, random_salt, ByteReader};
+use crate::storage::codec::{random_salt, JsonFrame};
 use crate::storage::directory::{now_ms, write_atomically};
 use crate::storage::engine::StateMachine;
 use crate::storage::fs::Storage;
@@ -78,8 +78,13 @@ pub const MAGIC: &[u8; 8] = b"AVNSNAP\0";
 pub const VERSION: u32 = 1;
 /// Longest accepted snapshot name, in bytes.
 pub const MAX_NAME_BYTES: usize = 128;
-const HEADER_LEN: usize = 20;
 const MAX_JSON_LEN: usize = 16 << 20;
+const FRAME: JsonFrame = JsonFrame {
+    magic: MAGIC,
+    version: VERSION,
+    max_len: MAX_JSON_LEN,
+    what: "snapshot manifest",
+};
 
 /// What `createSnapshot` and `listSnapshots` report of a snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -142,47 +147,11 @@ impl SnapshotManifest {
     }
 
     fn encode(&self) -> Vec<u8> {
-        // Plain data always serialises.
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        let mut out = Vec::with_capacity(HEADER_LEN + json.len());
-        out.extend_from_slice(MAGIC);
-        put_u32(&mut out, VERSION);
-        put_u32(&mut out, json.len() as u32);
-        put_u32(&mut out, crc32c::crc32c(&json));
-        out.extend_from_slice(&json);
-        out
+        FRAME.encode(self)
     }
 
     fn decode(bytes: &[u8]) -> std::result::Result<Self, (u64, String)> {
-        if bytes.len() < HEADER_LEN {
-            return Err((
-                0,
-                format!("file is {} bytes, shorter than the header", bytes.len()),
-            ));
-        }
-        if &bytes[0..8] != MAGIC {
-            return Err((0, "not a snapshot manifest (bad magic)".into()));
-        }
-        let mut r = ByteReader::new(&bytes[8..HEADER_LEN]);
-        let version = r.u32().map_err(|e| (8, e))?;
-        if version != VERSION {
-            return Err((8, format!("unknown snapshot manifest version {version}")));
-        }
-        let len = r.u32().map_err(|e| (12, e))? as usize;
-        let crc = r.u32().map_err(|e| (16, e))?;
-        if len > MAX_JSON_LEN || len != bytes.len() - HEADER_LEN {
-            return Err((12, format!("length {len} does not match the file")));
-        }
-        let json = &bytes[HEADER_LEN..];
-        if crc32c::crc32c(json) != crc {
-            return Err((16, "checksum mismatch".into()));
-        }
-        serde_json::from_slice(json).map_err(|e| {
-            (
-                HEADER_LEN as u64,
-                format!("bad snapshot manifest JSON: {e}"),
-            )
-        })
+        FRAME.decode(bytes)
     }
 }
 

@@ -174,3 +174,68 @@ pub fn random_salt() -> u64 {
     hasher.write_u32(std::process::id());
     hasher.finish()
 }
+
+/// A small JSON document in a checksummed frame, the shape of every
+/// manifest (the collection's `MANIFEST`, a named snapshot's `SNAPSHOT`):
+///
+/// ```text
+///   0  magic     8 bytes
+///   8  version   u32
+///  12  json_len  u32
+///  16  json_crc  u32   crc32c of the JSON bytes
+///  20  json
+/// ```
+pub struct JsonFrame {
+    pub magic: &'static [u8; 8],
+    pub version: u32,
+    /// Longest JSON accepted on decode.
+    pub max_len: usize,
+    /// What the file is, for error messages ("manifest").
+    pub what: &'static str,
+}
+
+impl JsonFrame {
+    const HEADER_LEN: usize = 20;
+
+    pub fn encode<T: serde::Serialize>(&self, value: &T) -> Vec<u8> {
+        // Manifests are plain data: they always serialise.
+        let json = serde_json::to_vec(value).unwrap_or_default();
+        let mut out = Vec::with_capacity(Self::HEADER_LEN + json.len());
+        out.extend_from_slice(self.magic);
+        put_u32(&mut out, self.version);
+        put_u32(&mut out, json.len() as u32);
+        put_u32(&mut out, crc32c::crc32c(&json));
+        out.extend_from_slice(&json);
+        out
+    }
+
+    /// The document, or the byte offset of the first problem and what it is.
+    pub fn decode<T: serde::de::DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, (u64, String)> {
+        let what = self.what;
+        if bytes.len() < Self::HEADER_LEN {
+            return Err((
+                0,
+                format!("file is {} bytes, shorter than the header", bytes.len()),
+            ));
+        }
+        if &bytes[0..8] != self.magic {
+            return Err((0, format!("not a {what} (bad magic)")));
+        }
+        let mut r = ByteReader::new(&bytes[8..Self::HEADER_LEN]);
+        let version = r.u32().map_err(|e| (8, e))?;
+        if version != self.version {
+            return Err((8, format!("unknown {what} format version {version}")));
+        }
+        let len = r.u32().map_err(|e| (12, e))? as usize;
+        let crc = r.u32().map_err(|e| (16, e))?;
+        if len > self.max_len || len != bytes.len() - Self::HEADER_LEN {
+            return Err((12, format!("length {len} does not match the file")));
+        }
+        let json = &bytes[Self::HEADER_LEN..];
+        if crc32c::crc32c(json) != crc {
+            return Err((16, "checksum mismatch".into()));
+        }
+        serde_json::from_slice(json)
+            .map_err(|e| (Self::HEADER_LEN as u64, format!("bad {what} JSON: {e}")))
+    }
+}

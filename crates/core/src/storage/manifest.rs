@@ -15,12 +15,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::storage::codec::{put_u32, ByteReader};
+use crate::storage::codec::JsonFrame;
 
 pub const FILE_NAME: &str = "MANIFEST";
 pub const MAGIC: &[u8; 8] = b"AVMANIF\0";
 pub const VERSION: u32 = 1;
-const HEADER_LEN: usize = 20;
 const MAX_JSON_LEN: usize = 1 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,45 +41,20 @@ pub struct Manifest {
     pub checkpointed_at_ms: u64,
 }
 
+const FRAME: JsonFrame = JsonFrame {
+    magic: MAGIC,
+    version: VERSION,
+    max_len: MAX_JSON_LEN,
+    what: "manifest",
+};
+
 impl Manifest {
     pub fn encode(&self) -> Vec<u8> {
-        // Plain data always serialises.
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        let mut out = Vec::with_capacity(HEADER_LEN + json.len());
-        out.extend_from_slice(MAGIC);
-        put_u32(&mut out, VERSION);
-        put_u32(&mut out, json.len() as u32);
-        put_u32(&mut out, crc32c::crc32c(&json));
-        out.extend_from_slice(&json);
-        out
+        FRAME.encode(self)
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Manifest, (u64, String)> {
-        if bytes.len() < HEADER_LEN {
-            return Err((
-                0,
-                format!("file is {} bytes, shorter than the header", bytes.len()),
-            ));
-        }
-        if &bytes[0..8] != MAGIC {
-            return Err((0, "not a manifest (bad magic)".into()));
-        }
-        let mut r = ByteReader::new(&bytes[8..HEADER_LEN]);
-        let version = r.u32().map_err(|e| (8, e))?;
-        if version != VERSION {
-            return Err((8, format!("unknown manifest format version {version}")));
-        }
-        let len = r.u32().map_err(|e| (12, e))? as usize;
-        let crc = r.u32().map_err(|e| (16, e))?;
-        if len > MAX_JSON_LEN || len != bytes.len() - HEADER_LEN {
-            return Err((12, format!("length {len} does not match the file")));
-        }
-        let json = &bytes[HEADER_LEN..];
-        if crc32c::crc32c(json) != crc {
-            return Err((16, "checksum mismatch".into()));
-        }
-        serde_json::from_slice(json)
-            .map_err(|e| (HEADER_LEN as u64, format!("bad manifest JSON: {e}")))
+        FRAME.decode(bytes)
     }
 }
 
