@@ -1,24 +1,13 @@
 // `annvault snapshot create|list|restore|delete`, run as users run it (a child process) on a
 // collection the store made in a temp directory, as the other CLI tests do.
 
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { createVectorStore } from '../index'
-import { damage, tempDirs } from './fixtures'
+import { damage, tempDirs, cli, cliJson as json } from './fixtures'
 
-const bin = join(resolve(__dirname, '..'), 'bin/annvault.js')
 const dirs = tempDirs()
 afterAll(() => dirs.cleanup())
 
-function cli(...args: string[]): SpawnSyncReturns<string> {
-  return spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000 })
-}
-
-function json(result: SpawnSyncReturns<string>): any {
-  expect(result.stderr).toBe('')
-  expect(result.status).toBe(0)
-  return JSON.parse(result.stdout)
-}
 
 async function withStore<T>(path: string, body: (store: Awaited<ReturnType<typeof createVectorStore>>['store']) => Promise<T>): Promise<T> {
   const { manager, store } = await createVectorStore({ collectionName: 'docs', dimension: 3, persistencePath: path })

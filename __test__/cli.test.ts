@@ -2,26 +2,15 @@
 // against collections made by the store in temp directories: what each command prints, what it
 // leaves on disk, and its exit code (0 ok, 1 not found, 2 could not run).
 
-import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { createVectorStore } from '../index'
-import { closed, damage, diskContents, inChild, randomVectors, tempDirs, waitForLine } from './fixtures'
+import { closed, damage, diskContents, inChild, randomVectors, tempDirs, waitForLine, cli, cliJson as json } from './fixtures'
 
-const repo = resolve(__dirname, '..')
-const bin = join(repo, 'bin/annvault.js')
 const dirs = tempDirs()
 afterAll(() => dirs.cleanup())
 
-function cli(...args: string[]): SpawnSyncReturns<string> {
-  return spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000 })
-}
-
-function json(result: SpawnSyncReturns<string>): any {
-  expect(result.stderr).toBe('')
-  expect(result.status).toBe(0)
-  return JSON.parse(result.stdout)
-}
 
 /**
  * A persistence path with three collections: 'docs' (dimension 3, Cosine, checkpointed by a clean

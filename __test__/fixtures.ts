@@ -1,7 +1,7 @@
 // What the jest files share: temp directories, the stores a test opens (closed
 // after it), child processes, seeded data and a digest of what is on disk.
 
-import { spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { spawnSync, type ChildProcessWithoutNullStreams, type SpawnSyncReturns } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -234,4 +234,19 @@ export function waitForLine(child: ChildProcessWithoutNullStreams, match: (line:
  */
 export function closed(child: ChildProcessWithoutNullStreams): Promise<void> {
   return new Promise((resolve) => child.once('close', () => resolve()))
+}
+
+/** The package's `annvault` command. */
+export const cliBin = join(resolve(__dirname, '..'), 'bin/annvault.js')
+
+/** Runs `annvault …` as users run it: a child process, its output as text. */
+export function cli(...args: string[]): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, [cliBin, ...args], { encoding: 'utf8', timeout: 120_000 })
+}
+
+/** The JSON a `--json` command printed, after checking it exited 0 with nothing on stderr. */
+export function cliJson(result: SpawnSyncReturns<string>): any {
+  expect(result.stderr).toBe('')
+  expect(result.status).toBe(0)
+  return JSON.parse(result.stdout)
 }
