@@ -14,14 +14,16 @@ const os = require('node:os')
 const path = require('node:path')
 const { createVectorStore } = require('..')
 
-const args = process.argv.slice(2)
-const arg = (name, fallback) => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? args[i + 1] : fallback
-}
-const N = Number(arg('n', 100000))
-const DIM = Number(arg('dim', 384))
-const ROOT = fs.mkdtempSync(path.join(arg('dir', os.tmpdir()), 'annvault-export-bench-'))
+const m = require('./lib/measure')
+
+const options = m.parseArgs(
+  process.argv.slice(2),
+  { n: 100000, dim: 384, dir: os.tmpdir() },
+  'node bench/export.js [--n 100000] [--dim 384] [--dir <tmp>]',
+)
+const N = options.n
+const DIM = options.dim
+const ROOT = fs.mkdtempSync(path.join(options.dir, 'annvault-export-bench-'))
 const now = () => Number(process.hrtime.bigint()) / 1e9
 const mb = (bytes, seconds) => bytes / 1e6 / seconds
 

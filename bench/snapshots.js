@@ -21,17 +21,18 @@ const path = require('node:path')
 const { execFileSync } = require('node:child_process')
 const { createVectorStore } = require('..')
 
-const args = process.argv.slice(2)
-const arg = (name, fallback) => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? args[i + 1] : fallback
-}
-const SIZES = String(arg('sizes', '10000,100000')).split(',').map(Number)
-const DIM = Number(arg('dim', 384))
-const REPEAT = Number(arg('repeat', 7))
-const ROOT = fs.mkdtempSync(path.join(arg('dir', os.tmpdir()), 'annvault-snapshot-bench-'))
-const now = () => Number(process.hrtime.bigint()) / 1e6
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const m = require('./lib/measure')
+
+const options = m.parseArgs(
+  process.argv.slice(2),
+  { sizes: '10000,100000', dim: 384, repeat: 7, dir: os.tmpdir() },
+  'node bench/snapshots.js [--sizes 10000,100000] [--dim 384] [--repeat 7] [--dir <tmp>]',
+)
+const SIZES = String(options.sizes).split(',').map(Number)
+const DIM = options.dim
+const REPEAT = options.repeat
+const ROOT = fs.mkdtempSync(path.join(options.dir, 'annvault-snapshot-bench-'))
+const { now, median } = m
 
 async function measure(n) {
   let seed = n
