@@ -12,6 +12,7 @@ import {
   createVectorStore,
   PersistenceError,
   VectorStoreError,
+  type SearchFilters,
   type VectorStoreConfig,
   type VectorStoreHandle,
 } from '../index'
@@ -249,4 +250,13 @@ export function cliJson(result: SpawnSyncReturns<string>): any {
   expect(result.stderr).toBe('')
   expect(result.status).toBe(0)
   return JSON.parse(result.stdout)
+}
+
+/** The ids `filters` selects from `store`, from `list`, checked against what `search` returns for them. */
+export async function selectedIds(store: VectorStoreHandle['store'], filters: SearchFilters): Promise<unknown[]> {
+  const [records, total] = await store.list(filters)
+  const hits = await store.search([1, 0], 10, filters)
+  expect(hits.map((h) => h.id).sort()).toEqual(records.map((r) => r.id).sort())
+  expect(total).toBe(records.length)
+  return records.map((r) => r.id)
 }

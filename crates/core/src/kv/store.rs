@@ -412,6 +412,12 @@ impl KvStore {
         );
     }
 
+    /// Whether a checkpoint started in the background (the log passed
+    /// `checkpoint_wal_bytes`) is still being written.
+    pub fn checkpoint_running(&self) -> bool {
+        self.inner.checkpoint_running.load(Ordering::Acquire)
+    }
+
     /// Checkpoints (when anything changed since the last one), releases the
     /// directory lock and closes: every later call fails with
     /// [`Error::Closed`]. Closing a closed store is a no-op.
