@@ -571,7 +571,7 @@ export declare class PersistenceError extends VectorStoreError {
 
 // ------------------------------------------------ export, import, verify
 
-export type ExportFormat = 'annvault' | 'json' | 'jsonl' | 'msgpack' | 'sqlite'
+export type ExportFormat = 'annvault' | 'json' | 'jsonl' | 'msgpack' | 'sqlite' | 'parquet'
 export type ExportCompression = 'none' | 'gzip' | 'brotli'
 
 /** A progress event: at a phase's start and end, and at most one per whole percent and per 50 ms between. */

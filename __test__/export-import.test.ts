@@ -7,7 +7,7 @@ import { diskContents, persistenceError, rejectionOf, rng, storeHarness } from '
 const stores = storeHarness({ collectionName: 'docs', dimension: 4 })
 const { make } = stores
 
-const FORMATS = ['annvault', 'json', 'jsonl', 'msgpack', 'sqlite'] as const
+const FORMATS = ['annvault', 'json', 'jsonl', 'msgpack', 'sqlite', 'parquet'] as const
 const COMPRESSIONS = ['none', 'gzip', 'brotli'] as const
 
 /** `count` points: integer and string ids, empty and nested payloads, random f32 vectors. */
@@ -248,6 +248,55 @@ print(json.dumps(out))`
       expect(row.vector.map(Math.fround)).toEqual(record!.vector.map(Math.fround))
       expect(row.payload).toEqual(record!.payload)
     }
+  })
+
+  test.each(['none', 'gzip', 'brotli'] as const)(
+    "pyarrow reads the Parquet export (%s pages) with Pinecone's columns: id string, values list<float>, metadata JSON text",
+    async (compression) => {
+      const { store } = await filled(20)
+      const path = join(stores.dir(), `points-${compression}.parquet`)
+      await store.export(path, { format: 'parquet', compression })
+      const script = `
+import json, sys, pyarrow.parquet as pq
+f = pq.ParquetFile(sys.argv[1])
+t = f.read()
+codecs = sorted({f.metadata.row_group(0).column(i).compression for i in range(f.metadata.num_columns)})
+print(json.dumps({'schema': [[field.name, str(field.type)] for field in t.schema], 'codecs': codecs,
+  'header': json.loads(f.schema_arrow.metadata[b'annvault']), 'rows': t.to_pylist()}))`
+      const run = spawnSync('python3', ['-c', script, path], { encoding: 'utf8' })
+      expect(run.stderr).toBe('')
+      const read = JSON.parse(run.stdout)
+      expect(read.schema).toEqual([
+        ['id', 'string'],
+        ['values', 'list<element: float not null>'],
+        ['metadata', 'string'],
+      ])
+      expect(read.codecs).toEqual([{ none: 'UNCOMPRESSED', gzip: 'GZIP', brotli: 'BROTLI' }[compression]])
+      expect(read.header).toMatchObject({ format: 'annvault-parquet', version: 1, dimension: 4, distance: 'Cosine', count: 20 })
+      const records = await everything(store)
+      expect(read.rows).toHaveLength(records.length)
+      const byId = new Map(read.rows.map((r: { id: string }) => [r.id, r]))
+      for (const record of records) {
+        // Pinecone's ids are strings: 12 is written "12".
+        const row = byId.get(String(record!.id)) as { values: number[]; metadata: string }
+        expect(row.values.map(Math.fround)).toEqual(record!.vector.map(Math.fround))
+        expect(JSON.parse(row.metadata)).toEqual(record!.payload)
+      }
+    },
+  )
+
+  test('a Parquet file another tool wrote is refused with CORRUPT naming the missing header, and changes nothing', async () => {
+    const path = join(stores.dir(), 'foreign.parquet')
+    const script = `
+import sys, pyarrow as pa, pyarrow.parquet as pq
+pq.write_table(pa.table({'id': ['a'], 'values': [[1.0, 2.0, 3.0, 4.0]], 'metadata': ['{}']}), sys.argv[1])`
+    const run = spawnSync('python3', ['-c', script, path], { encoding: 'utf8' })
+    expect(run.stderr).toBe('')
+    const { store } = await filled(3)
+    const before = await everything(store)
+    const error = await persistenceError(store.import(path))
+    expect(error.message).toContain("without annvault's header")
+    expect(await everything(store)).toEqual(before)
   })
 
   test('a store with brotli checkpoints reopens with its data', async () => {

@@ -23,3 +23,7 @@ cmake --version | head -1
 if ! python3 -c 'import faiss, numpy' 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check 'faiss-cpu==1.15.1' 'numpy<3'
 fi
+# pyarrow reads the `parquet` export back in the tests (a second, independent reader).
+if ! python3 -c 'import pyarrow.parquet' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check 'pyarrow==26.0.1'
+fi

@@ -1,5 +1,5 @@
 // `annvault export <dir> <file>` and `annvault import <file> <dir>`: the
-// store's export and import (formats annvault, json, jsonl, msgpack, sqlite;
+// store's export and import (formats annvault, json, jsonl, msgpack, sqlite, parquet;
 // compression none, gzip, brotli; see README "Export, import and verify"),
 // with progress. An import is validated whole before anything is applied.
 
@@ -11,7 +11,7 @@ import { oneCollection } from './layout'
 import { openCollection } from './open'
 import { operationProgress, progressMode } from './progress'
 
-const FORMATS = ['annvault', 'json', 'jsonl', 'msgpack', 'sqlite']
+const FORMATS = ['annvault', 'json', 'jsonl', 'msgpack', 'sqlite', 'parquet']
 const COMPRESSIONS = ['none', 'gzip', 'brotli']
 
 function parseFilter(text: string | undefined): Record<string, unknown> | undefined {

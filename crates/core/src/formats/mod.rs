@@ -1,9 +1,10 @@
-//! Export and import of a whole collection, in five formats, each in its
+//! Export and import of a whole collection, in six formats, each in its
 //! own module with its layout in the module's doc comment:
 //! [`annvault`] (binary bundle, the fastest), [`json`], [`jsonl`],
-//! [`msgpack`] and [`sqlite`].
+//! [`msgpack`], [`sqlite`] and [`parquet`] (the migration format).
 //!
-//! Every format can be stored raw, gzip- or brotli-compressed. On import
+//! Every format can be stored raw, gzip- or brotli-compressed (Parquet
+//! compresses its data pages instead of the whole file). On import
 //! both are detected from the bytes: gzip by its magic (`1f 8b`); brotli has
 //! none, so a file whose first bytes are neither gzip nor a known format is
 //! decoded as brotli and accepted when its start is a known format.
@@ -20,6 +21,7 @@ pub mod annvault;
 pub mod json;
 pub mod jsonl;
 pub mod msgpack;
+pub mod parquet;
 pub mod sqlite;
 
 use std::collections::HashSet;
@@ -52,6 +54,7 @@ pub enum Format {
     Jsonl,
     Msgpack,
     Sqlite,
+    Parquet,
 }
 
 impl Format {
@@ -62,10 +65,11 @@ impl Format {
             "jsonl" => Ok(Format::Jsonl),
             "msgpack" => Ok(Format::Msgpack),
             "sqlite" => Ok(Format::Sqlite),
+            "parquet" => Ok(Format::Parquet),
             other => Err(Error::InvalidArgument {
                 name: "format",
                 reason: format!(
-                    "expected 'annvault', 'json', 'jsonl', 'msgpack' or 'sqlite', got {other:?}"
+                    "expected 'annvault', 'json', 'jsonl', 'msgpack', 'sqlite' or 'parquet', got {other:?}"
                 ),
             }),
         }
@@ -78,6 +82,7 @@ impl Format {
             Format::Jsonl => "jsonl",
             Format::Msgpack => "msgpack",
             Format::Sqlite => "sqlite",
+            Format::Parquet => "parquet",
         }
     }
 }
@@ -244,7 +249,7 @@ pub(crate) fn id_from_json(value: serde_json::Value) -> std::result::Result<Poin
     }
 }
 
-fn distance_of(name: &str) -> std::result::Result<Distance, String> {
+pub(crate) fn distance_of(name: &str) -> std::result::Result<Distance, String> {
     Distance::parse(name).map_err(|_| format!("unknown distance {name:?}"))
 }
 
@@ -355,7 +360,7 @@ pub(crate) struct Sink {
 }
 
 impl Sink {
-    fn new(file: Arc<dyn StorageFile>, path: PathBuf) -> Self {
+    pub(crate) fn new(file: Arc<dyn StorageFile>, path: PathBuf) -> Self {
         Sink {
             file,
             path,
@@ -387,7 +392,7 @@ impl Sink {
     }
 
     /// Writes what is buffered and fsyncs; the file's size.
-    fn finish(mut self) -> Result<u64> {
+    pub(crate) fn finish(mut self) -> Result<u64> {
         self.drain()
             .map_err(|e| Error::io("write", &self.path, e))?;
         self.file
@@ -551,12 +556,15 @@ pub fn export(
         Format::Sqlite => {
             sqlite::export_file(storage, &dir, &tmp, &points, options.compression, progress)
         }
+        Format::Parquet => {
+            parquet::export_file(storage, &tmp, &points, options.compression, progress)
+        }
         _ => write_stream(storage, &tmp, options.compression, |w| match format {
             Format::Annvault => annvault::write(w, &points, progress),
             Format::Json => json::write(w, &points, progress),
             Format::Jsonl => jsonl::write(w, &points, progress),
             Format::Msgpack => msgpack::write(w, &points, progress),
-            Format::Sqlite => unreachable!("written above"),
+            Format::Sqlite | Format::Parquet => unreachable!("written above"),
         }),
     };
     let publish = written.and_then(|bytes| {
@@ -653,6 +661,9 @@ pub fn detect_format(start: &[u8]) -> Option<Format> {
     if start.starts_with(sqlite::MAGIC) {
         return Some(Format::Sqlite);
     }
+    if start.starts_with(parquet::MAGIC) {
+        return Some(Format::Parquet);
+    }
     if msgpack::looks_like(start) {
         return Some(Format::Msgpack);
     }
@@ -703,6 +714,19 @@ pub fn read_file(
             drop(stream);
             sqlite::read(path, compression, &mut on_header_checked, visit)
         }
+        Format::Parquet if compression != Compression::None => Err(ReadError::new(
+            None,
+            0,
+            "a compressed Parquet file: Parquet compresses its pages itself; decompress it first",
+        )),
+        Format::Parquet => {
+            drop(stream);
+            parquet::read(path, &mut on_header_checked, visit)
+        }
+    };
+    let compression = match (format, &outcome) {
+        (Format::Parquet, Ok(_)) => parquet::compression_of(path),
+        _ => compression,
     };
     match (outcome, header_error) {
         (_, Some(error)) => Err(error),

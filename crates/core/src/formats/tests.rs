@@ -13,12 +13,13 @@ use crate::storage::fs::{OsStorage, StorageLock};
 use crate::storage::sim::{Fault, SimStorage};
 use crate::testing::{batch, payload, Rng};
 
-const FORMATS: [Format; 5] = [
+const FORMATS: [Format; 6] = [
     Format::Annvault,
     Format::Json,
     Format::Jsonl,
     Format::Msgpack,
     Format::Sqlite,
+    Format::Parquet,
 ];
 const COMPRESSIONS: [Compression; 3] = [Compression::None, Compression::Gzip, Compression::Brotli];
 
