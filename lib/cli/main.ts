@@ -9,12 +9,13 @@ import { CliError, describeError, EXIT_COULD_NOT_RUN, EXIT_OK } from './errors'
 import * as compact from './compact'
 import * as get from './get'
 import * as inspect from './inspect'
+import * as migrate from './migrate'
 import * as search from './search'
 import * as snapshot from './snapshot'
 import * as transfer from './transfer'
 import * as verify from './verify'
 
-const COMMANDS: { register(program: Command, done: Done): void }[] = [inspect, verify, compact, search, get, transfer, snapshot]
+const COMMANDS: { register(program: Command, done: Done): void }[] = [inspect, verify, compact, search, get, transfer, snapshot, migrate]
 
 /** Runs the CLI on `argv` (as `process.argv`: node, script, args…) and resolves to its exit code. */
 export async function run(argv: string[]): Promise<number> {
