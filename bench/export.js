@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Export/import benchmark: the `annvault` bundle against the disk's own
 // sequential write (write + fsync) and read rates, and JSON export against
-// `JSON.stringify` + `fs.writeFileSync` of the same data in Node; every
-// reference measured in the same run, on the same disk.
+// `JSON.stringify` + `fs.writeFileSync` of the same data in Node; import
+// (merge, and replace) also against the store's own insert + checkpoint of
+// the same points; every reference measured in the same run, on the same disk.
 //
 //   node bench/export.js [--n 100000] [--dim 384] [--dir <tmp>]
 //
@@ -69,6 +70,20 @@ async function main() {
   t = now()
   await target.store.import(bundle)
   const importSeconds = now() - t
+  // mode 'replace' installs the file as one checkpoint (no WAL record per point).
+  t = now()
+  await target.store.import(bundle, { mode: 'replace' })
+  const importReplaceSeconds = now() - t
+  // The store's own insert of the same points, in batches of 5,000, into another empty store: what an
+  // application that re-ingests instead of importing would pay.
+  const again = await createVectorStore({
+    collectionName: 'again', dimension: DIM, persistencePath: path.join(ROOT, 'store'), annAlgorithm: 'flat', durability: 'flush',
+  })
+  t = now()
+  for (let i = 0; i < N; i += 5000) await again.store.insert(vectors.slice(i, i + 5000), ids.slice(i, i + 5000), payloads.slice(i, i + 5000))
+  await again.store.checkpoint()
+  const insertSeconds = now() - t
+  await again.manager.disconnect()
 
   // JSON: the store's export against JSON.stringify + writeFileSync of the same points.
   t = now()
@@ -92,6 +107,11 @@ async function main() {
     importMBps: mb(bytes, importSeconds),
     diskReadMBps: mb(bytes, diskReadSeconds),
     importVsDiskRead: diskReadSeconds / importSeconds,
+    importReplaceMBps: mb(bytes, importReplaceSeconds),
+    importReplaceVsDiskRead: diskReadSeconds / importReplaceSeconds,
+    insertAndCheckpointSeconds: insertSeconds,
+    importMergeVsInsert: insertSeconds / importSeconds,
+    importReplaceVsInsert: insertSeconds / importReplaceSeconds,
     jsonBytes: json.bytes,
     jsonExportSeconds: jsonSeconds,
     nodeStringifyWriteSeconds: nodeJsonSeconds,

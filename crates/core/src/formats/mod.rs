@@ -902,10 +902,12 @@ impl crate::store::Store {
     }
 
     /// Imports the file at `path`: validates all of it first (nothing
-    /// changes if any record is bad), then applies it through the write
-    /// path in batches of [`IMPORT_BATCH`] points, each a durable WAL
-    /// record. `Replace` clears the collection first (in the same write
-    /// order, right before the first batch).
+    /// changes if any record is bad), then applies it. `Merge` goes through
+    /// the write path in batches of [`IMPORT_BATCH`] points, each a durable
+    /// WAL record. `Replace` on a persistent store builds the file's
+    /// collection aside and installs it as a checkpoint at the end (atomic:
+    /// old state or new after a crash; writes made during the import are
+    /// replaced too); on a memory-only store it clears, then inserts.
     pub fn import(
         &self,
         path: &Path,
@@ -945,12 +947,29 @@ impl crate::store::Store {
                 reason: format!("{} changed while it was being imported", path.display()),
             });
         }
-        if mode == ImportMode::Replace {
-            self.clear(self.ticket())?;
-        }
-        let count = read_batches(path, &config, progress, &mut |batch| {
-            self.insert(self.ticket(), batch)
-        })?;
+        let count = if mode == ImportMode::Replace && self.is_persistent() {
+            // The file's points become a collection of their own, written as
+            // one checkpoint whose manifest switches the store to it: a crash
+            // leaves the old state or the imported one, and no point goes
+            // through the WAL.
+            let mut imported = Collection::new(config);
+            let count = read_batches(path, &config, progress, &mut |batch| imported.insert(batch))?;
+            progress.start(
+                "write",
+                1,
+                format!("writing the {count} imported points as a checkpoint"),
+            );
+            self.restore_state(self.ticket(), imported)?;
+            progress.finish("imported state is durable");
+            count
+        } else {
+            if mode == ImportMode::Replace {
+                self.clear(self.ticket())?;
+            }
+            read_batches(path, &config, progress, &mut |batch| {
+                self.insert(self.ticket(), batch)
+            })?
+        };
         Ok(ImportSummary {
             count,
             format: validated.format.name(),
