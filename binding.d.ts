@@ -286,6 +286,12 @@ export interface StoreConfig {
   annAlgorithm?: string
   /** Below this many points 'auto' searches exactly (default 1000). */
   annMinDatasetSize?: number
+  /**
+   * How long a clean close (and `checkpoint()`) waits for the indexer to
+   * take in every point before saving the graph, in ms (default 60000;
+   * 0: save what is indexed).
+   */
+  annCloseWaitMs?: number
   hnsw?: HnswConfig
   /** With `annAlgorithm: 'faiss'` only. */
   faiss?: FaissConfig

@@ -190,6 +190,11 @@ export interface VectorStoreConfig {
   annAlgorithm?: 'auto' | 'flat' | 'hnsw' | 'faiss'
   /** Size from which 'auto' uses the graph. Default 1000. */
   annMinDatasetSize?: number
+  /**
+   * How long `disconnect()` and `checkpoint()` wait for the indexer to take in every point before
+   * they save the graph, in ms (0 to 3600000; default 60000; 0: save what is indexed now).
+   */
+  annCloseWaitMs?: number
   /** Graph parameters. Defaults: m 16, efConstruction 100, efSearch 64. */
   hnsw?: HnswOptions
   /** With `annAlgorithm: 'faiss'` only (INVALID_ARGUMENT otherwise). */
@@ -390,6 +395,7 @@ export interface ResolvedVectorStoreConfig {
   checkpointIntervalMs: number | undefined
   annAlgorithm: 'auto' | 'flat' | 'hnsw' | 'faiss'
   annMinDatasetSize: number
+  annCloseWaitMs: number
   hnsw: HnswOptions | undefined
   faiss: FaissOptions | undefined
 }

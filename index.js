@@ -504,6 +504,7 @@ const CONFIG_KEYS = new Set([
   'checkpointIntervalMs',
   'annAlgorithm',
   'annMinDatasetSize',
+  'annCloseWaitMs',
   'hnsw',
   'faiss',
 ])
@@ -665,6 +666,7 @@ function normalizeConfig(input) {
     checkpointIntervalMs: intervalOption(config, 'checkpointIntervalMs', operation),
     annAlgorithm: optionOf(config, 'annAlgorithm', 'string', operation) ?? 'auto',
     annMinDatasetSize: optionOf(config, 'annMinDatasetSize', 'number', operation) ?? 1000,
+    annCloseWaitMs: optionOf(config, 'annCloseWaitMs', 'number', operation) ?? 60000,
     hnsw: hnswOf(config, operation),
     faiss: faissOf(config, operation),
   }
@@ -813,6 +815,7 @@ class InMemoryVectorStore {
           checkpointWalBytes: c.checkpointWalBytes,
           annAlgorithm: c.annAlgorithm,
           annMinDatasetSize: c.annMinDatasetSize,
+          annCloseWaitMs: c.annCloseWaitMs,
           hnsw: c.hnsw,
           faiss: c.faiss,
         })

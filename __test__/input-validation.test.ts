@@ -251,6 +251,7 @@ describe('section 3: config values', () => {
     'checkpointWalBytes',
     'annAlgorithm',
     'annMinDatasetSize',
+    'annCloseWaitMs',
     'hnsw',
   ])('%s: null is INVALID_ARGUMENT, not the default', async (key) => {
     const error = await expectKind(createVectorStore(as({ ...base(), [key]: null })), 'INVALID_ARGUMENT', 'createVectorStore')
@@ -270,6 +271,15 @@ describe('section 3: config values', () => {
       await expectKind(createVectorStore(as({ collectionName: 'cfg', dimension: 3, persistencePath: null })), 'INVALID_ARGUMENT')
       expect(readdirSync(cwd)).toEqual([])
     })
+  })
+
+  test('annCloseWaitMs: 0 to 3600000 whole ms, default 60000; anything else is INVALID_ARGUMENT', async () => {
+    expect((await stores.make({ dimension: 3 })).store.getConfig().annCloseWaitMs).toBe(60000)
+    expect((await stores.make({ dimension: 3, annCloseWaitMs: 0 })).store.getConfig().annCloseWaitMs).toBe(0)
+    for (const value of [-1, 1.5, 3600001, Infinity, '5']) {
+      const error = await expectKind(createVectorStore(as({ ...base(), annCloseWaitMs: value })), 'INVALID_ARGUMENT')
+      expect(error.details.argument).toBe('annCloseWaitMs')
+    }
   })
 
   test('undefined means the default', async () => {

@@ -84,6 +84,10 @@ pub struct StoreConfig {
     pub ann_algorithm: Option<String>,
     /// Below this many points 'auto' searches exactly (default 1000).
     pub ann_min_dataset_size: Option<f64>,
+    /// How long a clean close (and `checkpoint()`) waits for the indexer to
+    /// take in every point before saving the graph, in ms (default 60000;
+    /// 0: save what is indexed).
+    pub ann_close_wait_ms: Option<f64>,
     pub hnsw: Option<HnswConfig>,
     /// With `annAlgorithm: 'faiss'` only.
     pub faiss: Option<FaissConfig>,
@@ -107,6 +111,9 @@ pub struct HnswConfig {
     /// 'auto' (default), 'i8', 'f16' or 'f32'.
     pub quantization: Option<String>,
 }
+
+/// Longest `annCloseWaitMs`: one hour.
+const MAX_CLOSE_WAIT_MS: f64 = 3_600_000.0;
 
 fn ann_config(config: &StoreConfig) -> annvault_core::Result<AnnConfig> {
     let defaults = AnnConfig::default();
@@ -160,11 +167,28 @@ fn ann_config(config: &StoreConfig) -> annvault_core::Result<AnnConfig> {
         },
         None => defaults.faiss.clone(),
     };
+    let close_wait = match config.ann_close_wait_ms {
+        Some(ms)
+            if ms.is_finite() && ms.fract() == 0.0 && (0.0..=MAX_CLOSE_WAIT_MS).contains(&ms) =>
+        {
+            std::time::Duration::from_millis(ms as u64)
+        }
+        Some(ms) => {
+            return Err(annvault_core::Error::InvalidArgument {
+                name: "annCloseWaitMs",
+                reason: format!(
+                    "must be a whole number of milliseconds from 0 to {MAX_CLOSE_WAIT_MS}, got {ms}"
+                ),
+            })
+        }
+        None => defaults.close_wait,
+    };
     Ok(AnnConfig {
         algorithm,
         min_dataset_size,
         hnsw,
         faiss,
+        close_wait,
         ..defaults
     })
 }
