@@ -588,3 +588,59 @@ fn a_crash_at_every_io_operation_of_a_restore_leaves_the_old_state_or_the_snapsh
     }
     assert!(old > 0 && new > 0, "{old} {new}");
 }
+
+#[test]
+fn verify_checks_every_named_snapshot_as_a_restore_would() {
+    let storage = SimStorage::new(9);
+    storage.set_hard_links(false);
+    let store = open(&storage);
+    populate(&store);
+    let info = create(&store, "s").unwrap();
+    create(&store, "t").unwrap();
+    let silent = || Reporter::silent("verify");
+    let report = store.verify(&mut silent()).unwrap();
+    assert!(report.ok, "{:?}", report.problems);
+    let listed: Vec<&str> = report
+        .files
+        .iter()
+        .map(|f| f.file.as_str())
+        .filter(|f| f.starts_with("snapshots"))
+        .collect();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let entry = report
+        .files
+        .iter()
+        .find(|f| f.file == format!("snapshots/{}", info.id))
+        .unwrap();
+    assert!(entry.ok && entry.bytes > 0, "{entry:?}");
+
+    // One flipped byte in one of its files: verify names the snapshot, the
+    // collection and the other snapshot stay clean, nothing changes.
+    let dir = snapshot_dir(&info.id);
+    let name = storage
+        .list(&dir)
+        .unwrap()
+        .into_iter()
+        .find(|n| n != "SNAPSHOT")
+        .unwrap();
+    let path = dir.join(&name);
+    let good = storage.contents(&path).unwrap();
+    let mut bad = good.clone();
+    bad[good.len() / 2] ^= 0x01;
+    storage.put(&path, &bad);
+    let before = contents(&store);
+    let report = store.verify(&mut silent()).unwrap();
+    assert!(!report.ok);
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert!(
+        report.problems[0].starts_with(&format!("snapshots/{}: ", info.id))
+            && report.problems[0].contains(&name),
+        "{:?}",
+        report.problems
+    );
+    let bad_entries: Vec<_> = report.files.iter().filter(|f| !f.ok).collect();
+    assert_eq!(bad_entries.len(), 1, "{bad_entries:?}");
+    assert_eq!(contents(&store), before);
+    storage.put(&path, &good);
+    assert!(store.verify(&mut silent()).unwrap().ok);
+}

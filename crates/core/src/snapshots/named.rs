@@ -578,6 +578,57 @@ impl Store {
     }
 }
 
+/// What `verify()` reports of one named snapshot: `snapshots/<id>`, the
+/// bytes of its files, and why it would not restore (if it would not).
+pub struct SnapshotCheck {
+    pub file: String,
+    pub bytes: u64,
+    pub outcome: std::result::Result<(), String>,
+}
+
+impl Store {
+    /// Checks every named snapshot as a restore would (each file against
+    /// its SHA-256, the list against the snapshot's checksum, the manifest's
+    /// own checksum), changing nothing. Directories without a `SNAPSHOT`
+    /// are leftovers of an interrupted create, which the next create
+    /// removes: not problems.
+    pub fn verify_snapshots(&self, progress: &mut Reporter) -> Result<Vec<SnapshotCheck>> {
+        let Some((storage, dir)) = self.snapshot_dir() else {
+            return Ok(Vec::new());
+        };
+        let _named = self.named_snapshot_lock();
+        let snapshots = Snapshots::new(storage.as_ref(), &dir);
+        let mut checks = Vec::new();
+        let mut ids = snapshots.entries()?;
+        ids.sort();
+        for id in ids {
+            if !storage.exists(&snapshots.manifest_path(&id)) {
+                continue;
+            }
+            let file = format!("{DIR_NAME}/{id}");
+            let (bytes, outcome) = match snapshots.read(&id) {
+                Ok(manifest) => (
+                    manifest.files.iter().map(|f| f.bytes).sum(),
+                    verify_files(
+                        storage.as_ref(),
+                        &snapshots.root.join(&id),
+                        &manifest,
+                        progress,
+                    )
+                    .map_err(|e| e.full_message()),
+                ),
+                Err(e) => (0, Err(e.full_message())),
+            };
+            checks.push(SnapshotCheck {
+                file,
+                bytes,
+                outcome,
+            });
+        }
+        Ok(checks)
+    }
+}
+
 /// Checks every file of a snapshot against its SHA-256, and the list
 /// against the snapshot's checksum.
 fn verify_files(
