@@ -58,6 +58,7 @@ export declare class NativeStore {
    * resolves to whether it did.
    */
   checkpointIfChanged(): Promise<boolean>
+  get openProgressEvents(): number
   get collectionName(): string
   get dimension(): number
   get distance(): string
@@ -229,8 +230,11 @@ export declare function openKv(config: KvConfig): Promise<NativeKv>
 /** Opens (creates) the database and table. Resolves to an open `SqliteKv`. */
 export declare function openSqliteKv(config: SqliteKvConfig): Promise<SqliteKv>
 
-/** Opens a store. Resolves to a connected `NativeStore`. */
-export declare function openStore(config: StoreConfig): Promise<NativeStore>
+/**
+ * Opens a store. Resolves to a connected `NativeStore`; `onProgress`
+ * receives the open's phases (`load`, `replay`, `graph`) as JSON text.
+ */
+export declare function openStore(config: StoreConfig, onProgress?: ((event: string) => void) | undefined | null): Promise<NativeStore>
 
 export interface SqliteKvConfig {
   filename: string

@@ -195,6 +195,11 @@ export interface VectorStoreConfig {
    * they save the graph, in ms (0 to 3600000; default 60000; 0: save what is indexed now).
    */
   annCloseWaitMs?: number
+  /**
+   * Progress of the open (`connect()`, `createVectorStore`): operation 'open', phases 'load' (the
+   * checkpoint), 'replay' (the WAL, in bytes) and 'graph' (attaching the saved graph).
+   */
+  onProgress?: (event: ProgressEvent) => void
   /** Graph parameters. Defaults: m 16, efConstruction 100, efSearch 64. */
   hnsw?: HnswOptions
   /** With `annAlgorithm: 'faiss'` only (INVALID_ARGUMENT otherwise). */
@@ -396,6 +401,7 @@ export interface ResolvedVectorStoreConfig {
   annAlgorithm: 'auto' | 'flat' | 'hnsw' | 'faiss'
   annMinDatasetSize: number
   annCloseWaitMs: number
+  onProgress: ((event: ProgressEvent) => void) | undefined
   hnsw: HnswOptions | undefined
   faiss: FaissOptions | undefined
 }
@@ -582,8 +588,11 @@ export type ExportCompression = 'none' | 'gzip' | 'brotli'
 
 /** A progress event: at a phase's start and end, and at most one per whole percent and per 50 ms between. */
 export interface ProgressEvent {
-  operation: 'export' | 'import' | 'verify' | 'restore'
-  /** export: 'write'; import: 'validate', then 'apply'; verify: 'read'; restore: 'verify', 'load', 'write'. */
+  operation: 'export' | 'import' | 'verify' | 'restore' | 'open'
+  /**
+   * export: 'write'; import: 'validate', then 'apply' (and 'write' for mode 'replace'); verify: 'read';
+   * restore: 'verify', 'load', 'write'; open: 'load', 'replay', 'graph'.
+   */
   phase: string
   current: number
   total: number

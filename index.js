@@ -505,6 +505,7 @@ const CONFIG_KEYS = new Set([
   'annAlgorithm',
   'annMinDatasetSize',
   'annCloseWaitMs',
+  'onProgress',
   'hnsw',
   'faiss',
 ])
@@ -667,6 +668,7 @@ function normalizeConfig(input) {
     annAlgorithm: optionOf(config, 'annAlgorithm', 'string', operation) ?? 'auto',
     annMinDatasetSize: optionOf(config, 'annMinDatasetSize', 'number', operation) ?? 1000,
     annCloseWaitMs: optionOf(config, 'annCloseWaitMs', 'number', operation) ?? 60000,
+    onProgress: progressOption(config, operation),
     hnsw: hnswOf(config, operation),
     faiss: faissOf(config, operation),
   }
@@ -803,7 +805,9 @@ class InMemoryVectorStore {
       if (this.#opening) return this.#opening
       if (this.#native === null) {
         const c = this.#config
-        this.#opening = native.openStore({
+        const relay = progressRelay(c.onProgress)
+        this.#opening = native.openStore(
+          {
           collectionName: c.collectionName,
           dimension: c.dimension,
           distance: c.distance,
@@ -818,12 +822,15 @@ class InMemoryVectorStore {
           annCloseWaitMs: c.annCloseWaitMs,
           hnsw: c.hnsw,
           faiss: c.faiss,
-        })
+          },
+          relay.callback,
+        )
         try {
           this.#native = await this.#opening
         } finally {
           this.#opening = null
         }
+        await relay.settle({ progressEvents: this.#native.openProgressEvents })
       } else if (!this.#native.isOpen) {
         await this.#native.reopen()
       }

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ErrorCodes, PersistenceError, VectorStoreError, type ProgressEvent, type VectorStore } from '../index'
-import { diskContents, persistenceError, rejectionOf, rng, storeHarness } from './fixtures'
+import { diskContents, inChild, persistenceError, randomVectors, rejectionOf, rng, storeHarness } from './fixtures'
 
 const stores = storeHarness({ collectionName: 'docs', dimension: 4 })
 const { make } = stores
@@ -199,6 +199,38 @@ describe('export and import', () => {
     expect(seen.map((e) => e.phase)).toEqual(expect.arrayContaining(['validate', 'apply']))
     expect(seen[seen.length - 1]).toMatchObject({ operation: 'import', phase: 'apply', percentage: 100 })
     expect(await target.store.count()).toBe(3000)
+  })
+
+  test('an open reports its phases: the checkpoint loaded, the WAL replayed (in bytes), the saved graph attached', async () => {
+    const path = stores.dir()
+    const vectors = randomVectors(2000, 3, 5)
+    const first = await make({ persistencePath: path, dimension: 3, annAlgorithm: 'hnsw' })
+    await first.store.insert(vectors, vectors.map((_, i) => i), vectors.map(() => ({})))
+    await first.manager.disconnect() // a checkpoint and the graph saved with it
+    // Then writes that only the WAL holds: a child that exits without closing.
+    inChild(path, `for (let i = 0; i < 50; i++) await store.insert([[i, 1, 2]], ['w' + i], [{ i }])`)
+    const events: ProgressEvent[] = []
+    const again = await make({
+      persistencePath: path,
+      dimension: 3,
+      annAlgorithm: 'hnsw',
+      onProgress: (e) => {
+        events.push(e)
+        throw new Error('observer bug') // an observer's failure does not fail the open
+      },
+    })
+    expect(events.every((e) => e.operation === 'open')).toBe(true)
+    expect([...new Set(events.map((e) => e.phase))]).toEqual(['load', 'replay', 'graph'])
+    for (const phase of ['load', 'replay', 'graph']) {
+      expect(events.filter((e) => e.phase === phase).pop()).toMatchObject({ percentage: 100 })
+    }
+    const replay = events.filter((e) => e.phase === 'replay')
+    expect(replay[0].total).toBeGreaterThan(0)
+    expect(replay[replay.length - 1].message).toBe('replayed 50 records')
+    expect(await again.store.count()).toBe(2050)
+    expect(again.store.getConfig().onProgress).toBeInstanceOf(Function)
+    const error = await rejectionOf(make({ onProgress: 'yes' as never }), VectorStoreError)
+    expect(error.kind).toBe('INVALID_ARGUMENT')
   })
 
   // Node cannot hold a string over 512 MiB. Export and import never hand JS the data: the native

@@ -230,13 +230,23 @@ fn store_options(config: StoreConfig) -> annvault_core::Result<StoreOptions> {
     })
 }
 
-/// Opens a store. Resolves to a connected `NativeStore`.
-#[napi(ts_return_type = "Promise<NativeStore>")]
-pub fn open_store(config: StoreConfig) -> AsyncTask<Job<NativeStore>> {
+/// Opens a store. Resolves to a connected `NativeStore`; `onProgress`
+/// receives the open's phases (`load`, `replay`, `graph`) as JSON text.
+#[napi(
+    catch_unwind,
+    ts_args_type = "config: StoreConfig, onProgress?: ((event: string) => void) | undefined | null",
+    ts_return_type = "Promise<NativeStore>"
+)]
+pub fn open_store(
+    config: StoreConfig,
+    on_progress: Option<ProgressFunction>,
+) -> AsyncTask<Job<NativeStore>> {
     AsyncTask::new(Job::new("connect", move || {
-        let store = Store::open(store_options(config)?)?;
+        let (mut reporter, queued) = progress_reporter("open", on_progress);
+        let store = Store::open_reporting(store_options(config)?, &mut reporter)?;
         Ok(NativeStore {
             store: Arc::new(store),
+            open_progress_events: queued.load(Ordering::Acquire) as f64,
         })
     }))
 }
@@ -257,10 +267,17 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> annvault_core::Result<S
 #[napi]
 pub struct NativeStore {
     pub(crate) store: Arc<Store>,
+    /// Progress events the open queued (the façade waits for them all).
+    open_progress_events: f64,
 }
 
 #[napi]
 impl NativeStore {
+    #[napi(getter)]
+    pub fn open_progress_events(&self) -> f64 {
+        self.open_progress_events
+    }
+
     #[napi(getter)]
     pub fn collection_name(&self) -> String {
         self.store.name().to_owned()

@@ -24,6 +24,7 @@ use crate::error::{BatchIndex, Error, Result};
 use crate::filter::Filter;
 use crate::id::PointId;
 use crate::op::Op;
+use crate::progress::Reporter;
 use crate::storage::directory::{
     CheckpointJob, CollectionDir, DirOptions, Durability, RecoveryReport,
 };
@@ -88,12 +89,14 @@ impl Persistence {
         &self,
         name: &str,
         config: CollectionConfig,
+        progress: &mut Reporter,
     ) -> Result<(CollectionDir, Collection, RecoveryReport)> {
-        CollectionDir::open(
+        CollectionDir::open_reporting(
             Arc::clone(&self.storage),
             &self.root.join(name),
             config,
             self.options,
+            progress,
         )
     }
 }
@@ -355,6 +358,12 @@ impl Store {
     /// Opens (and recovers) the collection. With persistence, this takes the
     /// directory's lock and may import the legacy layout found in the root.
     pub fn open(options: StoreOptions) -> Result<Self> {
+        Self::open_reporting(options, &mut Reporter::silent("open"))
+    }
+
+    /// [`Store::open`], reporting its phases: `load` (the checkpoint),
+    /// `replay` (the WAL, in bytes) and `graph` (attaching the saved graph).
+    pub fn open_reporting(options: StoreOptions, progress: &mut Reporter) -> Result<Self> {
         validate_collection_name(&options.name)?;
         options
             .ann
@@ -380,7 +389,8 @@ impl Store {
         let mut graph = None;
         let (collection, dir) = match &options.persistence {
             Some(p) => {
-                let opened = open_collection(p, &options.name, options.config, &options.ann)?;
+                let opened =
+                    open_collection(p, &options.name, options.config, &options.ann, progress)?;
                 recovery = opened.report;
                 ann_info = opened.ann_info;
                 graph = opened.graph;
@@ -1696,7 +1706,13 @@ impl Inner {
         }
         let mut state = self.state.write().map_err(|_| Error::Poisoned)?;
         if let Some(p) = &self.persistence {
-            let opened = open_collection(p, &self.name, self.config, &self.ann)?;
+            let opened = open_collection(
+                p,
+                &self.name,
+                self.config,
+                &self.ann,
+                &mut Reporter::silent("open"),
+            )?;
             *lock(&self.ann_info) = opened.ann_info;
             state.graph = opened.graph;
             state.collection = opened.collection;
@@ -1928,6 +1944,7 @@ fn open_collection(
     name: &str,
     config: CollectionConfig,
     ann_config: &AnnConfig,
+    progress: &mut Reporter,
 ) -> Result<Opened> {
     let early =
         (ann_config.algorithm != ann::Algorithm::Flat && p.storage.is_native()).then(|| {
@@ -1945,7 +1962,10 @@ fn open_collection(
                 Some((generation, saved))
             })
         });
-    let opened = p.open(name, config);
+    let opened = p.open(name, config, progress);
+    if early.is_some() {
+        progress.start("graph", 1, "attaching the saved graph");
+    }
     let early = early.and_then(|thread| thread.join().ok().flatten());
     let (dir, mut collection, report) = opened?;
     let mut ann_info = AnnInfo {
@@ -1955,6 +1975,13 @@ fn open_collection(
         ..AnnInfo::default()
     };
     let graph = attach_saved_graph(p, &dir, &mut collection, ann_config, &mut ann_info, early);
+    if ann_config.algorithm != ann::Algorithm::Flat && p.storage.is_native() {
+        progress.finish(if graph.is_some() {
+            "saved graph attached"
+        } else {
+            "no saved graph: it is built in the background"
+        });
+    }
     Ok(Opened {
         dir,
         collection,

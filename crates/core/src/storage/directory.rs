@@ -23,6 +23,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::collection::{Collection, CollectionConfig};
 use crate::error::{Error, Result};
 use crate::op::{decode_record, Op};
+use crate::progress::Reporter;
 use crate::storage::codec::random_salt;
 use crate::storage::engine::{encode_group, LogOp, StateMachine, OP_GROUP};
 use crate::storage::fs::{Storage, StorageFile, StorageLock};
@@ -240,6 +241,24 @@ impl<M: StateMachine> LogDir<M> {
         config: M::Config,
         options: DirOptions,
     ) -> Result<(LogDir<M>, M, RecoveryReport)> {
+        Self::open_reporting(
+            storage,
+            path,
+            config,
+            options,
+            &mut Reporter::silent("open"),
+        )
+    }
+
+    /// [`LogDir::open`], reporting its phases: `load` (the checkpoint) and
+    /// `replay` (the WAL, in bytes).
+    pub fn open_reporting(
+        storage: Arc<dyn Storage>,
+        path: &Path,
+        config: M::Config,
+        options: DirOptions,
+        progress: &mut Reporter,
+    ) -> Result<(LogDir<M>, M, RecoveryReport)> {
         storage
             .create_dir_all(path)
             .map_err(|e| Error::io("create directory", path, e))?;
@@ -293,6 +312,11 @@ impl<M: StateMachine> LogDir<M> {
                     ),
                 ));
             }
+            progress.start(
+                "load",
+                1,
+                format!("loading {}", snapshot::file_name(manifest.snapshot)),
+            );
             let (collection, seq) = M::read_checkpoint(storage.as_ref(), &snapshot_path, &config)?;
             if seq != manifest.snapshot_seq {
                 return Err(Error::corrupt(
@@ -305,6 +329,7 @@ impl<M: StateMachine> LogDir<M> {
                 ));
             }
             report.snapshot_points = collection.entry_count();
+            progress.finish(format!("loaded {} entries", report.snapshot_points));
             collection
         };
 
@@ -342,6 +367,16 @@ impl<M: StateMachine> LogDir<M> {
         let mut next_seq = manifest.snapshot_seq + 1;
         let mut open_wal = None;
         let last_index = generations.len() - 1;
+        let wal_bytes: u64 = generations
+            .iter()
+            .map(|&g| storage.size(&path.join(wal::file_name(g))).unwrap_or(0))
+            .sum();
+        progress.start(
+            "replay",
+            wal_bytes,
+            format!("replaying {} WAL files", generations.len()),
+        );
+        let mut replayed_bytes = 0u64;
         for (index, &generation) in generations.iter().enumerate() {
             let is_last = index == last_index;
             let wal_path = path.join(wal::file_name(generation));
@@ -380,7 +415,9 @@ impl<M: StateMachine> LogDir<M> {
                     .map_err(|reason| Error::corrupt(&wal_path, record.offset, reason))?;
                 next_seq = record.seq + 1;
                 report.replayed_records += 1;
+                progress.tick(replayed_bytes + record.body.end as u64);
             }
+            replayed_bytes += bytes.len() as u64;
             let cut_at = match (&scan.end, is_last, options.recovery) {
                 (wal::End::Clean, _, _) => None,
                 (wal::End::Torn { offset, reason }, true, _) => {
@@ -445,6 +482,7 @@ impl<M: StateMachine> LogDir<M> {
                 })
             }
         };
+        progress.finish(format!("replayed {} records", report.replayed_records));
         let dir = LogDir::assemble(storage, path, options, manifest, wal, next_seq, lock);
         Ok((dir, collection, report))
     }
