@@ -44,6 +44,7 @@ use crate::journal::JournalMark;
 use crate::progress::Reporter;
 use crate::snapshots::named::validate_name;
 use crate::storage::fs::{Storage, StorageLock};
+use crate::store::{Store, WriteTicket};
 
 pub const MANIFEST: &str = "save.json";
 pub const SNAPSHOT_MANIFEST: &str = "snapshot.json";
@@ -889,6 +890,86 @@ impl SaveDir {
             progress,
         )?;
         Ok((collection, Self::info(&snapshot)))
+    }
+}
+
+// ------------------------------------------------------------------ the store
+
+/// What a load put in the store.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadSummary {
+    pub count: u64,
+    pub files: usize,
+    pub bytes: u64,
+    pub saved_at: u64,
+}
+
+impl SaveDir {
+    /// A full save of the store as of this call.
+    pub fn save_store(&self, store: &Store, progress: &mut Reporter) -> Result<SaveSummary> {
+        self.save(&store.collection_copy()?, progress)
+    }
+
+    /// An incremental save of the store as of this call.
+    pub fn save_store_incremental(
+        &self,
+        store: &Store,
+        progress: &mut Reporter,
+    ) -> Result<SaveSummary> {
+        self.save_incremental(&store.collection_copy()?, progress)
+    }
+
+    /// Replaces the store's state with the saved chain, at `ticket`'s place
+    /// in the write order, atomically; nothing changes when any file fails
+    /// its check.
+    pub fn load_into(
+        &self,
+        store: &Store,
+        ticket: WriteTicket,
+        progress: &mut Reporter,
+    ) -> Result<LoadSummary> {
+        let (collection, manifest) = self.load(store.config(), progress)?;
+        let mark = collection.journal_mark();
+        progress.start("write", 1, "replacing the store's state");
+        store.restore_state(ticket, collection)?;
+        progress.finish("loaded");
+        let summary = LoadSummary {
+            count: manifest.count,
+            files: manifest.files.len(),
+            bytes: manifest.files.iter().map(|f| f.bytes).sum(),
+            saved_at: manifest.saved_at,
+        };
+        self.loaded(mark, manifest);
+        Ok(summary)
+    }
+
+    pub fn snapshot_store(
+        &self,
+        store: &Store,
+        name: &str,
+        metadata: Option<serde_json::Value>,
+        max_snapshots: Option<usize>,
+        progress: &mut Reporter,
+    ) -> Result<SnapshotInfo> {
+        validate_name(name)?;
+        let copy = store.collection_copy()?;
+        self.create_snapshot(&copy, name, metadata, max_snapshots, progress)
+    }
+
+    /// Verifies the snapshot, then makes it the store's state, atomically.
+    pub fn restore_store(
+        &self,
+        store: &Store,
+        ticket: WriteTicket,
+        key: &str,
+        progress: &mut Reporter,
+    ) -> Result<SnapshotInfo> {
+        let (collection, info) = self.read_snapshot(key, store.config(), progress)?;
+        progress.start("write", 1, format!("restoring snapshot {}", info.id));
+        store.restore_state(ticket, collection)?;
+        progress.finish("restored");
+        Ok(info)
     }
 }
 
