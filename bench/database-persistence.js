@@ -47,7 +47,7 @@ async function measure(format) {
 
   const changes = Math.round(N / 100)
   for (let k = 0; k < changes; k++) {
-    const id = Math.floor(((random() + 1) / 2) * N)
+    const id = (k * 7919) % N // distinct for k < N (7919 is prime): no update of a deleted id
     if (k % 3 === 0) await db.update(id, Float32Array.from({ length: DIM }, random), { id, title: 'updated' })
     else if (k % 3 === 1) await db.delete(id)
     else await db.insert([Float32Array.from({ length: DIM }, random)], [N + k], [{ id: N + k, title: 'new' }])
