@@ -36,7 +36,28 @@ export declare class NativeKv {
   close(): Promise<void>
 }
 
+export declare class NativeSaveDir {
+  /** Releases the directory's lock (once running jobs end). */
+  close(): void
+  /** Full save; resolves to the summary as JSON. */
+  save(onProgress?: ((event: string) => void) | undefined | null): Promise<string>
+  /** Incremental save; resolves to the summary as JSON. */
+  saveIncremental(onProgress?: ((event: string) => void) | undefined | null): Promise<string>
+  /** Loads the saved chain into the store; resolves to the summary as JSON. */
+  load(onProgress?: ((event: string) => void) | undefined | null): Promise<string>
+  /** Resolves to the snapshot's description as JSON. `metadata`: JSON text. */
+  createSnapshot(name: string, metadata: string | undefined | null, maxSnapshots: number | undefined | null, onProgress?: ((event: string) => void) | undefined | null): Promise<string>
+  listSnapshots(): Promise<string>
+  restoreSnapshot(idOrName: string, onProgress?: ((event: string) => void) | undefined | null): Promise<string>
+  deleteSnapshot(idOrName: string): Promise<string>
+}
+
 export declare class NativeStore {
+  /**
+   * Opens (creating it) the save directory `dir` for this store, taking
+   * its lock. `format`: an export format name; `compression`: none, gzip, brotli.
+   */
+  openSaveDir(dir: string, format: string, compression: string): Promise<NativeSaveDir>
   /**
    * Resolves to the snapshot's `{id, name, createdAt, sequence, count,
    * bytes, checksum, metadata}` as JSON. `metadata`: JSON text.

@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeKv = nativeBinding.NativeKv
+module.exports.NativeSaveDir = nativeBinding.NativeSaveDir
 module.exports.NativeStore = nativeBinding.NativeStore
 module.exports.SqliteKv = nativeBinding.SqliteKv
 module.exports.checkCollectionName = nativeBinding.checkCollectionName

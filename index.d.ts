@@ -648,3 +648,135 @@ export interface VerifyResult {
   count: number
   problems: string[]
 }
+
+// -------------------------------- DatabasePersistence (lib/database-persistence.ts; README "DatabasePersistence")
+// Declared here by hand, as the rest of this file is (index.d.ts cannot re-export dist/: the lib
+// build reads index.d.ts). Keep in step with lib/database-persistence.ts.
+
+export type PersistenceFormat = 'json' | 'binary' | 'sqlite' | 'annvault'
+export type PersistenceCompression = 'none' | 'gzip' | 'brotli'
+export interface PersistenceProgress {
+  operation: string
+  phase: string
+  current: number
+  total: number
+  percentage: number
+  message: string
+}
+export interface DatabasePersistenceOptions {
+  /** Directory of the saves and snapshots (created if missing). Default `./data`. */
+  baseDir?: string
+  /** Format of full saves: JSON, `binary` (MessagePack), SQLite, or annvault's own bundle. Default `json`. */
+  format?: PersistenceFormat
+  /** Compression of every file written. Default `none`. */
+  compression?: PersistenceCompression
+  /** Milliseconds between auto-saves; given, auto-save starts at once. */
+  autoSaveInterval?: number
+  /** Snapshots kept: creating one more deletes the oldest. */
+  maxSnapshots?: number
+  /** Progress of saves, loads, snapshots, restores, exports and imports. */
+  onProgress?: (progress: PersistenceProgress) => void
+  /** Called with an auto-save's failure; without it the failure rejects the next call. */
+  onAutoSaveError?: (error: Error) => void
+}
+export interface SaveResult {
+  /** `full`, `incremental`, or `unchanged` (an incremental save that had nothing to write). */
+  kind: 'full' | 'incremental' | 'unchanged'
+  /** Why an incremental save wrote a full save. */
+  reason: string | null
+  file: string | null
+  /** Bytes this save wrote to its data file. */
+  bytes: number
+  upserts: number
+  deletes: number
+  count: number
+  chainFiles: number
+  chainBytes: number
+  cleanupError: string | null
+}
+export interface LoadResult {
+  count: number
+  files: number
+  bytes: number
+  savedAt: number
+}
+export interface SnapshotMetadata {
+  id: string
+  name: string
+  createdAt: number
+  count: number
+  bytes: number
+  checksum: string
+  format: string
+  compression: string
+  metadata: unknown
+}
+export interface PersistenceExportOptions {
+  path: string
+  format?: PersistenceFormat | 'jsonl' | 'msgpack'
+  /** `true`: the instance's compression (gzip when that is `none`); `false`: none; or a name. */
+  compress?: boolean | PersistenceCompression
+  /** Replace a file at `path` (atomically). Default false: an existing file is refused. */
+  overwrite?: boolean
+}
+export interface PersistenceExportResult {
+  path: string
+  format: string
+  compression: string
+  count: number
+  bytes: number
+  /** SHA-256 of the file, also written to `<path>.sha256`. */
+  checksum: string
+}
+export interface PersistenceImportOptions {
+  path: string
+  /** Replace the store's points (true) or merge into them (false, the default). */
+  clear?: boolean
+  /** `true`: `<path>.sha256` must exist and match; `false`: not read; default: checked when present. */
+  verifyChecksum?: boolean
+}
+export interface PersistenceImportResult {
+  count: number
+  format: string
+  compression: string
+  checksumVerified: boolean
+}
+export declare class DatabasePersistence {
+  readonly baseDir: string
+  readonly format: PersistenceFormat
+  readonly compression: PersistenceCompression
+  readonly maxSnapshots: number | undefined
+  readonly autoSaveInterval: number | undefined
+  constructor(store: InMemoryVectorStore, options?: DatabasePersistenceOptions)
+  /** Writes the whole store as a new base; earlier saves' files go once it is durable. */
+  save(): Promise<SaveResult>
+  /** Writes what changed since the last save or load of this instance; a full save when it cannot tell. */
+  saveIncremental(): Promise<SaveResult>
+  /** Replaces the store's points with the saved state, after checking every file; atomic. */
+  load(): Promise<LoadResult>
+  /** Saves incrementally, then keeps the saved files under a snapshot (hard links where possible). */
+  createSnapshot(name: string, metadata?: Record<string, unknown>): Promise<SnapshotMetadata>
+  /** Every snapshot, oldest first. */
+  listSnapshots(): Promise<SnapshotMetadata[]>
+  /** Verifies a snapshot (by id, or name), then makes it the store's state, atomically. */
+  restoreSnapshot(id: string): Promise<SnapshotMetadata>
+  /** Deletes a snapshot (by id, or name); resolves to its description. */
+  deleteSnapshot(id: string): Promise<SnapshotMetadata>
+  /** Writes the store to one file (the store's export) and its SHA-256 to `<path>.sha256`. */
+  export(options: PersistenceExportOptions): Promise<PersistenceExportResult>
+  /** Reads an export into the store, all or nothing (the store's import), after its checksum. */
+  import(options: PersistenceImportOptions): Promise<PersistenceImportResult>
+  /** Saves incrementally every `autoSaveInterval` ms (default 60 s); the timer never keeps the process alive. */
+  startAutoSave(): void
+  stopAutoSave(): void
+  /** Stops auto-save, saves incrementally, and releases `baseDir`. */
+  shutdown(): Promise<void>
+}
+
+/**
+ * A store configured the way ruvector's `VectorDB` is (`new VectorDB({ dimension: 384 })`): kept in
+ * memory only (`annPersistIndex: false`, collection 'vectordb'), for `DatabasePersistence` to persist.
+ */
+export declare class VectorDB extends InMemoryVectorStore {
+  constructor(options?: Partial<VectorStoreConfig>)
+}

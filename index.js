@@ -777,7 +777,14 @@ function metadataText(value, operation) {
 
 // ------------------------------------------------------------ the store
 
+// The open native store of an InMemoryVectorStore, for DatabasePersistence (dist/database-persistence.js).
+let nativeOf
+
 class InMemoryVectorStore {
+  static {
+    nativeOf = (store, operation) => store.#open(operation)
+  }
+
   #config
   #native = null
   #opening = null
@@ -1233,6 +1240,14 @@ module.exports = {
   ErrorCodes: CODES,
 }
 
+// The ruvector-extensions API (lib/database-persistence.ts), loaded on first use.
+for (const name of ['DatabasePersistence', 'VectorDB']) {
+  Object.defineProperty(module.exports, name, {
+    enumerable: true,
+    get: () => require('./dist/database-persistence.js')[name],
+  })
+}
+
 // For the other backends of the same API (dist/pgvector.js): the same argument
 // checks and error classes, so every backend refuses the same input the same
 // way. Not part of the public API.
@@ -1242,6 +1257,11 @@ Object.defineProperty(module.exports, '__internal', {
     storeError,
     translate,
     call,
+    nativeOf,
+    progressRelay,
+    snapshotKey,
+    metadataText,
+    checkPath,
     describe,
     isPlainObject,
     readOptions,

@@ -14,5 +14,7 @@ export const {
   VectorDimensionError,
   PersistenceError,
   ErrorCodes,
+  DatabasePersistence,
+  VectorDB,
 } = annvault
 export default annvault

@@ -7,6 +7,7 @@
 mod error;
 mod job;
 mod native_kv;
+mod native_persistence;
 mod native_snapshots;
 mod native_store;
 mod point_id;
@@ -15,6 +16,7 @@ mod validation;
 
 pub use error::error_codes;
 pub use native_kv::{open_kv, KvConfig, KvEntryOut, KvStatsOut, KvWriteIn, NativeKv};
+pub use native_persistence::NativeSaveDir;
 pub use native_store::{open_store, NativeStore, StoreConfig};
 pub use sqlite_kv::{open_sqlite_kv, SqliteKv};
 pub use validation::{

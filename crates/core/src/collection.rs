@@ -15,6 +15,7 @@ use crate::error::{BatchIndex, Error, Result};
 use crate::filter::Filter;
 use crate::flat::{self, VectorArena};
 use crate::id::PointId;
+use crate::journal::{ChangeJournal, Changes, JournalMark};
 use crate::matches::{MatchCache, Matches};
 use crate::op::Op;
 
@@ -331,6 +332,8 @@ pub struct Collection {
     labels: Labels,
     /// Bitmaps of the filters searches keep using, kept exact by every write.
     matches: MatchCache,
+    /// What changed when, for incremental saves.
+    journal: ChangeJournal,
 }
 
 impl Collection {
@@ -343,7 +346,26 @@ impl Collection {
             free_slots: Vec::new(),
             labels: Labels::default(),
             matches: MatchCache::default(),
+            journal: ChangeJournal::new(),
         }
+    }
+
+    /// Where the collection's history stands (see [`ChangeJournal`]).
+    pub fn journal_mark(&self) -> JournalMark {
+        self.journal.mark()
+    }
+
+    /// What changed after `mark`, or `None` when the journal cannot say.
+    pub fn changes_since(&self, mark: JournalMark) -> Option<Changes> {
+        self.journal.since(mark, |slot| {
+            matches!(self.points.get(slot as usize), Some(Some(_)))
+        })
+    }
+
+    /// The id, vector and payload of the live point in `slot`.
+    pub fn point_at(&self, slot: u32) -> Option<(&PointId, &[f32], &Arc<Payload>)> {
+        let point = self.points.get(slot as usize)?.as_ref()?;
+        Some((&point.id, self.arena.get(slot), &point.payload))
     }
 
     pub fn labels(&self) -> &Labels {
@@ -557,6 +579,7 @@ impl Collection {
                 epoch: 0,
             },
             matches: MatchCache::default(),
+            journal: ChangeJournal::with_slots(count),
         })
     }
 
@@ -605,6 +628,7 @@ impl Collection {
 
     fn put(&mut self, id: PointId, vector: &[f32], payload: Arc<Payload>) {
         if let Some(&slot) = self.slot_of.get(&id) {
+            self.journal.wrote(slot, &id);
             self.arena.set(slot, vector);
             self.labels.retire(slot);
             self.labels.assign(slot, false);
@@ -627,6 +651,7 @@ impl Collection {
                 slot
             }
         };
+        self.journal.wrote(slot, &id);
         self.points[slot as usize] = Some(Point {
             id: id.clone(),
             payload,
@@ -670,6 +695,7 @@ impl Collection {
         let Some(&slot) = self.slot_of.get(id) else {
             return Err(Error::NotFound { id: id.to_string() });
         };
+        self.journal.wrote(slot, id);
         self.arena.set(slot, vector);
         self.labels.retire(slot);
         self.labels.assign(slot, false);
@@ -685,6 +711,7 @@ impl Collection {
         let Some(slot) = self.slot_of.remove(id) else {
             return false;
         };
+        self.journal.deleted(id, self.slot_of.len());
         self.points[slot as usize] = None;
         self.labels.retire(slot);
         self.free_slots.push(slot);
@@ -695,8 +722,11 @@ impl Collection {
     /// Removes every point.
     pub fn clear(&mut self) {
         let epoch = self.labels.epoch + 1;
+        let mut journal = std::mem::take(&mut self.journal);
+        journal.cleared();
         *self = Collection::new(self.config);
         self.labels.epoch = epoch;
+        self.journal = journal;
     }
 
     pub fn get(&self, id: &PointId) -> Option<Record> {

@@ -13,6 +13,7 @@ pub mod flat;
 pub mod formats;
 pub mod hnsw;
 pub mod id;
+pub mod journal;
 pub mod kv;
 pub mod matches;
 pub mod op;

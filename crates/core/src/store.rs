@@ -1796,12 +1796,33 @@ impl Inner {
         if !self.open.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        let Some(d) = dir.as_mut() else {
-            return Err(no_files());
-        };
         if let Some(error) = self.writes_disabled() {
             return Err(error);
         }
+        // A memory-only store has nothing on disk to replace: the swap below is the restore.
+        if let Some(d) = dir.as_mut() {
+            self.restore_files(d, &collection)?;
+        } else if self.persistence.is_some() {
+            return Err(no_files());
+        }
+        let mut state = self.state.write().map_err(|_| Error::Poisoned)?;
+        if let Some(graph) = state.graph.take() {
+            graph.retire();
+        }
+        state.collection = collection;
+        drop(state);
+        let mut info = lock(&self.ann_info);
+        info.saved = None;
+        info.loaded_from_disk = false;
+        drop(info);
+        self.wake_indexer();
+        Ok(())
+    }
+}
+
+impl Inner {
+    /// The disk half of a restore: `collection` becomes the newest checkpoint.
+    fn restore_files(&self, d: &mut CollectionDir, collection: &Collection) -> Result<()> {
         let job = d
             .rotate(collection.clone())
             .inspect_err(|e| self.disable_writes(e))?;
@@ -1825,17 +1846,6 @@ impl Inner {
         if d.manifest().snapshot < manifest.snapshot {
             d.set_manifest(manifest);
         }
-        let mut state = self.state.write().map_err(|_| Error::Poisoned)?;
-        if let Some(graph) = state.graph.take() {
-            graph.retire();
-        }
-        state.collection = collection;
-        drop(state);
-        let mut info = lock(&self.ann_info);
-        info.saved = None;
-        info.loaded_from_disk = false;
-        drop(info);
-        self.wake_indexer();
         Ok(())
     }
 }

@@ -18,6 +18,7 @@
 //! touched), then to apply it in batches through the normal write path.
 
 pub mod annvault;
+pub mod delta;
 pub mod json;
 pub mod jsonl;
 pub mod msgpack;

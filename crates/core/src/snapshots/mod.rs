@@ -2,4 +2,5 @@
 //! (see DESIGN.md §6).
 
 pub mod named;
+pub mod saves;
 pub mod verify;
