@@ -154,6 +154,7 @@ fn base_extension(format: Format, compression: Compression) -> String {
         Format::Jsonl => "jsonl",
         Format::Msgpack => "msgpack",
         Format::Sqlite => "sqlite",
+        Format::Parquet => "parquet",
     };
     match compression {
         Compression::None => ext.to_string(),
