@@ -633,3 +633,6 @@ export interface VerifyResult {
   count: number
   problems: string[]
 }
+
+// StorageManager: storages from a YAML config, pack storage, hot backups (README: "Storage manager (YAML)").
+export { StorageManager } from './dist/storage/index'

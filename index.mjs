@@ -14,5 +14,6 @@ export const {
   VectorDimensionError,
   PersistenceError,
   ErrorCodes,
+  StorageManager,
 } = annvault
 export default annvault
