@@ -4,10 +4,11 @@
 
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { PersistenceError } from '../lib/persistence/index'
+import type { StorageManager as RootStorageManager } from '../index'
 import { PackStorage, StorageError, StorageManager, type StorageManagerOptions } from '../lib/storage/index'
 import { closed, onLines, rng, tempDirs, waitForLine } from './fixtures'
 
@@ -150,7 +151,14 @@ describe('configuration', () => {
   })
 })
 
+// index.d.ts declares the class by hand (lib/ imports it, so it cannot import dist/): the
+// compiled class must satisfy that declaration, statically and its factory too.
+const rootShape: Pick<RootStorageManager, keyof RootStorageManager> = null as unknown as StorageManager
+const rootFactory: typeof RootStorageManager.fromConfig = StorageManager.fromConfig
+void rootShape
+
 test('the package root exports StorageManager (the compiled one in dist/)', async () => {
+  expect(typeof rootFactory).toBe('function')
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const root = require('../index.js') as { StorageManager: typeof StorageManager }
   const m = await root.StorageManager.fromConfig({ persistence: { storages: { c: { type: 'cache' } } } })
@@ -387,6 +395,30 @@ describe('backups', () => {
     expect(await m.retrieve('kv', 'k')).toBe(1)
     expect(await m.retrieve('db', 'k')).toBe(2)
     expect((await errorOf(m.restoreBackup(backup.id, { storages: ['nope'] }))).code).toBe(5102)
+  })
+
+  test('a restore cut short by a crash is undone or finished at the next open', async () => {
+    const dir = dirs.next()
+    const config = { persistence: { storages: { pack: { type: 'pack', pack_path: 'packs' }, db: { type: 'database', db_path: 'x.db' } } } }
+    let m = await manager(config, { baseDir: dir })
+    await m.store('pack', 'a', 'kept')
+    await m.store('db', 'a', 'kept')
+    await m.close()
+    // Crash after the live copy was moved aside, before the new one took its place: the old one comes back.
+    renameSync(join(dir, 'packs'), join(dir, 'packs.restore-old'))
+    renameSync(join(dir, 'x.db'), join(dir, 'x.db.restore-old'))
+    mkdirSync(join(dir, 'packs.restore-staging'))
+    m = await manager(config, { baseDir: dir })
+    expect(await m.retrieve('pack', 'a')).toBe('kept')
+    expect(await m.retrieve('db', 'a')).toBe('kept')
+    await m.close()
+    expect(readdirSync(dir).sort()).toEqual(['packs', 'x.db'])
+    // Crash after the swap, before the old copy was removed: the swap stands, the old copy goes.
+    mkdirSync(join(dir, 'packs.restore-old'))
+    writeFileSync(join(dir, 'packs.restore-old', 'a.pack'), 'old')
+    m = await manager(config, { baseDir: dir })
+    expect(await m.retrieve('pack', 'a')).toBe('kept')
+    expect(existsSync(join(dir, 'packs.restore-old'))).toBe(false)
   })
 
   test('retention keeps the newest backups', async () => {

@@ -92,7 +92,9 @@ export class StorageManager {
   private readonly clock: () => number
   private readonly onBackupError: ((error: Error) => void) | undefined
   private timer: NodeJS.Timeout | null = null
-  private running: Promise<unknown> | null = null
+  /** Backups started and not yet settled. */
+  private readonly pending = new Set<Promise<unknown>>()
+  private closing = false
   private closed = false
   private nextAt: number | null = null
   private counts = { succeeded: 0, failed: 0 }
@@ -206,7 +208,11 @@ export class StorageManager {
   backupNow(): Promise<BackupInfo> {
     const backups = this.backupSet('backupNow')
     const run = this.backupTurn.run(() => this.runBackup(backups))
-    this.running = run.catch(() => undefined)
+    const settled: Promise<unknown> = run.then(
+      (): boolean => this.pending.delete(settled),
+      (): boolean => this.pending.delete(settled),
+    )
+    this.pending.add(settled)
     return run
   }
 
@@ -306,11 +312,7 @@ export class StorageManager {
 
   /** Resolves once no backup is running (one started at open or by the timer included). */
   async idle(): Promise<void> {
-    while (this.running) {
-      const current = this.running
-      await current
-      if (this.running === current) this.running = null
-    }
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending])
   }
 
   stats(): StorageManagerStats {
@@ -322,7 +324,7 @@ export class StorageManager {
         enabled: backup?.enabled ?? false,
         schedule: backup?.schedule ? (backup.schedule.kind === 'interval' ? `${backup.schedule.intervalMs}ms` : backup.schedule.kind) : null,
         retention: backup?.retention ?? null,
-        running: this.running !== null,
+        running: this.pending.size > 0,
         succeeded: this.counts.succeeded,
         failed: this.counts.failed,
         lastBackupId: this.last.id,
@@ -350,7 +352,7 @@ export class StorageManager {
 
   /** Runs a backup at `due` (now, if it is past) and arms the next. */
   private arm(due: number): void {
-    if (this.closed) return
+    if (this.closing) return
     this.nextAt = due
     const wait = due - this.clock()
     if (wait <= 0) {
@@ -367,7 +369,7 @@ export class StorageManager {
 
   private async scheduledBackup(): Promise<void> {
     const schedule = (this.config.backup as BackupSpec).schedule
-    if (this.closed || !schedule) return
+    if (this.closing || !schedule) return
     try {
       await this.backupNow()
     } catch (error) {
@@ -396,6 +398,7 @@ export class StorageManager {
   /** Stops the schedule, waits for a running backup, closes every storage. A second close resolves. */
   async close(): Promise<void> {
     if (this.closed) return
+    this.closing = true
     if (this.timer) clearTimeout(this.timer)
     this.timer = null
     this.nextAt = null

@@ -669,9 +669,18 @@ fn writes_queued_during_a_commit_share_one_append_and_one_fsync() {
 #[test]
 fn backup_to_copies_a_prefix_of_concurrent_writes_with_their_times() {
     let dir = tempfile::tempdir().unwrap();
-    let store = KvStore::open(options(Arc::new(OsStorage), &dir.path().join("live"), u64::MAX)).unwrap();
+    let store = KvStore::open(options(
+        Arc::new(OsStorage),
+        &dir.path().join("live"),
+        u64::MAX,
+    ))
+    .unwrap();
     store
-        .set(store.ticket(), vec![write("before", "0", Some(9_000_000))], 5)
+        .set(
+            store.ticket(),
+            vec![write("before", "0", Some(9_000_000))],
+            5,
+        )
         .unwrap();
     let writers: Vec<_> = (0..4)
         .map(|t| {
@@ -697,14 +706,22 @@ fn backup_to_copies_a_prefix_of_concurrent_writes_with_their_times() {
     let keys = copy.keys(None, 0).unwrap();
     assert_eq!(keys.len(), copied);
     for t in 0..4 {
-        let mine: Vec<_> = keys.iter().filter(|k| k.starts_with(&format!("t{t}:"))).cloned().collect();
+        let mine: Vec<_> = keys
+            .iter()
+            .filter(|k| k.starts_with(&format!("t{t}:")))
+            .cloned()
+            .collect();
         let expected: Vec<_> = (0..mine.len()).map(|i| format!("t{t}:{i:03}")).collect();
         assert_eq!(mine, expected, "writer {t} is not a prefix");
     }
     let before = copy.get(&["before".into()], 6).unwrap()[0].clone().unwrap();
-    assert_eq!((before.created_at, before.updated_at, before.expires_at), (5, 5, Some(9_000_000)));
+    assert_eq!(
+        (before.created_at, before.updated_at, before.expires_at),
+        (5, 5, Some(9_000_000))
+    );
     // The copy is a table of its own: writing to it leaves the live one alone.
-    copy.set(copy.ticket(), vec![write("only-in-copy", "1", None)], 1).unwrap();
+    copy.set(copy.ticket(), vec![write("only-in-copy", "1", None)], 1)
+        .unwrap();
     assert!(store.get(&["only-in-copy".into()], 1).unwrap()[0].is_none());
     assert_eq!(store.keys(None, 0).unwrap().len(), 1201);
 }

@@ -659,8 +659,14 @@ mod tests {
         let copy = SqliteKv::open(&dest, "app_data", Synchronous::Full).unwrap();
         assert_eq!(copy.keys(None, 150).unwrap(), ["k"]);
         let e = copy.get(&["k".into()], 150).unwrap().remove(0).unwrap();
-        assert_eq!((e.created_at, e.updated_at, e.expires_at), (100, 100, Some(500)));
+        assert_eq!(
+            (e.created_at, e.updated_at, e.expires_at),
+            (100, 100, Some(500))
+        );
         kv.close().unwrap();
-        assert_eq!(kv.backup_to(&dir.path().join("x.db")).err().unwrap().code(), 1012);
+        assert_eq!(
+            kv.backup_to(&dir.path().join("x.db")).err().unwrap().code(),
+            1012
+        );
     }
 }
