@@ -519,6 +519,19 @@ describe('schedules', () => {
     expect(m.stats().backups).toMatchObject({ succeeded: 1, failed: 0, lastBackupAt: new Date(t0 + 3 * day) })
   })
 
+  test('a backup directory that cannot be listed does not keep the storages closed: it is a reported backup failure', async () => {
+    const dir = dirs.next()
+    const errors: Error[] = []
+    mkdirSync(join(dir, 'b', '20260101T000000000Z'), { recursive: true })
+    writeFileSync(join(dir, 'b', '20260101T000000000Z', 'MANIFEST.json'), '{ damaged')
+    const m = await manager(fullConfig({ backup: { path: 'b', schedule: 'daily' } }), { baseDir: dir, onBackupError: (e) => errors.push(e) })
+    await m.store('db', 'k', 1)
+    expect(await m.retrieve('db', 'k')).toBe(1)
+    expect(errors.map((e) => (e as StorageError).code)).toEqual([5105])
+    expect(m.stats().backups).toMatchObject({ failed: 1, lastError: errors[0] })
+    expect((await errorOf(m.listBackups())).code).toBe(5105)
+  })
+
   test('an interval schedule runs again on its unref()ed timer', async () => {
     const m = await manager(fullConfig({ backup: { path: 'b', schedule: 1000 } }), { baseDir: dirs.next() })
     while (m.stats().backups.succeeded < 2) await new Promise((r) => setTimeout(r, 50))

@@ -341,13 +341,36 @@ export class StorageManager {
   private async startSchedule(): Promise<void> {
     const backup = this.config.backup
     if (!backup?.enabled || !backup.schedule || !this.backups) return
-    const newest = (await this.backups.list()).at(-1)
+    let newest
+    try {
+      newest = (await this.backups.list()).at(-1)
+    } catch (error) {
+      // A backup directory that cannot be listed (a damaged manifest, no
+      // permission) must not keep the storages from opening: it is
+      // reported as a failed backup, and the schedule tries again later.
+      this.failed(error as Error)
+      this.arm(this.clock() + backup.schedule.intervalMs)
+      return
+    }
     if (newest) {
       this.last.id = newest.id
       this.last.at = newest.createdAt.getTime()
     }
     const due = newest ? newest.createdAt.getTime() + backup.schedule.intervalMs : this.clock()
     this.arm(due)
+  }
+
+  private failed(error: Error): void {
+    this.counts.failed++
+    this.last.error = error
+    this.last.errorAt = this.clock()
+    if (this.onBackupError) {
+      try {
+        this.onBackupError(error)
+      } catch {
+        // The callback's own failure must not stop the schedule; the error is in stats().
+      }
+    }
   }
 
   /** Runs a backup at `due` (now, if it is past) and arms the next. */
@@ -373,16 +396,7 @@ export class StorageManager {
     try {
       await this.backupNow()
     } catch (error) {
-      this.counts.failed++
-      this.last.error = error as Error
-      this.last.errorAt = this.clock()
-      if (this.onBackupError) {
-        try {
-          this.onBackupError(error as Error)
-        } catch {
-          // The callback's own failure must not stop the schedule; the error is in stats().
-        }
-      }
+      this.failed(error as Error)
     }
     this.arm(this.clock() + schedule.intervalMs)
   }

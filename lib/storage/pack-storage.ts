@@ -169,7 +169,7 @@ export class PackStorage implements Storage {
    * any JSON value (checked as the key-value API checks it: 5004 for what
    * JSON cannot carry).
    */
-  store(key: string, data: unknown): Promise<void> {
+  async store(key: string, data: unknown): Promise<void> {
     checkPackKey(key)
     this.checkOpen('store')
     let kind: Kind
@@ -250,7 +250,7 @@ export class PackStorage implements Storage {
    * `{ stream: true }`; `null` when there is none. The pack is verified
    * first (5103 when damaged).
    */
-  retrieve(key: string, options?: RetrieveOptions): Promise<any> {
+  async retrieve(key: string, options?: RetrieveOptions): Promise<any> {
     checkPackKey(key)
     this.checkOpen('retrieve')
     return this.gate.run(() => this.read(key, options?.stream === true))
@@ -354,7 +354,7 @@ export class PackStorage implements Storage {
     if (!hash.digest().equals(layout.sha256)) throw this.corrupt(file, 'SHA-256 mismatch')
   }
 
-  delete(key: string): Promise<boolean> {
+  async delete(key: string): Promise<boolean> {
     checkPackKey(key)
     this.checkOpen('delete')
     const file = this.fileOf(key)
@@ -372,7 +372,7 @@ export class PackStorage implements Storage {
     )
   }
 
-  listKeys(prefix = ''): Promise<string[]> {
+  async listKeys(prefix = ''): Promise<string[]> {
     this.checkOpen('listKeys')
     return this.gate.run(async () => {
       let files: string[]
@@ -405,7 +405,7 @@ export class PackStorage implements Storage {
    * turn of the commit order: the set of packs as of one point, each file
    * complete (a pack is never written in place, only replaced by rename).
    */
-  backupTo(dest: string): Promise<StorageBackupResult> {
+  async backupTo(dest: string): Promise<StorageBackupResult> {
     this.checkOpen('backup')
     return this.gate.run(() =>
       this.commits.run(async () => {
