@@ -32,6 +32,12 @@ export declare class NativeKv {
    */
   maintain(now: number): Promise<number>
   checkpoint(): Promise<void>
+  /**
+   * Writes the table as of this call into `dest` (a directory that must
+   * not exist) as a key-value directory `openKv` opens; writes go on
+   * meanwhile. Resolves to the number of entries copied.
+   */
+  backupTo(dest: string): Promise<number>
   /** Checkpoints and releases the directory; later calls reject with code 1012. */
   close(): Promise<void>
 }
@@ -142,6 +148,11 @@ export declare class SqliteKv {
   clear(): Promise<void>
   stats(now: number): Promise<SqliteKvStats>
   maintain(now: number): Promise<void>
+  /**
+   * A consistent copy of the database at `dest` (which must not exist),
+   * by `VACUUM INTO` on a connection of its own; writes go on meanwhile.
+   */
+  backupTo(dest: string): Promise<void>
   close(): Promise<void>
 }
 

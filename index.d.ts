@@ -780,3 +780,89 @@ export declare class DatabasePersistence {
 export declare class VectorDB extends InMemoryVectorStore {
   constructor(options?: Partial<VectorStoreConfig>)
 }
+
+// ------------------------------------------------ StorageManager
+// Storages from a YAML config, pack storage, hot backups (README: "Storage manager (YAML)"). The class is
+// lib/storage/manager.ts; its compiled declarations, with every type, are at 'annvault/storage'. This file
+// cannot import them (lib/ imports this file), so the public surface is declared here and
+// __test__/storage-manager.test.ts holds the two to each other.
+
+export type StorageManagerStorageType = 'file' | 'database' | 'cache' | 'native' | 'pack' | 'vectors'
+
+/** One storage of a StorageManager: camelCase and Python names. */
+export interface StorageManagerStorage {
+  readonly name: string
+  readonly type: StorageManagerStorageType
+  store(key: string, data: unknown): Promise<void>
+  /** null when absent; a pack storage returns a Readable with `{ stream: true }`. */
+  retrieve(key: string, options?: { stream?: boolean }): Promise<any>
+  delete(key: string): Promise<boolean>
+  listKeys(prefix?: string): Promise<string[]>
+  list_keys(prefix?: string): Promise<string[]>
+  close(): Promise<void>
+}
+
+export interface StorageBackupInfo {
+  id: string
+  createdAt: Date
+  path: string
+  storages: Record<string, { type: StorageManagerStorageType; count?: number; skipped?: string }>
+  files: number
+  bytes: number
+}
+
+export interface StorageBackupVerifyResult {
+  id: string
+  ok: boolean
+  files: number
+  bytes: number
+  problems: Array<{ path: string; problem: 'missing' | 'size' | 'sha256' | 'unlisted'; expected?: string | number; actual?: string | number }>
+}
+
+export declare class StorageManager {
+  private constructor()
+  static fromConfig(
+    pathOrObject: string | Record<string, unknown>,
+    options?: { baseDir?: string; onBackupError?: (error: Error) => void; clock?: () => number },
+  ): Promise<StorageManager>
+  readonly defaultStorage: string
+  storageNames(): string[]
+  getStorage(name?: string): StorageManagerStorage
+  get_storage(name?: string): StorageManagerStorage
+  store(storage: string, key: string, data: unknown): Promise<void>
+  store(key: string, data: unknown): Promise<void>
+  retrieve(storage: string, key: string, options?: { stream?: boolean }): Promise<any>
+  retrieve(key: string): Promise<any>
+  delete(storage: string, key: string): Promise<boolean>
+  delete(key: string): Promise<boolean>
+  listKeys(storage?: string, prefix?: string): Promise<string[]>
+  list_keys(storage?: string, prefix?: string): Promise<string[]>
+  backupNow(): Promise<StorageBackupInfo>
+  backup_now(): Promise<StorageBackupInfo>
+  listBackups(): Promise<StorageBackupInfo[]>
+  list_backups(): Promise<StorageBackupInfo[]>
+  verifyBackup(id: string): Promise<StorageBackupVerifyResult>
+  verify_backup(id: string): Promise<StorageBackupVerifyResult>
+  restoreBackup(id: string, options?: { storages?: string[] }): Promise<{ id: string; storages: string[] }>
+  restore_backup(id: string, options?: { storages?: string[] }): Promise<{ id: string; storages: string[] }>
+  /** Resolves once no backup is running. */
+  idle(): Promise<void>
+  stats(): {
+    storages: Array<{ name: string; type: string }>
+    defaultStorage: string
+    backups: {
+      enabled: boolean
+      schedule: string | null
+      retention: number | null
+      running: boolean
+      succeeded: number
+      failed: number
+      lastBackupId: string | null
+      lastBackupAt: Date | null
+      lastError: Error | null
+      lastErrorAt: Date | null
+      nextBackupAt: Date | null
+    }
+  }
+  close(): Promise<void>
+}

@@ -1248,6 +1248,13 @@ for (const name of ['DatabasePersistence', 'VectorDB']) {
   })
 }
 
+// StorageManager (lib/storage, compiled to dist/): loaded on first use, so
+// that requiring the vector store does not load the storage layer.
+Object.defineProperty(module.exports, 'StorageManager', {
+  enumerable: true,
+  get: () => require('./dist/storage/index.js').StorageManager,
+})
+
 // For the other backends of the same API (dist/pgvector.js): the same argument
 // checks and error classes, so every backend refuses the same input the same
 // way. Not part of the public API.

@@ -16,5 +16,6 @@ export const {
   ErrorCodes,
   DatabasePersistence,
   VectorDB,
+  StorageManager,
 } = annvault
 export default annvault

@@ -288,6 +288,18 @@ impl NativeKv {
         promise(env, "checkpoint", |done| self.store.checkpoint_async(done))
     }
 
+    /// Writes the table as of this call into `dest` (a directory that must
+    /// not exist) as a key-value directory `openKv` opens; writes go on
+    /// meanwhile. Resolves to the number of entries copied.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn backup_to(&self, dest: String) -> AsyncTask<Job<u32>> {
+        let store = self.store.clone();
+        AsyncTask::new(Job::new("backupTo", move || {
+            let count = store.backup_to(std::path::Path::new(&dest))?;
+            Ok(u32::try_from(count).unwrap_or(u32::MAX))
+        }))
+    }
+
     /// Checkpoints and releases the directory; later calls reject with code 1012.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn close<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {

@@ -178,6 +178,16 @@ impl SqliteKv {
         AsyncTask::new(Job::new("maintain", move || kv.maintain(now as i64)))
     }
 
+    /// A consistent copy of the database at `dest` (which must not exist),
+    /// by `VACUUM INTO` on a connection of its own; writes go on meanwhile.
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
+    pub fn backup_to(&self, dest: String) -> AsyncTask<Job<()>> {
+        let kv = Arc::clone(&self.kv);
+        AsyncTask::new(Job::new("backupTo", move || {
+            kv.backup_to(std::path::Path::new(&dest))
+        }))
+    }
+
     #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn close(&self) -> AsyncTask<Job<()>> {
         let kv = Arc::clone(&self.kv);

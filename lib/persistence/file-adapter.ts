@@ -234,6 +234,44 @@ export class FileAdapter implements PersistenceAdapter {
     })
   }
 
+  /**
+   * Copies every entry's file into `dest` (created; it must not exist),
+   * same relative paths, as of one point in the write order: it runs in
+   * the write queue, so writes wait for it. A file is hard-linked where
+   * the file system allows (an entry's file is never written in place,
+   * only replaced by rename, so the link's bytes stay as they are) and
+   * copied otherwise; the caller fsyncs the tree.
+   */
+  async backupTo(dest: string): Promise<number> {
+    this.check('backupTo')
+    return this.exclusive('backupTo', async () => {
+      await fs.mkdir(dest, { recursive: false })
+      let count = 0
+      const visit = async (dir: string, out: string): Promise<void> => {
+        for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+          if (entry.name.startsWith('~')) continue
+          const from = path.join(dir, entry.name)
+          const to = path.join(out, entry.name)
+          if (entry.isDirectory()) {
+            await fs.mkdir(to)
+            await visit(from, to)
+          } else if (entry.isFile() && entry.name.endsWith(SUFFIX)) {
+            try {
+              await fs.link(from, to)
+            } catch (error) {
+              const code = (error as NodeJS.ErrnoException).code
+              if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP') throw error
+              await fs.copyFile(from, to)
+            }
+            count++
+          }
+        }
+      }
+      await visit(this.basePath, dest)
+      return count
+    })
+  }
+
   async close(): Promise<void> {
     this.check('close')
     this.state = 'closed'

@@ -50,6 +50,7 @@ interface NativeKv {
   clear(): Promise<void>
   stats(now: number): Promise<NativeStats>
   maintain(now: number): Promise<number>
+  backupTo(dest: string): Promise<number>
   close(): Promise<void>
 }
 
@@ -190,6 +191,15 @@ export class NativeAdapter implements PersistenceAdapter {
     } catch (error) {
       throw fromNative(error, 'init')
     }
+  }
+
+  /**
+   * Writes the table as of this call into `dest` (a directory that must
+   * not exist) as a directory `NativeAdapter` opens, times included;
+   * writes go on meanwhile. Resolves to the number of entries copied.
+   */
+  backupTo(dest: string): Promise<number> {
+    return this.run('backupTo', (kv) => kv.backupTo(dest))
   }
 
   get(keys: string[], now: number): Promise<(RawEntry | null)[]> {

@@ -668,3 +668,66 @@ fn writes_queued_during_a_commit_share_one_append_and_one_fsync() {
     assert!(store.get(&["first".into()], 3).unwrap()[0].is_some());
     store.close(store.ticket()).unwrap();
 }
+
+/// `backup_to` while four threads write: the copy holds, for every writer,
+/// a prefix of its writes (each writer's keys are written in order), with
+/// the times as they were, and opens as an ordinary table.
+#[test]
+fn backup_to_copies_a_prefix_of_concurrent_writes_with_their_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = KvStore::open(options(
+        Arc::new(OsStorage),
+        &dir.path().join("live"),
+        u64::MAX,
+    ))
+    .unwrap();
+    store
+        .set(
+            store.ticket(),
+            vec![write("before", "0", Some(9_000_000))],
+            5,
+        )
+        .unwrap();
+    let writers: Vec<_> = (0..4)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for i in 0..300_i64 {
+                    let key = format!("t{t}:{i:03}");
+                    store
+                        .set(store.ticket(), vec![write(&key, "1", None)], 100 + i)
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    let dest = dir.path().join("copy");
+    let copied = store.backup_to(&dest).unwrap();
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert_eq!(store.backup_to(&dest).unwrap_err().code(), 1008);
+    let copy = KvStore::open(options(Arc::new(OsStorage), &dest, u64::MAX)).unwrap();
+    let keys = copy.keys(None, 0).unwrap();
+    assert_eq!(keys.len(), copied);
+    for t in 0..4 {
+        let mine: Vec<_> = keys
+            .iter()
+            .filter(|k| k.starts_with(&format!("t{t}:")))
+            .cloned()
+            .collect();
+        let expected: Vec<_> = (0..mine.len()).map(|i| format!("t{t}:{i:03}")).collect();
+        assert_eq!(mine, expected, "writer {t} is not a prefix");
+    }
+    let before = copy.get(&["before".into()], 6).unwrap()[0].clone().unwrap();
+    assert_eq!(
+        (before.created_at, before.updated_at, before.expires_at),
+        (5, 5, Some(9_000_000))
+    );
+    // The copy is a table of its own: writing to it leaves the live one alone.
+    copy.set(copy.ticket(), vec![write("only-in-copy", "1", None)], 1)
+        .unwrap();
+    assert!(store.get(&["only-in-copy".into()], 1).unwrap()[0].is_none());
+    assert_eq!(store.keys(None, 0).unwrap().len(), 1201);
+}

@@ -433,6 +433,39 @@ impl SqliteKv {
         })
     }
 
+    /// Writes a consistent copy of the database to `dest` (which must not
+    /// exist) with `VACUUM INTO`, through a connection of its own: in WAL
+    /// mode it reads one snapshot while this connection goes on writing.
+    /// The copy is fsynced (SQLite does not sync a `VACUUM INTO` target).
+    pub fn backup_to(&self, dest: &Path) -> Result<()> {
+        if dest.exists() {
+            return Err(Error::InvalidArgument {
+                name: "dest",
+                reason: format!("{} already exists", dest.display()),
+            });
+        }
+        let target = dest.to_str().ok_or_else(|| Error::InvalidArgument {
+            name: "dest",
+            reason: "must be valid UTF-8".into(),
+        })?;
+        let db = |e: rusqlite::Error| database_error(&self.path, e);
+        // Refuse a closed store, as every other call does.
+        self.with(|_| Ok(()))?;
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db)?;
+        conn.execute("VACUUM INTO ?1", params![target])
+            .map_err(db)?;
+        conn.close().map_err(|(_, e)| db(e))?;
+        let file = std::fs::File::open(dest).map_err(|e| Error::io("open", dest, e))?;
+        file.sync_all().map_err(|e| Error::io("fsync", dest, e))?;
+        Ok(())
+    }
+
     /// Closes the connection (SQLite checkpoints the WAL on the last close).
     pub fn close(&self) -> Result<()> {
         let mut guard = self.state.lock().map_err(|_| Error::Poisoned)?;
@@ -612,5 +645,28 @@ mod tests {
         kv.close().unwrap();
         assert_eq!(kv.get(&["a".into()], 0).err().unwrap().code(), 1012);
         assert_eq!(kv.close().err().unwrap().code(), 1012);
+    }
+
+    #[test]
+    fn backup_to_writes_a_consistent_copy_and_refuses_an_existing_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let kv = SqliteKv::open(&dir.path().join("a.db"), "app_data", Synchronous::Full).unwrap();
+        kv.set(&[write("k", json("1"), Some(500))], 100).unwrap();
+        let dest = dir.path().join("copy.db");
+        kv.backup_to(&dest).unwrap();
+        kv.set(&[write("later", json("2"), None)], 200).unwrap();
+        assert_eq!(kv.backup_to(&dest).err().unwrap().code(), 1008);
+        let copy = SqliteKv::open(&dest, "app_data", Synchronous::Full).unwrap();
+        assert_eq!(copy.keys(None, 150).unwrap(), ["k"]);
+        let e = copy.get(&["k".into()], 150).unwrap().remove(0).unwrap();
+        assert_eq!(
+            (e.created_at, e.updated_at, e.expires_at),
+            (100, 100, Some(500))
+        );
+        kv.close().unwrap();
+        assert_eq!(
+            kv.backup_to(&dir.path().join("x.db")).err().unwrap().code(),
+            1012
+        );
     }
 }
