@@ -823,7 +823,7 @@ export declare class StorageManager {
   private constructor()
   static fromConfig(
     pathOrObject: string | Record<string, unknown>,
-    options?: { baseDir?: string; onBackupError?: (error: Error) => void; clock?: () => number },
+    options?: { baseDir?: string; onBackupError?: (error: Error) => void; clock?: () => number; schedule?: boolean },
   ): Promise<StorageManager>
   readonly defaultStorage: string
   storageNames(): string[]

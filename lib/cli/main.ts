@@ -1,11 +1,11 @@
 // The `annvault` command line (bin/annvault.js runs `main`). Built on
-// commander; each command is one module registering itself here, so the
-// command still to come (backup) slots in beside these.
+// commander; each command is one module registering itself here.
 
 import { Command, CommanderError } from 'commander'
 import { version } from '../version'
 import { type Done } from './command'
 import { CliError, describeError, EXIT_COULD_NOT_RUN, EXIT_OK } from './errors'
+import * as backup from './backup'
 import * as compact from './compact'
 import * as get from './get'
 import * as inspect from './inspect'
@@ -15,7 +15,7 @@ import * as snapshot from './snapshot'
 import * as transfer from './transfer'
 import * as verify from './verify'
 
-const COMMANDS: { register(program: Command, done: Done): void }[] = [inspect, verify, compact, search, get, transfer, snapshot, migrate]
+const COMMANDS: { register(program: Command, done: Done): void }[] = [inspect, verify, compact, search, get, transfer, snapshot, migrate, backup]
 
 /** Runs the CLI on `argv` (as `process.argv`: node, script, args…) and resolves to its exit code. */
 export async function run(argv: string[]): Promise<number> {

@@ -45,6 +45,11 @@ export interface StorageManagerOptions {
   onBackupError?: (error: Error) => void
   /** The clock (Unix ms) backups are timed and named by; default `Date.now`. */
   clock?: () => number
+  /**
+   * Run the configured backup schedule (default true). `false`: backups are taken only when asked
+   * (`backupNow`), as the `annvault backup` command opens the manager.
+   */
+  schedule?: boolean
 }
 
 export interface RestoreOptions {
@@ -133,7 +138,7 @@ export class StorageManager {
       throw error
     }
     const manager = new StorageManager(config, storages, options)
-    await manager.startSchedule()
+    if (options.schedule !== false) await manager.startSchedule()
     return manager
   }
 
