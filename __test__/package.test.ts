@@ -166,7 +166,7 @@ test('worker_threads load the addon beside the main thread', () => {
 test('npx annvault works from the installed package: --help, and inspect on a collection', () => {
   const help = run('npx', ['--no-install', 'annvault', '--help'])
   expect(help.stdout).toContain('Usage: annvault')
-  for (const command of ['inspect', 'compact', 'search', 'get']) expect(help.stdout).toContain(command)
+  for (const command of ['inspect', 'verify', 'compact', 'search', 'get', 'export', 'import', 'snapshot', 'migrate', 'backup']) expect(help.stdout).toContain(command)
   const data = dirs.next()
   run('node', [
     '-e',

@@ -25,7 +25,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const program = new Command()
     .name('annvault')
-    .description('Look inside, search and compact annvault collection directories.')
+    .description('Look inside, check, search, compact, export, snapshot, migrate and back up annvault data.')
     .version(version)
     // Errors and help come back as exceptions, so exit codes stay ours (2 for bad arguments).
     .exitOverride()
