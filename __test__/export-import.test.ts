@@ -59,6 +59,17 @@ describe('export and import', () => {
     const { store } = await filled(10)
     const path = join(stores.dir(), 'ten.jsonl')
     await store.export(path, { format: 'jsonl' })
+    // Every line after the header is a record with Pinecone's field names, as Qdrant/Chroma scripts read them.
+    const [header, ...records] = readFileSync(path, 'utf8').trim().split('\n').map((line) => JSON.parse(line))
+    expect(header).toMatchObject({ format: 'annvault-jsonl', version: 2, dimension: 4, count: 10 })
+    expect(records).toHaveLength(10)
+    for (const record of records) {
+      expect(Object.keys(record).sort()).toEqual(['id', 'metadata', 'values'])
+      const stored = await store.get(record.id)
+      // Each value is the shortest decimal of its f32: the same f32 as the stored one.
+      expect(stored?.vector.map(Math.fround)).toEqual(record.values.map(Math.fround))
+      expect(stored?.payload).toEqual(record.metadata)
+    }
 
     const merged = await make()
     await merged.store.insert([[9, 9, 9, 9], [1, 1, 1, 1]], [0, 'mine'], [{ old: true }, { mine: true }])

@@ -67,7 +67,8 @@ async function query(pool: any, sql: string, params: unknown[] = []): Promise<an
 }
 
 async function* points(file: string): AsyncGenerator<{ id: string | number; vector: number[]; payload: Record<string, unknown> }> {
-  // A line is one point: memory stays at one batch whatever the collection's size.
+  // A line is one point (`id`, `values`, `metadata`: jsonl version 2): memory
+  // stays at one batch whatever the collection's size.
   const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity })
   let first = true
   for await (const line of lines) {
@@ -75,7 +76,9 @@ async function* points(file: string): AsyncGenerator<{ id: string | number; vect
       first = false // the header
       continue
     }
-    if (line.length > 0) yield JSON.parse(line)
+    if (line.length === 0) continue
+    const record = JSON.parse(line)
+    yield { id: record.id, vector: record.values, payload: record.metadata }
   }
 }
 

@@ -37,12 +37,26 @@ use crate::progress::Reporter;
 
 pub const FORMAT: &str = "annvault-json";
 
-/// Writes `{"id":…,"vector":[…],"payload":{…}}`.
+/// The names a text format gives a point's vector and payload: annvault's
+/// own (`vector`, `payload`), or Pinecone's (`values`, `metadata`), which
+/// the `jsonl` format uses so that other tools' scripts read its lines.
+pub(crate) struct FieldNames {
+    pub vector: &'static str,
+    pub payload: &'static str,
+}
+
+pub(crate) const ANNVAULT_FIELDS: FieldNames = FieldNames {
+    vector: "vector",
+    payload: "payload",
+};
+
+/// Writes `{"id":…,"vector":[…],"payload":{…}}` (with `names`' field names).
 pub(crate) fn write_point(
     w: &mut dyn Write,
     id: &PointId,
     vector: &[f32],
     payload: &Payload,
+    names: &FieldNames,
 ) -> io::Result<()> {
     let mut f = serde_json::ser::CompactFormatter;
     w.write_all(b"{\"id\":")?;
@@ -50,27 +64,27 @@ pub(crate) fn write_point(
         PointId::Int(n) => f.write_i64(w, *n)?,
         PointId::Str(s) => serde_json::to_writer(&mut *w, &**s).map_err(io::Error::other)?,
     }
-    w.write_all(b",\"vector\":[")?;
+    write!(w, ",\"{}\":[", names.vector)?;
     for (i, x) in vector.iter().enumerate() {
         if i > 0 {
             w.write_all(b",")?;
         }
         f.write_f32(w, *x)?;
     }
-    w.write_all(b"],\"payload\":")?;
+    write!(w, "],\"{}\":", names.payload)?;
     serde_json::to_writer(&mut *w, payload).map_err(io::Error::other)?;
     w.write_all(b"}")
 }
 
 pub fn write(w: &mut dyn Write, points: &Points<'_>, progress: &mut Reporter) -> io::Result<()> {
-    let header = TextHeader::new(FORMAT, &points.header);
+    let header = TextHeader::new(FORMAT, 1, &points.header);
     let head = serde_json::to_string(&header).map_err(io::Error::other)?;
     // The header object without its closing brace, then the points array.
     w.write_all(&head.as_bytes()[..head.len() - 1])?;
     w.write_all(b",\"points\":[")?;
     for (i, (id, vector, payload)) in points.points.iter().enumerate() {
         w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-        write_point(w, id, vector, payload)?;
+        write_point(w, id, vector, payload, &ANNVAULT_FIELDS)?;
         if i % 1024 == 1023 {
             progress.tick(i as u64 + 1);
         }
@@ -78,12 +92,15 @@ pub fn write(w: &mut dyn Write, points: &Points<'_>, progress: &mut Reporter) ->
     w.write_all(b"\n]}\n")
 }
 
-/// One point as the text formats hold it.
+/// One point as the text formats hold it, under either set of
+/// [`FieldNames`].
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct WirePoint {
     pub id: serde_json::Value,
+    #[serde(alias = "values")]
     pub vector: Vec<f32>,
+    #[serde(alias = "metadata")]
     pub payload: Payload,
 }
 
@@ -131,7 +148,7 @@ impl<'de> Visitor<'de> for Document<'_, '_, '_> {
                 let header: TextHeader =
                     serde_json::from_value(serde_json::Value::Object(std::mem::take(&mut fields)))
                         .map_err(|e| de::Error::custom(format!("bad header before points: {e}")))?;
-                let header = header.check(FORMAT).map_err(de::Error::custom)?;
+                let header = header.check(FORMAT, 1).map_err(de::Error::custom)?;
                 if let Err(e) = (ctx.on_header)(&header) {
                     ctx.stopped = Some(e);
                     return Err(de::Error::custom("stopped"));

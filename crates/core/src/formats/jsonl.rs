@@ -1,35 +1,48 @@
 //! The `jsonl` export: JSON Lines, one object per line (UTF-8, `\n`).
 //!
 //! ```text
-//! {"format":"annvault-jsonl","version":1,"dimension":3,"distance":"Cosine","count":2}
-//! {"id":1,"vector":[0.1,-2.5,3.0],"payload":{"title":"a"}}
-//! {"id":"doc-2","vector":[1e-45,0.0,7.0],"payload":{}}
+//! {"format":"annvault-jsonl","version":2,"dimension":3,"distance":"Cosine","count":2}
+//! {"id":1,"values":[0.1,-2.5,3.0],"metadata":{"title":"a"}}
+//! {"id":"doc-2","values":[1e-45,0.0,7.0],"metadata":{}}
 //! ```
 //!
-//! The first line is the header; every later non-empty line is one point,
-//! with the same fields and the same exactness rules as [`super::json`]
-//! (ids keep their type; each f32 is the shortest decimal that reads back
-//! bit for bit). A line longer than [`MAX_LINE`] is refused rather than
-//! buffered.
+//! The first line is the header; every later non-empty line is one point.
+//! Since version 2 a point's fields carry the names of Pinecone's import
+//! columns (`id`, `values`, `metadata`, as in the `parquet` export), which
+//! Qdrant, Chroma and Pinecone scripts map one to one: such a script skips
+//! the first line (the one with a `format` key) and reads each later line
+//! as a record. Version 1 files (`vector`, `payload`) still import. The
+//! exactness rules are those of [`super::json`]: ids keep their type (a JSON
+//! number for an integer id, a string otherwise); each f32 is the shortest
+//! decimal that reads back bit for bit. A line longer than [`MAX_LINE`] is
+//! refused rather than buffered.
 
 use std::io::{self, BufRead, Read, Write};
 
-use crate::formats::json::{write_point, WirePoint};
+use crate::formats::json::{write_point, FieldNames, WirePoint};
 use crate::formats::{check_point, Header, Points, ReadError, TextHeader, Visit};
 use crate::progress::Reporter;
 
 pub const FORMAT: &str = "annvault-jsonl";
+
+/// The version this module writes; it reads 1 and 2.
+const VERSION: u32 = 2;
+
+const PINECONE_FIELDS: FieldNames = FieldNames {
+    vector: "values",
+    payload: "metadata",
+};
 
 /// Longest line a reader accepts: a 65,536-dimension vector in its longest
 /// decimal form is about 1 MiB; payloads rarely pass a few KiB.
 pub const MAX_LINE: u64 = 64 << 20;
 
 pub fn write(w: &mut dyn Write, points: &Points<'_>, progress: &mut Reporter) -> io::Result<()> {
-    let header = TextHeader::new(FORMAT, &points.header);
+    let header = TextHeader::new(FORMAT, VERSION, &points.header);
     serde_json::to_writer(&mut *w, &header).map_err(io::Error::other)?;
     w.write_all(b"\n")?;
     for (i, (id, vector, payload)) in points.points.iter().enumerate() {
-        write_point(w, id, vector, payload)?;
+        write_point(w, id, vector, payload, &PINECONE_FIELDS)?;
         w.write_all(b"\n")?;
         if i % 1024 == 1023 {
             progress.tick(i as u64 + 1);
@@ -74,7 +87,9 @@ pub fn read(
             None => {
                 let h: TextHeader = serde_json::from_slice(&line)
                     .map_err(|e| ReadError::new(None, at, format!("bad header line: {e}")))?;
-                let h = h.check(FORMAT).map_err(|e| ReadError::new(None, at, e))?;
+                let h = h
+                    .check(FORMAT, VERSION)
+                    .map_err(|e| ReadError::new(None, at, e))?;
                 on_header(&h)?;
                 header = Some(h);
             }

@@ -283,21 +283,22 @@ pub(crate) struct TextHeader {
 }
 
 impl TextHeader {
-    pub(crate) fn new(format: &str, header: &Header) -> Self {
+    pub(crate) fn new(format: &str, version: u32, header: &Header) -> Self {
         TextHeader {
             format: format.into(),
-            version: 1,
+            version,
             dimension: header.dimension,
             distance: header.distance.name().into(),
             count: header.count,
         }
     }
 
-    pub(crate) fn check(self, format: &str) -> std::result::Result<Header, String> {
+    /// The header, when it names `format` at a version from 1 to `newest`.
+    pub(crate) fn check(self, format: &str, newest: u32) -> std::result::Result<Header, String> {
         if self.format != format {
             return Err(format!("format is {:?}, expected {format:?}", self.format));
         }
-        if self.version != 1 {
+        if !(1..=newest).contains(&self.version) {
             return Err(format!("unknown {format} version {}", self.version));
         }
         if self.dimension == 0 || self.dimension > crate::collection::MAX_DIMENSION {

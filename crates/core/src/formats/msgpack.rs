@@ -47,7 +47,7 @@ pub fn looks_like(start: &[u8]) -> bool {
 
 pub fn write(w: &mut dyn Write, points: &Points<'_>, progress: &mut Reporter) -> io::Result<()> {
     let mut w = w;
-    let header = TextHeader::new(FORMAT, &points.header);
+    let header = TextHeader::new(FORMAT, 1, &points.header);
     rmp_serde::encode::write_named(&mut w, &header).map_err(io::Error::other)?;
     for (i, (id, vector, payload)) in points.points.iter().enumerate() {
         let point = OutPoint {
@@ -74,7 +74,7 @@ pub fn read(
     });
     let header = TextHeader::deserialize(&mut de)
         .map_err(|e| ReadError::new(None, 0, format!("bad header: {e}")))?
-        .check(FORMAT)
+        .check(FORMAT, 1)
         .map_err(|e| ReadError::new(None, 0, e))?;
     on_header(&header)?;
     for index in 0..header.count {

@@ -229,10 +229,62 @@ fn ids_keep_their_type_in_the_text_formats() {
     let path = dir.path().join("x.jsonl");
     export_to(&c, &path, Format::Jsonl, Compression::None);
     let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains("{\"id\":1,\"vector\":[1.0]"), "{text}");
-    assert!(text.contains("{\"id\":\"1\",\"vector\":[2.0]"), "{text}");
+    assert!(
+        text.contains("{\"id\":1,\"values\":[1.0],\"metadata\":{}}"),
+        "{text}"
+    );
+    assert!(text.contains("{\"id\":\"1\",\"values\":[2.0]"), "{text}");
     let (_, _, _, points) = read_all(&path).unwrap();
     assert_eq!(points.len(), 2);
+}
+
+#[test]
+fn jsonl_lines_carry_pinecone_field_names_and_version_1_files_still_import() {
+    let c = small_collection();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v2.jsonl");
+    export_to(&c, &path, Format::Jsonl, Compression::None);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines = text.lines();
+    let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(header["version"], 2);
+    let (_, _, _, exported) = read_all(&path).unwrap();
+    for (line, point) in lines.zip(&exported) {
+        let record: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(line).unwrap();
+        let mut keys: Vec<&str> = record.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["id", "metadata", "values"], "{line}");
+        let values: Vec<f32> = serde_json::from_value(record["values"].clone()).unwrap();
+        assert_eq!(values, point.vector);
+    }
+
+    // The same points as version 1 wrote them: `vector` and `payload`.
+    let v1: String = text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let line = if i == 0 {
+                line.replace("\"version\":2", "\"version\":1")
+            } else {
+                line.replace("\"values\":", "\"vector\":")
+                    .replace("\"metadata\":", "\"payload\":")
+            };
+            line + "\n"
+        })
+        .collect();
+    assert!(v1.contains("\"vector\":") && !v1.contains("\"values\":"));
+    let old = dir.path().join("v1.jsonl");
+    std::fs::write(&old, v1).unwrap();
+    let (_, _, _, points) = read_all(&old).unwrap();
+    assert_eq!(points, exported);
+
+    // A version this reader does not know is refused, not guessed at.
+    let v3 = text.replacen("\"version\":2", "\"version\":3", 1);
+    let future = dir.path().join("v3.jsonl");
+    std::fs::write(&future, v3).unwrap();
+    let message = read_all(&future).err().unwrap().to_string();
+    assert!(message.contains("version 3"), "{message}");
 }
 
 fn small_collection() -> Collection {
@@ -310,7 +362,7 @@ fn a_bad_record_is_named_by_its_index() {
     export_to(&c, &path, Format::Jsonl, Compression::None);
     let text = std::fs::read_to_string(&path).unwrap();
     let mut lines: Vec<String> = text.lines().map(String::from).collect();
-    lines[4] = r#"{"id":9,"vector":[1.0,2.0,3.0],"payload":{}}"#.into();
+    lines[4] = r#"{"id":9,"values":[1.0,2.0,3.0],"metadata":{}}"#.into();
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     let error = validate(&path, &config, &mut Reporter::silent("import"))
         .err()
