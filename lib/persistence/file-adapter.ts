@@ -34,16 +34,28 @@
  */
 
 import { randomBytes } from 'node:crypto'
-import { promises as fs } from 'node:fs'
+import { promises as nodeFs } from 'node:fs'
 import * as path from 'node:path'
 
 import type { AdapterStats, EncodedValue, PersistenceAdapter, RawEntry, RawWrite } from './adapter'
 import { PersistenceError, PersistenceErrorCode } from './errors'
 import { compareKeys, parseGlob } from './glob'
 
+/** Every file-system call the adapter makes goes through one of these (`fs.promises` by default). */
+export type FileAdapterFileSystem = Pick<
+  typeof nodeFs,
+  'copyFile' | 'link' | 'mkdir' | 'open' | 'readdir' | 'readFile' | 'rename' | 'rm' | 'stat'
+>
+
 export interface FileAdapterOptions {
   /** The directory holding the files (created if missing). */
   basePath: string
+  /**
+   * Not for users: the file system the adapter calls (default `fs.promises`).
+   * The fault-injection and crash tests pass a wrapper that fails or records
+   * each call.
+   */
+  fileSystem?: FileAdapterFileSystem
 }
 
 /** Bytes of key per path component. */
@@ -115,19 +127,21 @@ export class FileAdapter implements PersistenceAdapter {
   private queue: Promise<unknown> = Promise.resolve()
   private lastSync: number | null = null
   private tempCounter = 0
+  private readonly fs: FileAdapterFileSystem
 
   constructor(options: FileAdapterOptions) {
     if (!options || typeof options.basePath !== 'string' || options.basePath.length === 0) {
       throw new PersistenceError('FileAdapter needs { basePath }', PersistenceErrorCode.INITIALIZATION, { adapter: 'file' })
     }
     this.basePath = path.resolve(options.basePath)
+    this.fs = options.fileSystem ?? nodeFs
   }
 
   async init(): Promise<void> {
     if (this.state === 'closed') throw this.stateError('init')
     if (this.state === 'open') return
     await this.io('init', this.basePath, async () => {
-      await fs.mkdir(this.basePath, { recursive: true })
+      await this.fs.mkdir(this.basePath, { recursive: true })
       await this.recover()
     })
     this.state = 'open'
@@ -195,12 +209,12 @@ export class FileAdapter implements PersistenceAdapter {
   clear(): Promise<void> {
     this.check('clear')
     return this.exclusive('clear', async () => {
-      const names = await fs.readdir(this.basePath)
+      const names = await this.fs.readdir(this.basePath)
       for (const name of names) {
         if (name === INTENT) continue
-        await fs.rm(path.join(this.basePath, name), { recursive: true, force: true })
+        await this.fs.rm(path.join(this.basePath, name), { recursive: true, force: true })
       }
-      await syncDir(this.basePath)
+      await syncDir(this.fs, this.basePath)
       this.lastSync = Date.now()
     })
   }
@@ -210,10 +224,10 @@ export class FileAdapter implements PersistenceAdapter {
     let totalEntries = 0
     let size = 0
     const walk = async (dir: string): Promise<void> => {
-      for (const dirent of await fs.readdir(dir, { withFileTypes: true })) {
+      for (const dirent of await this.fs.readdir(dir, { withFileTypes: true })) {
         const full = path.join(dir, dirent.name)
         if (dirent.isDirectory()) await walk(full)
-        else size += (await fs.stat(full)).size
+        else size += (await this.fs.stat(full)).size
       }
     }
     await this.io('stats', this.basePath, () => walk(this.basePath))
@@ -245,23 +259,23 @@ export class FileAdapter implements PersistenceAdapter {
   async backupTo(dest: string): Promise<number> {
     this.check('backupTo')
     return this.exclusive('backupTo', async () => {
-      await fs.mkdir(dest, { recursive: false })
+      await this.fs.mkdir(dest, { recursive: false })
       let count = 0
       const visit = async (dir: string, out: string): Promise<void> => {
-        for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+        for (const entry of await this.fs.readdir(dir, { withFileTypes: true })) {
           if (entry.name.startsWith('~')) continue
           const from = path.join(dir, entry.name)
           const to = path.join(out, entry.name)
           if (entry.isDirectory()) {
-            await fs.mkdir(to)
+            await this.fs.mkdir(to)
             await visit(from, to)
           } else if (entry.isFile() && entry.name.endsWith(SUFFIX)) {
             try {
-              await fs.link(from, to)
+              await this.fs.link(from, to)
             } catch (error) {
               const code = (error as NodeJS.ErrnoException).code
               if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP') throw error
-              await fs.copyFile(from, to)
+              await this.fs.copyFile(from, to)
             }
             count++
           }
@@ -332,7 +346,7 @@ export class FileAdapter implements PersistenceAdapter {
   private async readFile(key: string, file: string): Promise<RawEntry | null> {
     let text: string
     try {
-      text = await fs.readFile(file, 'utf8')
+      text = await this.fs.readFile(file, 'utf8')
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code
       if (code === 'ENOENT' || code === 'ENOTDIR') return null
@@ -352,7 +366,7 @@ export class FileAdapter implements PersistenceAdapter {
     const walk = async (dir: string, keyBytes: Buffer, namePrefix: string): Promise<void> => {
       let dirents
       try {
-        dirents = await fs.readdir(dir, { withFileTypes: true })
+        dirents = await this.fs.readdir(dir, { withFileTypes: true })
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code
         if (code === 'ENOENT' || code === 'ENOTDIR') return
@@ -392,11 +406,11 @@ export class FileAdapter implements PersistenceAdapter {
         const dir = path.dirname(target)
         await this.makeDirs(dir)
         const temp = this.tempName(dir)
-        await writeSynced(temp, text)
+        await writeSynced(this.fs, temp, text)
         renames.push([temp, target])
       }
     } catch (error) {
-      await Promise.all(renames.map(([temp]) => fs.rm(temp, { force: true })))
+      await Promise.all(renames.map(([temp]) => this.fs.rm(temp, { force: true })))
       throw error
     }
     const intentFile = path.join(this.basePath, INTENT)
@@ -408,19 +422,19 @@ export class FileAdapter implements PersistenceAdapter {
       }
       try {
         const temp = this.tempName(this.basePath)
-        await writeSynced(temp, JSON.stringify(intent))
-        await fs.rename(temp, intentFile)
-        await syncDir(this.basePath)
+        await writeSynced(this.fs, temp, JSON.stringify(intent))
+        await this.fs.rename(temp, intentFile)
+        await syncDir(this.fs, this.basePath)
       } catch (error) {
-        await Promise.all(renames.map(([temp]) => fs.rm(temp, { force: true })))
+        await Promise.all(renames.map(([temp]) => this.fs.rm(temp, { force: true })))
         throw error
       }
     }
     try {
-      await applyIntent(this.basePath, renames, removals)
+      await applyIntent(this.fs, this.basePath, renames, removals)
       if (batched) {
-        await fs.rm(intentFile)
-        await syncDir(this.basePath)
+        await this.fs.rm(intentFile)
+        await syncDir(this.fs, this.basePath)
       }
     } catch (error) {
       // Half applied: the intent on disk (if any) finishes it on the next init.
@@ -443,8 +457,8 @@ export class FileAdapter implements PersistenceAdapter {
     for (const part of relative.split(path.sep)) {
       const next = path.join(current, part)
       try {
-        await fs.mkdir(next)
-        await syncDir(current)
+        await this.fs.mkdir(next)
+        await syncDir(this.fs, current)
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
       }
@@ -457,7 +471,7 @@ export class FileAdapter implements PersistenceAdapter {
     const intentFile = path.join(this.basePath, INTENT)
     let intentText: string | null = null
     try {
-      intentText = await fs.readFile(intentFile, 'utf8')
+      intentText = await this.fs.readFile(intentFile, 'utf8')
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
     }
@@ -483,15 +497,16 @@ export class FileAdapter implements PersistenceAdapter {
         return full
       }
       const renames = intent.renames.map(([from, to]) => [inside(from), inside(to)] as [string, string])
-      await applyIntent(this.basePath, renames, intent.removals.map(inside), true)
-      await fs.rm(intentFile)
-      await syncDir(this.basePath)
+      await applyIntent(this.fs, this.basePath, renames, intent.removals.map(inside), true)
+      await this.fs.rm(intentFile)
+      await syncDir(this.fs, this.basePath)
     }
-    await removeTemps(this.basePath)
+    await removeTemps(this.fs, this.basePath)
   }
 }
 
 async function applyIntent(
+  fs: FileAdapterFileSystem,
   base: string,
   renames: Array<[string, string]>,
   removals: string[],
@@ -511,19 +526,19 @@ async function applyIntent(
     await fs.rm(file, { force: true })
     dirs.add(path.dirname(file))
   }
-  for (const dir of dirs) await syncDir(dir)
+  for (const dir of dirs) await syncDir(fs, dir)
   void base
 }
 
-async function removeTemps(dir: string): Promise<void> {
+async function removeTemps(fs: FileAdapterFileSystem, dir: string): Promise<void> {
   for (const dirent of await fs.readdir(dir, { withFileTypes: true })) {
     const full = path.join(dir, dirent.name)
     if (dirent.name.startsWith(TEMP_PREFIX)) await fs.rm(full, { force: true })
-    else if (dirent.isDirectory()) await removeTemps(full)
+    else if (dirent.isDirectory()) await removeTemps(fs, full)
   }
 }
 
-async function writeSynced(file: string, text: string): Promise<void> {
+async function writeSynced(fs: FileAdapterFileSystem, file: string, text: string): Promise<void> {
   const handle = await fs.open(file, 'wx')
   try {
     await handle.writeFile(text, 'utf8')
@@ -533,7 +548,7 @@ async function writeSynced(file: string, text: string): Promise<void> {
   }
 }
 
-async function syncDir(dir: string): Promise<void> {
+async function syncDir(fs: FileAdapterFileSystem, dir: string): Promise<void> {
   const handle = await fs.open(dir, 'r')
   try {
     await handle.sync()
