@@ -25,11 +25,14 @@
  * Durability: each file is written to a temp file (`~tmp-…`, a name the
  * encoding never produces) in its directory, fsynced, renamed over the old
  * one, and the directory fsynced. A batch of several keys (a `setMany`, a
- * `deleteMany`) is all or nothing across a crash: its temp files are
- * written and synced first, then an intent file `~batch.json` listing the
- * renames and removals is written durably, then they are applied and the
- * intent removed. `init()` replays an intent it finds (the batch happened)
- * and removes stray temp files (the batch did not). Writes are serialised
+ * `deleteMany`, a `maintain` sweeping several) and a `clear` are all or
+ * nothing across a crash: the temp files are written and synced first, and
+ * their directories, then an intent file `~batch.json` listing the renames
+ * and removals is written durably, then they are applied and the intent
+ * removed. `init()` replays an intent it finds (the batch happened) and
+ * removes stray temp files (the batch did not). A write that fails once its
+ * intent may be on disk leaves the adapter refusing every call (5002) until
+ * a new adapter's `init()` has finished or dropped it. Writes are serialised
  * within one adapter; two processes must not share a `basePath`.
  */
 
@@ -209,12 +212,14 @@ export class FileAdapter implements PersistenceAdapter {
   clear(): Promise<void> {
     this.check('clear')
     return this.exclusive('clear', async () => {
-      const names = await this.fs.readdir(this.basePath)
-      for (const name of names) {
-        if (name === INTENT) continue
-        await this.fs.rm(path.join(this.basePath, name), { recursive: true, force: true })
-      }
-      await syncDir(this.fs, this.basePath)
+      const names = (await this.fs.readdir(this.basePath)).filter((name) => name !== INTENT)
+      // Always through the intent: removing a directory of files is not one
+      // step, and a crash in it must not leave some of the entries.
+      await this.apply(
+        [],
+        names.map((name) => path.join(this.basePath, name)),
+        true,
+      )
       this.lastSync = Date.now()
     })
   }
@@ -287,7 +292,8 @@ export class FileAdapter implements PersistenceAdapter {
   }
 
   async close(): Promise<void> {
-    this.check('close')
+    // Not `check`: an adapter broken by a failed write still closes.
+    if (this.state !== 'open') throw this.stateError('close')
     this.state = 'closed'
     await this.queue.catch(() => undefined)
   }
@@ -396,48 +402,64 @@ export class FileAdapter implements PersistenceAdapter {
 
   /**
    * Writes `files` and removes `removals` as one step: a single file goes
-   * straight through temp + rename; several go through the intent file.
+   * straight through temp + rename; several (or any set, with `viaIntent`)
+   * go through the intent file.
    */
-  private async apply(files: Array<{ target: string; text: string }>, removals: string[]): Promise<void> {
+  private async apply(
+    files: Array<{ target: string; text: string }>,
+    removals: string[],
+    viaIntent = false,
+  ): Promise<void> {
     if (files.length === 0 && removals.length === 0) return
     const renames: Array<[string, string]> = []
+    const temps: string[] = []
+    const batched = viaIntent || files.length + removals.length > 1
+    const intentFile = path.join(this.basePath, INTENT)
+    let intentTemp = ''
     try {
+      const tempDirs = new Set<string>()
       for (const { target, text } of files) {
         const dir = path.dirname(target)
         await this.makeDirs(dir)
         const temp = this.tempName(dir)
+        temps.push(temp)
         await writeSynced(this.fs, temp, text)
         renames.push([temp, target])
+        if (dir !== this.basePath) tempDirs.add(dir)
+      }
+      if (batched) {
+        // A replay takes a missing temp file for a rename already done, so
+        // the temp files must outlive a crash before the intent can: their
+        // directories are fsynced now (the base directory is, with the intent).
+        for (const dir of tempDirs) await syncDir(this.fs, dir)
+        const intent: Intent = {
+          renames: renames.map(([from, to]) => [path.relative(this.basePath, from), path.relative(this.basePath, to)]),
+          removals: removals.map((file) => path.relative(this.basePath, file)),
+        }
+        intentTemp = this.tempName(this.basePath)
+        temps.push(intentTemp)
+        await writeSynced(this.fs, intentTemp, JSON.stringify(intent))
       }
     } catch (error) {
-      await Promise.all(renames.map(([temp]) => this.fs.rm(temp, { force: true })))
+      // Nothing is committed; a temp file that cannot be removed now is removed by the next init.
+      await Promise.allSettled(temps.map((temp) => this.fs.rm(temp, { force: true })))
       throw error
     }
-    const intentFile = path.join(this.basePath, INTENT)
-    const batched = renames.length + removals.length > 1
-    if (batched) {
-      const intent: Intent = {
-        renames: renames.map(([from, to]) => [path.relative(this.basePath, from), path.relative(this.basePath, to)]),
-        removals: removals.map((file) => path.relative(this.basePath, file)),
-      }
-      try {
-        const temp = this.tempName(this.basePath)
-        await writeSynced(this.fs, temp, JSON.stringify(intent))
-        await this.fs.rename(temp, intentFile)
-        await syncDir(this.fs, this.basePath)
-      } catch (error) {
-        await Promise.all(renames.map(([temp]) => this.fs.rm(temp, { force: true })))
-        throw error
-      }
-    }
     try {
+      if (batched) {
+        await this.fs.rename(intentTemp, intentFile)
+        await syncDir(this.fs, this.basePath)
+      }
       await applyIntent(this.fs, this.basePath, renames, removals)
       if (batched) {
         await this.fs.rm(intentFile)
         await syncDir(this.fs, this.basePath)
       }
     } catch (error) {
-      // Half applied: the intent on disk (if any) finishes it on the next init.
+      // From the intent's rename on, the batch may be committed or half
+      // applied; the next init finishes it (intent on disk) or drops its temp
+      // files (no intent). Until then this adapter must not write: an intent
+      // left on disk would be replayed over later writes.
       this.broken = new PersistenceError(
         `a write to ${this.basePath} failed half-way; open a new FileAdapter to recover: ${(error as Error).message}`,
         PersistenceErrorCode.STORAGE,
@@ -523,7 +545,7 @@ async function applyIntent(
     dirs.add(path.dirname(to))
   }
   for (const file of removals) {
-    await fs.rm(file, { force: true })
+    await fs.rm(file, { recursive: true, force: true }) // clear removes key directories
     dirs.add(path.dirname(file))
   }
   for (const dir of dirs) await syncDir(fs, dir)
