@@ -204,16 +204,8 @@ async function scenario(name: string, operation: Operation): Promise<Scenario> {
   if (known) return known
   const seeded = join(dirs.next(), 'files')
   await seed(seeded)
-  const base = copyOf(seeded)
-  const calls: string[] = []
-  let armed = false
-  const fileSystem = hookedFs({ before: (call, target) => void (armed && calls.push(`${call} ${relative(base, target)}`)) })
-  const kv = new DefaultPersistenceManager(new FileAdapter({ basePath: base, fileSystem }))
-  await kv.init()
-  armed = true
-  await operation(kv)
-  armed = false
-  await kv.close()
+  const { base, calls, error } = await crashRun(seeded, operation, Infinity)
+  expect(error).toBeUndefined()
   const made: Scenario = { seeded, old: snapshot(seeded), neu: snapshot(base), calls }
   expect(same(made.old, made.neu)).toBe(false)
   expect(Object.keys(made.neu).filter((f) => basename(f).startsWith('~'))).toEqual([])
@@ -395,45 +387,90 @@ const worlds: Array<{ entries: 'all' | 'synced'; data: 'all' | 'synced' }> = [
   { entries: 'all', data: 'synced' },
 ]
 
+interface CrashRun {
+  /** The directory as the calls left it. */
+  base: string
+  recorder: Recorder
+  /** The calls made, the one the power went out at and any tried after it included. */
+  calls: string[]
+  error: unknown
+}
+
+/**
+ * Runs `operation` over a copy of `seeded` on a recorded file system whose power goes out at
+ * call `cutAt` (counted from the operation's start; with `withInit`, the operation opens the
+ * manager itself and `init()`'s calls count).
+ */
+async function crashRun(seeded: string, operation: Operation, cutAt: number, withInit = false): Promise<CrashRun> {
+  const base = copyOf(seeded)
+  let recorder: Recorder | null = withInit ? new Recorder(base) : null
+  const calls: string[] = []
+  const fileSystem = hookedFs({
+    before(call, target) {
+      if (!recorder) return
+      calls.push(`${call} ${relative(base, target)}`)
+      if (calls.length >= cutAt) throw new PowerCut(`power cut before ${call} ${target}`)
+    },
+    after: (call, target, args, token) => recorder?.after(call, target, args, token),
+  })
+  const kv = new DefaultPersistenceManager(new FileAdapter({ basePath: base, fileSystem }))
+  if (!withInit) {
+    await kv.init()
+    recorder = new Recorder(base)
+  }
+  const error = await rejection(operation(kv))
+  await kv.close()
+  return { base, recorder: recorder!, calls, error }
+}
+
+/** Checks that the recorder saw what the directory holds, then reopens each world a power cut could leave. */
+async function checkWorlds(label: string, run: CrashRun, old: Snapshot, neu: Snapshot): Promise<void> {
+  const everything = join(dirs.next(), 'files')
+  run.recorder.materialize(everything, 'all', 'all')
+  expect([label, snapshot(everything)]).toEqual([label, snapshot(run.base)])
+  for (const world of worlds) {
+    const place = join(dirs.next(), 'files')
+    run.recorder.materialize(place, world.entries, world.data)
+    await reopenAndCheck(`${label}, entries: ${world.entries}, data: ${world.data}`, place, old, neu)
+  }
+}
+
 describe.each(operations)('FileAdapter %s', (name, operation) => {
   test('a power cut at each of its file-system calls leaves the old or the new state, the new one once it resolved', async () => {
     const { seeded, old, neu, calls } = await scenario(name, operation)
     for (let k = 1; k <= calls.length + 1; k++) {
       const cut = k <= calls.length
       const label = cut ? `${name}, power cut at call ${k} of ${calls.length} (${calls[k - 1]})` : `${name}, no power cut`
-      const base = copyOf(seeded)
-      let recorder: Recorder | null = null
-      let count = 0
-      const fileSystem = hookedFs({
-        before(call, target) {
-          if (recorder && ++count >= k) throw new PowerCut(`power cut before ${call} ${target}`)
-        },
-        after: (call, target, args, token) => recorder?.after(call, target, args, token),
-      })
-      const kv = new DefaultPersistenceManager(new FileAdapter({ basePath: base, fileSystem }))
-      await kv.init()
-      recorder = new Recorder(base)
-      const error = await rejection(operation(kv))
-      if (cut) expect([label, error instanceof PersistenceError]).toEqual([label, true])
-      else expect([label, error]).toEqual([label, undefined])
-      await kv.close()
-      // The recorder's view of "everything that happened" is the directory itself.
-      const everything = join(dirs.next(), 'files')
-      recorder.materialize(everything, 'all', 'all')
-      expect([label, snapshot(everything)]).toEqual([label, snapshot(base)])
-      for (const world of worlds) {
-        const worldLabel = `${label}, entries: ${world.entries}, data: ${world.data}`
-        const place = join(dirs.next(), 'files')
-        recorder.materialize(place, world.entries, world.data)
-        if (!cut) {
-          // Acknowledged: nothing of it may be lost, whatever was not fsynced.
-          const kvNew = new DefaultPersistenceManager(new FileAdapter({ basePath: place }))
-          await kvNew.init()
-          expect([worldLabel, differences(neu, snapshot(place))]).toEqual([worldLabel, []])
-          await kvNew.close()
-        }
-        await reopenAndCheck(worldLabel, place, old, neu)
-      }
+      const run = await crashRun(seeded, operation, k)
+      if (cut) expect([label, run.error instanceof PersistenceError]).toEqual([label, true])
+      else expect([label, run.error]).toEqual([label, undefined])
+      // Once it resolved, nothing of it may be lost, whatever was not fsynced.
+      await checkWorlds(label, run, cut ? old : neu, neu)
+    }
+  })
+})
+
+describe('FileAdapter init', () => {
+  test('a power cut at each file-system call of a recovery replaying a batch leaves it to the next init, which finishes it', async () => {
+    const [name, operation] = operations.find(([n]) => n.startsWith('setMany'))!
+    const { seeded, neu, calls } = await scenario(name, operation)
+    // The batch's first rename is its intent's; then the base directory is fsynced (open, sync,
+    // close) and the entries' renames begin: the power goes out at the first of them.
+    const intent = calls.findIndex((call) => call.startsWith('rename '))
+    expect(calls[intent + 4]).toMatch(/^rename /)
+    const crashed = await crashRun(seeded, operation, intent + 5)
+    const committed = join(dirs.next(), 'files')
+    crashed.recorder.materialize(committed, 'synced', 'synced')
+    expect(Object.keys(snapshot(committed))).toContain('~batch.json')
+    const init: Operation = (kv) => kv.init()
+    const reference = await crashRun(committed, init, Infinity, true)
+    expect(reference.error).toBeUndefined()
+    expect(snapshot(reference.base)).toEqual(neu)
+    for (let k = 1; k <= reference.calls.length; k++) {
+      const label = `recovery, power cut at call ${k} of ${reference.calls.length} (${reference.calls[k - 1]})`
+      const run = await crashRun(committed, init, k, true)
+      expect([label, run.error instanceof PersistenceError]).toEqual([label, true])
+      await checkWorlds(label, run, neu, neu)
     }
   })
 })
