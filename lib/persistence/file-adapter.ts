@@ -215,11 +215,7 @@ export class FileAdapter implements PersistenceAdapter {
       const names = (await this.fs.readdir(this.basePath)).filter((name) => name !== INTENT)
       // Always through the intent: removing a directory of files is not one
       // step, and a crash in it must not leave some of the entries.
-      await this.apply(
-        [],
-        names.map((name) => path.join(this.basePath, name)),
-        true,
-      )
+      await this.apply([], names.map((name) => path.join(this.basePath, name)), true)
       this.lastSync = Date.now()
     })
   }
