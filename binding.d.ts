@@ -15,8 +15,9 @@ export declare class NativeKv {
   /**
    * `get` on the JS thread: the table is in memory, so this is a read
    * lock and a copy of each value, microseconds for the values `maxBytes`
-   * allows. Returns `null` (reading nothing) when the entries found hold
-   * more than `maxBytes` of value and metadata: use `get` for those.
+   * allows. It never waits for the lock. Returns `null` (reading nothing)
+   * when a writer holds or waits for the lock, or when the entries found
+   * hold more than `maxBytes` of value and metadata: use `get` for those.
    */
   getSync(keys: Array<string>, now: number, maxBytes: number): Array<KvEntryOut | undefined | null> | null
   /** Writes the batch atomically. A bad write anywhere refuses all of it. */

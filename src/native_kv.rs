@@ -174,8 +174,9 @@ impl NativeKv {
 
     /// `get` on the JS thread: the table is in memory, so this is a read
     /// lock and a copy of each value, microseconds for the values `maxBytes`
-    /// allows. Returns `null` (reading nothing) when the entries found hold
-    /// more than `maxBytes` of value and metadata: use `get` for those.
+    /// allows. It never waits for the lock. Returns `null` (reading nothing)
+    /// when a writer holds or waits for the lock, or when the entries found
+    /// hold more than `maxBytes` of value and metadata: use `get` for those.
     #[napi]
     pub fn get_sync(
         &self,
@@ -184,7 +185,9 @@ impl NativeKv {
         max_bytes: f64,
     ) -> napi::Result<Option<Vec<Option<KvEntryOut>>>> {
         let sync = || -> annvault_core::Result<_> {
-            let entries = self.store.get(&keys, millis("now", now)?)?;
+            let Some(entries) = self.store.try_get(&keys, millis("now", now)?)? else {
+                return Ok(None);
+            };
             let bytes: usize = entries.iter().flatten().map(|e| e.size()).sum();
             if bytes as f64 > max_bytes {
                 return Ok(None);

@@ -18,7 +18,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, TryLockError, Weak};
 
 use crate::error::{Error, Result};
 use crate::kv::table::Applied;
@@ -234,6 +234,29 @@ impl KvStore {
             .iter()
             .map(|k| state.table.get(k, now).map(Arc::clone))
             .collect())
+    }
+
+    /// [`KvStore::get`] that never waits for the table's lock: `Ok(None)`
+    /// when a writer holds it or waits for it (a commit applying, a
+    /// `clear`), so a caller on a thread that must not block (the JS thread)
+    /// can read elsewhere instead. Keys are validated either way.
+    pub fn try_get(&self, keys: &[String], now: i64) -> Result<Option<Vec<Option<Arc<KvEntry>>>>> {
+        for (i, key) in keys.iter().enumerate() {
+            validate_key(key, (keys.len() > 1).then_some(i))?;
+        }
+        let state = match self.inner.state.try_read() {
+            Ok(state) => state,
+            Err(TryLockError::WouldBlock) => return Ok(None),
+            Err(TryLockError::Poisoned(_)) => return Err(Error::Poisoned),
+        };
+        if !state.open {
+            return Err(Error::Closed);
+        }
+        Ok(Some(
+            keys.iter()
+                .map(|k| state.table.get(k, now).map(Arc::clone))
+                .collect(),
+        ))
     }
 
     /// Writes the batch atomically: every write is checked first, and one
@@ -765,5 +788,64 @@ impl Inner {
         // Dropping the directory releases its lock.
         *dir = None;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::kv::KvValue;
+    use crate::storage::directory::{DirOptions, Durability};
+    use crate::storage::sim::SimStorage;
+
+    #[test]
+    fn try_get_reads_what_get_reads_and_never_waits_for_a_writer() {
+        let sim = SimStorage::new(7);
+        let store = KvStore::open(KvOptions {
+            storage: Arc::new(sim),
+            path: Path::new("/kv").to_path_buf(),
+            dir: DirOptions {
+                durability: Durability::Fsync,
+                ..DirOptions::default()
+            },
+        })
+        .expect("open");
+        let write = KvWrite {
+            key: "a".into(),
+            value: KvValue::Json("1".into()),
+            metadata: "{}".into(),
+            expires_at: None,
+        };
+        store.set(store.ticket(), vec![write], 10).expect("set");
+        let keys = vec!["a".to_string(), "b".to_string()];
+        let got = store
+            .try_get(&keys, 20)
+            .expect("try_get")
+            .expect("uncontended");
+        let want = store.get(&keys, 20).expect("get");
+        assert_eq!(got.len(), 2);
+        assert!(Arc::ptr_eq(
+            got[0].as_ref().expect("a"),
+            want[0].as_ref().expect("a")
+        ));
+        assert!(got[1].is_none() && want[1].is_none());
+
+        // A writer holding the lock: try_get gives up at once.
+        let held = store.inner.state.write().expect("lock");
+        assert!(store.try_get(&keys, 20).expect("try_get").is_none());
+        drop(held);
+        assert!(store.try_get(&keys, 20).expect("try_get").is_some());
+
+        // Bad keys are refused whether or not the lock is free.
+        let held = store.inner.state.write().expect("lock");
+        assert_eq!(
+            store.try_get(&[String::new()], 20).unwrap_err().code(),
+            5003
+        );
+        drop(held);
+        store.close(store.ticket()).expect("close");
+        assert!(matches!(store.try_get(&keys, 20), Err(Error::Closed)));
     }
 }
