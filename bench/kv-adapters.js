@@ -15,7 +15,10 @@
 // not the durable set measured here (lmdb-js resolves a put when committed, fsyncs later; @keyv/sqlite keeps
 // SQLite's default rollback journal).
 //
-//   node bench/kv-adapters.js [--package DIR] [--dir DIR] [--sets 1000] [--gets 20000] [--json]
+//   node bench/kv-adapters.js [--package DIR] [--dir DIR] [--sets 1000] [--gets 20000] [--rounds 10] [--json]
+//
+// The durable-set phases run interleaved (--rounds): each round gives every engine and the raw fdatasync its
+// share in turn, so a disk whose fsync latency swings during the run weighs on all of them alike.
 //
 // --package: where to load annvault from (a release build, see bench/README.md); default the repository.
 'use strict'
@@ -25,10 +28,10 @@ const os = require('node:os')
 const path = require('node:path')
 const m = require('./lib/measure')
 
-const usage = 'node bench/kv-adapters.js [--package DIR] [--dir DIR] [--sets 1000] [--gets 20000] [--json]'
+const usage = 'node bench/kv-adapters.js [--package DIR] [--dir DIR] [--sets 1000] [--gets 20000] [--rounds 10] [--json]'
 const options = m.parseArgs(
   process.argv.slice(2),
-  { package: path.join(__dirname, '..'), dir: '', sets: 1000, gets: 20000, json: false },
+  { package: path.join(__dirname, '..'), dir: '', sets: 1000, gets: 20000, rounds: 10, json: false },
   usage,
 )
 
@@ -124,28 +127,78 @@ async function readOnlyReferences(dir, results) {
   await db.close()
 }
 
-async function phases(name, store, results) {
-  const n = options.sets
-  m.phase(`${name}: ${n} durable sets, one awaited at a time`)
-  results[name] = {}
-  results[name].serial = await timed(async (call) => {
-    for (let i = 0; i < n; i++) await call(() => store.set(`user:${i}`, value(i)))
-  })
-  m.phase(`${name}: ${n} durable sets, ${INFLIGHT} in flight`)
-  results[name].inflight = await timed(async (call) => {
-    for (let i = 0; i < n; i += INFLIGHT) {
+/** One slice [from, to) of a write phase on `store`, timed; `burst` issues INFLIGHT calls before awaiting. */
+async function writeSlice(store, prefix, from, to, burst) {
+  return timed(async (call) => {
+    if (!burst) {
+      for (let i = from; i < to; i++) await call(() => store.set(`${prefix}:${i}`, value(i)))
+      return
+    }
+    for (let i = from; i < to; i += INFLIGHT) {
       const batch = []
-      for (let j = i; j < Math.min(n, i + INFLIGHT); j++) batch.push(call(() => store.set(`burst:${j}`, value(j))))
+      for (let j = i; j < Math.min(to, i + INFLIGHT); j++) batch.push(call(() => store.set(`${prefix}:${j}`, value(j))))
       await Promise.all(batch)
     }
   })
-  m.phase(`${name}: ${options.gets} gets of present keys, one awaited at a time`)
-  results[name].get = await timed(async (call) => {
-    for (let i = 0; i < options.gets; i++) {
-      const entry = await call(() => store.get(`user:${(i * 7919) % n}`))
-      if (!entry) throw new Error('missing key')
+}
+
+/**
+ * The write phases, interleaved: `--rounds` rounds, each giving every engine
+ * (and the raw fdatasync reference) its slice of the sets in turn, the order
+ * rotating per round. The disk's fsync latency here swings by 2-5x within
+ * seconds, so engines measured one after the other compare disk moods, not
+ * engines; interleaved, each sees the same mix.
+ */
+async function writePhases(engines, rawFile, results) {
+  const n = options.sets
+  const rounds = Math.max(1, Math.min(options.rounds, n))
+  const raw = { fd: fs.openSync(rawFile, 'a'), record: Buffer.alloc(1600, 0x5a), seconds: 0 }
+  const rawSlice = (from, to) => {
+    const start = m.now()
+    for (let i = from; i < to; i++) {
+      fs.writeSync(raw.fd, raw.record)
+      fs.fdatasyncSync(raw.fd)
     }
-  })
+    raw.seconds += (m.now() - start) / 1000
+  }
+  try {
+    for (const [kind, prefix, burst] of [['serial', 'user', false], ['inflight', 'burst', true]]) {
+      m.phase(`${n} durable sets ${burst ? `${INFLIGHT} in flight` : 'one awaited at a time'}, ${rounds} interleaved rounds: ${engines.map((e) => e.name).join(', ')}, raw fdatasync`)
+      for (const e of engines) results[e.name][kind] = { seconds: 0, maxSyncMs: 0 }
+      const turns = [...engines, null]
+      for (let r = 0; r < rounds; r++) {
+        const from = Math.floor((r * n) / rounds)
+        const to = Math.floor(((r + 1) * n) / rounds)
+        for (let t = 0; t < turns.length; t++) {
+          const e = turns[(t + r) % turns.length]
+          if (e === null) {
+            if (!burst) rawSlice(from, to)
+            continue
+          }
+          const slice = await writeSlice(e.store, prefix, from, to, burst)
+          results[e.name][kind].seconds += slice.seconds
+          results[e.name][kind].maxSyncMs = Math.max(results[e.name][kind].maxSyncMs, slice.maxSyncMs)
+        }
+      }
+    }
+  } finally {
+    fs.closeSync(raw.fd)
+    fs.rmSync(rawFile, { force: true })
+  }
+  return { iterations: n, perSecond: n / raw.seconds }
+}
+
+async function getPhases(engines, results) {
+  for (const e of engines) {
+    const n = options.sets
+    m.phase(`${e.name}: ${options.gets} gets of present keys, one awaited at a time`)
+    results[e.name].get = await timed(async (call) => {
+      for (let i = 0; i < options.gets; i++) {
+        const entry = await call(() => e.store.get(`user:${(i * 7919) % n}`))
+        if (!entry) throw new Error('missing key')
+      }
+    })
+  }
 }
 
 async function main() {
@@ -153,31 +206,30 @@ async function main() {
   fs.mkdirSync(dir, { recursive: true })
   const results = {}
   try {
-    m.phase(`reference: ${options.sets} × (write 1600 B + fdatasync) in ${dir}`)
-    const before = m.rawFdatasync(dir, options.sets)
-
     const better = openBetterSqlite(path.join(dir, 'better.db'))
-    await phases('better-sqlite3', better, results)
-    better.db.close()
-
     const manager = new DefaultPersistenceManager(new SQLiteAdapter({ filename: path.join(dir, 'annvault.db') }))
     await manager.init()
-    await phases('SQLiteAdapter', manager, results)
-    await manager.close()
-
     const native = new DefaultPersistenceManager(new NativeAdapter({ path: path.join(dir, 'native') }))
     await native.init()
-    await phases('NativeAdapter', native, results)
+    const engines = [
+      { name: 'better-sqlite3', store: better },
+      { name: 'SQLiteAdapter', store: manager },
+      { name: 'NativeAdapter', store: native },
+    ]
+    for (const e of engines) results[e.name] = {}
+    const interleaved = await writePhases(engines, path.join(dir, `fdatasync-reference-${process.pid}.log`), results)
+    await getPhases(engines, results)
+    better.db.close()
+    await manager.close()
     await native.close()
 
     await readOnlyReferences(dir, results)
 
-    const after = m.rawFdatasync(dir, options.sets)
-    const fdatasyncPerSecond = (before.perSecond + after.perSecond) / 2
+    const fdatasyncPerSecond = interleaved.perSecond
 
     const rate = (count, phase) => count / phase.seconds
     const rows = []
-    const summary = { fdatasyncPerSecond, fdatasyncRuns: [before.perSecond, after.perSecond], engines: {} }
+    const summary = { fdatasyncPerSecond, rounds: options.rounds, engines: {} }
     for (const name of Object.keys(results)) {
       const r = results[name]
       const e = {
@@ -220,7 +272,7 @@ async function main() {
       ['engine', 'set serial', 'vs better', 'vs fdatasync', `set ${INFLIGHT} in flight`, 'vs better', 'get', 'vs better', 'NativeAdapter get vs this', 'longest JS-thread hold (set / get)'],
       rows,
     )
-    const text = `raw fdatasync: ${m.fmt.rate(fdatasyncPerSecond)} (runs ${m.fmt.rate(before.perSecond)}, ${m.fmt.rate(after.perSecond)})\n${table}\n`
+    const text = `raw fdatasync (interleaved with the sets): ${m.fmt.rate(fdatasyncPerSecond)}\n${table}\n`
     if (options.json) {
       process.stderr.write(text)
       process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`)
