@@ -109,4 +109,19 @@ describe('progress events of checkpoints, snapshots and graph builds', () => {
     expect(closing.find((e) => e.phase === 'write')).toMatchObject({ current: 0, total: 2000 })
     expect(events.filter((e) => e.operation === 'open').length).toBeGreaterThan(0)
   })
+
+  test("a checkpoint the WAL's size starts reports to the config's onProgress", async () => {
+    const events: ProgressEvent[] = []
+    const { store } = await stores.make({
+      annAlgorithm: 'flat',
+      checkpointWalBytes: 4096,
+      onProgress: (e: ProgressEvent) => events.push(e),
+    })
+    const vectors = randomVectors(400, 3, 4)
+    // One WAL record of about 10 KB: its commit starts a checkpoint on a thread of its own.
+    await store.insert(vectors, vectors.map((_, i) => i), vectors.map(() => ({})))
+    const written = () => events.some((e) => e.operation === 'checkpoint' && e.phase === 'write' && e.total > 0 && e.current === e.total)
+    expect(await until(written)).toBe(true)
+    expect(phasesOf(events.filter((e) => e.operation === 'checkpoint'))).toContain('write')
+  })
 })
