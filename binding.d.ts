@@ -67,9 +67,9 @@ export declare class NativeStore {
   openSaveDir(dir: string, format: string, compression: string): Promise<NativeSaveDir>
   /**
    * Resolves to the snapshot's `{id, name, createdAt, sequence, count,
-   * bytes, checksum, metadata}` as JSON. `metadata`: JSON text.
+   * bytes, checksum, metadata, progressEvents}` as JSON. `metadata`: JSON text.
    */
-  createSnapshot(name: string | undefined | null, metadata: string | undefined | null, maxSnapshots: number | undefined | null): Promise<string>
+  createSnapshot(name: string | undefined | null, metadata: string | undefined | null, maxSnapshots: number | undefined | null, onProgress?: ((event: string) => void) | undefined | null): Promise<string>
   /** Resolves to every snapshot, oldest first, as a JSON array. */
   listSnapshots(): Promise<string>
   /**
@@ -87,6 +87,11 @@ export declare class NativeStore {
    */
   checkpointIfChanged(): Promise<boolean>
   get openProgressEvents(): number
+  /**
+   * Events queued to the open's `onProgress` so far: the open's, then
+   * background checkpoints' (the one a close writes too) and graph builds'.
+   */
+  get progressEvents(): number
   get collectionName(): string
   get dimension(): number
   get distance(): string
@@ -126,8 +131,11 @@ export declare class NativeStore {
   /** Resolves to `{records: [{id, payload}], total}` as JSON. */
   list(filter: string | undefined | null, limit: number): Promise<string>
   count(): Promise<number>
-  /** Writes a checkpoint now (snapshot + manifest, then the covered WAL is removed). */
-  checkpoint(): Promise<void>
+  /**
+   * Writes a checkpoint now (snapshot + manifest, then the covered WAL
+   * is removed). Resolves to the number of progress events queued.
+   */
+  checkpoint(onProgress?: ((event: string) => void) | undefined | null): Promise<number>
   /** Resolves to the store's statistics as JSON. */
   stats(): Promise<string>
   /** Writes the older backend's `ann_metadata.json` and `payloads.json` into `dir`. */
@@ -265,7 +273,9 @@ export declare function openSqliteKv(config: SqliteKvConfig): Promise<SqliteKv>
 
 /**
  * Opens a store. Resolves to a connected `NativeStore`; `onProgress`
- * receives the open's phases (`load`, `replay`, `graph`) as JSON text.
+ * receives the open's phases (`load`, `replay`, `graph`) as JSON text,
+ * then the events of the store's background work (checkpoints it starts
+ * itself or writes on close, graph builds) for as long as it lives.
  */
 export declare function openStore(config: StoreConfig, onProgress?: ((event: string) => void) | undefined | null): Promise<NativeStore>
 

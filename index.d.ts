@@ -197,7 +197,10 @@ export interface VectorStoreConfig {
   annCloseWaitMs?: number
   /**
    * Progress of the open (`connect()`, `createVectorStore`): operation 'open', phases 'load' (the
-   * checkpoint), 'replay' (the WAL, in bytes) and 'graph' (attaching the saved graph).
+   * checkpoint), 'replay' (the WAL, in bytes) and 'graph' (attaching the saved graph). Then, for as
+   * long as the store lives, its background work: operation 'checkpoint' (WAL-size and
+   * `checkpointIntervalMs` checkpoints, the one `disconnect()` writes) and 'rebuild' (graph builds
+   * from scratch, phase 'build'). See README, "Progress events".
    */
   onProgress?: (event: ProgressEvent) => void
   /** Graph parameters. Defaults: m 16, efConstruction 100, efSearch 64. */
@@ -362,10 +365,10 @@ export interface VectorStore {
   list(filters?: SearchFilters, limit?: number): Promise<[VectorStoreResult[], number]>
   /** Number of points. */
   count(): Promise<number>
-  /** Writes a checkpoint now. */
-  checkpoint(): Promise<void>
+  /** Writes a checkpoint now; `onProgress` receives operation 'checkpoint'. */
+  checkpoint(options?: { onProgress?: (event: ProgressEvent) => void }): Promise<void>
   /** Same as checkpoint(). */
-  flush(): Promise<void>
+  flush(options?: { onProgress?: (event: ProgressEvent) => void }): Promise<void>
   stats(): Promise<StoreStats>
   /** Writes the older backend's `ann_metadata.json` and `payloads.json` into `dir`. */
   exportLegacy(dir: string): Promise<void>
@@ -414,7 +417,10 @@ export interface InMemoryVectorStore extends VectorStore {
    * Takes a named snapshot of the collection as of this call (writes go on meanwhile). `name`
    * defaults to the id; unsafe or taken names are INVALID_NAME. See README, "Named snapshots and auto-save".
    */
-  createSnapshot(name?: string, options?: { metadata?: JsonValue }): Promise<SnapshotInfo>
+  createSnapshot(
+    name?: string,
+    options?: { metadata?: JsonValue; onProgress?: (event: ProgressEvent) => void },
+  ): Promise<SnapshotInfo>
   /** Every named snapshot, oldest first. */
   listSnapshots(): Promise<SnapshotInfo[]>
   /**
@@ -588,10 +594,13 @@ export type ExportCompression = 'none' | 'gzip' | 'brotli'
 
 /** A progress event: at a phase's start and end, and at most one per whole percent and per 50 ms between. */
 export interface ProgressEvent {
-  operation: 'export' | 'import' | 'verify' | 'restore' | 'open'
+  operation: 'export' | 'import' | 'verify' | 'restore' | 'open' | 'checkpoint' | 'snapshot' | 'rebuild'
   /**
    * export: 'write'; import: 'validate', then 'apply' (and 'write' for mode 'replace'); verify: 'read';
-   * restore: 'verify', 'load', 'write'; open: 'load', 'replay', 'graph'.
+   * restore: 'verify', 'load', 'write'; open: 'load', 'replay', 'graph'; checkpoint: 'index' (on
+   * disconnect, first), 'write' (the snapshot's points; total 0 when nothing changed), 'graph' (the
+   * graph saved beside it, in points), then for checkpoint() 'index' and 'graph' again when the
+   * indexer took in more; snapshot: 'files', 'write'; rebuild: 'build' (points inserted).
    */
   phase: string
   current: number

@@ -793,6 +793,8 @@ class InMemoryVectorStore {
   #timers = []
   #autoSave = { syncs: 0, checkpoints: 0, lastError: null }
   #backgroundError = null
+  // Delivers the config's onProgress events: the open's, then background checkpoints' and graph builds'.
+  #progress = null
 
   /** @param {import('./index').VectorStoreConfig} config */
   constructor(config) {
@@ -837,6 +839,7 @@ class InMemoryVectorStore {
         } finally {
           this.#opening = null
         }
+        this.#progress = relay
         await relay.settle({ progressEvents: this.#native.openProgressEvents })
       } else if (!this.#native.isOpen) {
         await this.#native.reopen()
@@ -848,7 +851,11 @@ class InMemoryVectorStore {
   async disconnect() {
     return call('disconnect', async () => {
       this.#stopTimers()
-      if (this.#native !== null && this.#native.isOpen) await this.#native.close()
+      if (this.#native !== null && this.#native.isOpen) {
+        await this.#native.close()
+        // The close's checkpoint reported to the config's onProgress: deliver it before resolving.
+        await this.#progress?.settle({ progressEvents: this.#native.progressEvents })
+      }
     })
   }
 
@@ -1015,14 +1022,23 @@ class InMemoryVectorStore {
     return call('count', async () => this.#open('count').count())
   }
 
-  /** Writes a checkpoint now: snapshot and manifest, then the WAL it covers is removed. */
-  async checkpoint() {
-    return call('checkpoint', async () => this.#writable('checkpoint').checkpoint())
+  /**
+   * Writes a checkpoint now: snapshot and manifest, then the WAL it covers is removed.
+   * `options.onProgress` receives operation 'checkpoint' (README, "Progress events").
+   */
+  async checkpoint(options) {
+    return call('checkpoint', async () => {
+      const o = transferOptions(options, ['onProgress'], 'checkpoint')
+      const store = this.#writable('checkpoint')
+      const progress = progressRelay(progressOption(o, 'checkpoint'))
+      const progressEvents = await store.checkpoint(progress.callback)
+      await progress.settle({ progressEvents })
+    })
   }
 
   /** Same as checkpoint(). */
-  async flush() {
-    return this.checkpoint()
+  async flush(options) {
+    return this.checkpoint(options)
   }
 
   async stats() {
@@ -1097,10 +1113,11 @@ class InMemoryVectorStore {
     return call('createSnapshot', async () => {
       const operation = 'createSnapshot'
       const key = name === undefined ? undefined : snapshotKey(name, 'name', operation)
-      const o = transferOptions(options, ['metadata'], operation)
+      const o = transferOptions(options, ['metadata', 'onProgress'], operation)
       const metadata = metadataText(o.metadata, operation)
       const store = this.#writable(operation)
-      return JSON.parse(await store.createSnapshot(key, metadata, this.#config.maxSnapshots))
+      const progress = progressRelay(progressOption(o, operation))
+      return progress.settle(JSON.parse(await store.createSnapshot(key, metadata, this.#config.maxSnapshots, progress.callback)))
     })
   }
 

@@ -16,10 +16,10 @@ use crate::native_store::{
 #[napi]
 impl NativeStore {
     /// Resolves to the snapshot's `{id, name, createdAt, sequence, count,
-    /// bytes, checksum, metadata}` as JSON. `metadata`: JSON text.
+    /// bytes, checksum, metadata, progressEvents}` as JSON. `metadata`: JSON text.
     #[napi(
         catch_unwind,
-        ts_args_type = "name: string | undefined | null, metadata: string | undefined | null, maxSnapshots: number | undefined | null",
+        ts_args_type = "name: string | undefined | null, metadata: string | undefined | null, maxSnapshots: number | undefined | null, onProgress?: ((event: string) => void) | undefined | null",
         ts_return_type = "Promise<string>"
     )]
     pub fn create_snapshot(
@@ -27,6 +27,7 @@ impl NativeStore {
         name: Option<String>,
         metadata: Option<String>,
         max_snapshots: Option<f64>,
+        on_progress: Option<ProgressFunction>,
     ) -> AsyncTask<Job<String>> {
         let store = Arc::clone(&self.store);
         let ticket = store.ticket();
@@ -46,7 +47,9 @@ impl NativeStore {
                     .map(|n| positive_integer("maxSnapshots", n))
                     .transpose()?,
             };
-            to_json(&store.create_snapshot(ticket, &options)?)
+            let (mut reporter, queued) = progress_reporter("snapshot", on_progress);
+            let info = store.create_snapshot_reporting(ticket, &options, &mut reporter)?;
+            with_event_count(&info, &queued)
         }))
     }
 

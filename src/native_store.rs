@@ -231,7 +231,9 @@ fn store_options(config: StoreConfig) -> annvault_core::Result<StoreOptions> {
 }
 
 /// Opens a store. Resolves to a connected `NativeStore`; `onProgress`
-/// receives the open's phases (`load`, `replay`, `graph`) as JSON text.
+/// receives the open's phases (`load`, `replay`, `graph`) as JSON text,
+/// then the events of the store's background work (checkpoints it starts
+/// itself or writes on close, graph builds) for as long as it lives.
 #[napi(
     catch_unwind,
     ts_args_type = "config: StoreConfig, onProgress?: ((event: string) => void) | undefined | null",
@@ -247,6 +249,7 @@ pub fn open_store(
         Ok(NativeStore {
             store: Arc::new(store),
             open_progress_events: queued.load(Ordering::Acquire) as f64,
+            progress_events: queued,
         })
     }))
 }
@@ -269,6 +272,8 @@ pub struct NativeStore {
     pub(crate) store: Arc<Store>,
     /// Progress events the open queued (the façade waits for them all).
     open_progress_events: f64,
+    /// Events queued to the open's `onProgress` so far, background work's included.
+    progress_events: Arc<AtomicU64>,
 }
 
 #[napi]
@@ -276,6 +281,13 @@ impl NativeStore {
     #[napi(getter)]
     pub fn open_progress_events(&self) -> f64 {
         self.open_progress_events
+    }
+
+    /// Events queued to the open's `onProgress` so far: the open's, then
+    /// background checkpoints' (the one a close writes too) and graph builds'.
+    #[napi(getter)]
+    pub fn progress_events(&self) -> f64 {
+        self.progress_events.load(Ordering::Acquire) as f64
     }
 
     #[napi(getter)]
@@ -519,12 +531,21 @@ impl NativeStore {
         AsyncTask::new(Job::new("count", move || Ok(store.len()? as u32)))
     }
 
-    /// Writes a checkpoint now (snapshot + manifest, then the covered WAL is removed).
-    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
-    pub fn checkpoint(&self) -> AsyncTask<Job<()>> {
+    /// Writes a checkpoint now (snapshot + manifest, then the covered WAL
+    /// is removed). Resolves to the number of progress events queued.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "onProgress?: ((event: string) => void) | undefined | null",
+        ts_return_type = "Promise<number>"
+    )]
+    pub fn checkpoint(&self, on_progress: Option<ProgressFunction>) -> AsyncTask<Job<f64>> {
         let store = Arc::clone(&self.store);
         let ticket = store.ticket();
-        AsyncTask::new(Job::new("checkpoint", move || store.checkpoint(ticket)))
+        AsyncTask::new(Job::new("checkpoint", move || {
+            let (mut reporter, queued) = progress_reporter("checkpoint", on_progress);
+            store.checkpoint_reporting(ticket, &mut reporter)?;
+            Ok(queued.load(Ordering::Acquire) as f64)
+        }))
     }
 
     /// Resolves to the store's statistics as JSON.

@@ -886,10 +886,23 @@ impl Graph {
         points: &[(usize, Vec<f32>)],
         foreground: &dyn Fn() -> bool,
     ) -> Result<()> {
+        self.insert_counting(points, foreground, &mut |_| {})
+    }
+
+    /// [`Graph::insert`], telling `done` how many points are in after each slice.
+    pub fn insert_counting(
+        &self,
+        points: &[(usize, Vec<f32>)],
+        foreground: &dyn Fn() -> bool,
+        done: &mut dyn FnMut(usize),
+    ) -> Result<()> {
+        let mut inserted = 0;
         for slice in points.chunks(INSERT_SLICE) {
             let refs: Vec<(&[f32], usize)> =
                 slice.iter().map(|(l, v)| (v.as_slice(), *l)).collect();
             self.engine.insert(&refs, !foreground())?;
+            inserted += slice.len();
+            done(inserted);
         }
         Ok(())
     }

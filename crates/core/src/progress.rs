@@ -1,4 +1,5 @@
-//! Progress of long operations (export, import, verify), reported at a
+//! Progress of long operations (open, checkpoint, snapshot, restore,
+//! export, import, verify, graph rebuilds), reported at a
 //! bounded rate: a phase's start and end always, and in between at most
 //! one event per whole percent and per [`MIN_INTERVAL`], so a callback
 //! costs nothing measurable however many points there are.
@@ -65,9 +66,10 @@ impl Reporter {
     }
 
     /// Reports `current` steps done, if a whole percent passed and
-    /// [`MIN_INTERVAL`] since the last event.
+    /// [`MIN_INTERVAL`] since the last event. The last step is left to
+    /// [`Reporter::finish`], so that a phase ends with one event at 100 %.
     pub fn tick(&mut self, current: u64) {
-        if self.sink.is_none() || self.total == 0 {
+        if self.sink.is_none() || current >= self.total {
             return;
         }
         let percent = current.saturating_mul(100) / self.total;
@@ -82,6 +84,12 @@ impl Reporter {
     pub fn finish(&mut self, message: impl Into<String>) {
         let total = self.total;
         self.emit(total, message.into());
+    }
+
+    /// The sink, for work this operation leaves running (a store keeps its
+    /// open's sink for its background checkpoints and graph builds).
+    pub fn sink(&self) -> Option<ProgressSink> {
+        self.sink.clone()
     }
 
     /// Events handed to the sink so far: a binding that delivers them
@@ -138,6 +146,135 @@ mod tests {
         assert_eq!(events.first().unwrap().percentage, 0.0);
         assert_eq!(events.last().unwrap().percentage, 100.0);
         assert!(events.windows(2).all(|w| w[0].current <= w[1].current));
+    }
+
+    /// A persistent HNSW store of 4-dimensional points in `root`, its
+    /// open's sink recording every event.
+    fn recorded_store(root: &std::path::Path) -> (crate::Store, Arc<Mutex<Vec<Progress>>>) {
+        use crate::storage::directory::Durability;
+        use crate::{testing, Algorithm, AnnConfig, CollectionConfig, Distance};
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&events);
+        let sink: ProgressSink = Arc::new(move |p: &Progress| seen.lock().unwrap().push(p.clone()));
+        let config = CollectionConfig::new(4, Distance::Cosine, None).unwrap();
+        let ann = AnnConfig {
+            algorithm: Algorithm::Hnsw,
+            ..AnnConfig::default()
+        };
+        let storage = Arc::new(crate::storage::fs::OsStorage);
+        let dir_options = testing::no_auto_checkpoint(Durability::Flush);
+        let persistence = testing::persistence(storage, root, dir_options);
+        let options = testing::store_options("progress", config, ann, Some(persistence));
+        let store =
+            crate::Store::open_reporting(options, &mut Reporter::new("open", Some(sink))).unwrap();
+        (store, events)
+    }
+
+    /// `n` random points, ids `0..n`, in one batch.
+    fn points(n: usize) -> crate::PointBatch {
+        let mut rng = crate::testing::Rng(7);
+        let vectors = (0..n * 4).map(|_| rng.signed()).collect();
+        let ids = (0..n as i64).map(crate::PointId::Int).collect();
+        let payloads = (0..n)
+            .map(|i| crate::testing::payload(serde_json::json!({ "i": i })))
+            .collect();
+        crate::testing::batch(4, ids, vectors, payloads)
+    }
+
+    /// The events of `operation`, split into runs of one phase each (a run
+    /// ends with the first event after its start at the phase's total).
+    fn phases(events: &[Progress], operation: &str) -> Vec<Vec<Progress>> {
+        let mut runs: Vec<Vec<Progress>> = Vec::new();
+        for e in events.iter().filter(|e| e.operation == operation) {
+            match runs.last_mut() {
+                Some(run)
+                    if run[0].phase == e.phase
+                        && !(run.len() >= 2 && run.last().unwrap().current == run[0].total) =>
+                {
+                    run.push(e.clone())
+                }
+                _ => runs.push(vec![e.clone()]),
+            }
+        }
+        runs
+    }
+
+    /// A phase starts at 0, counts up at most once per percent, and ends at its total.
+    fn assert_whole(run: &[Progress]) {
+        let (first, last) = (&run[0], run.last().unwrap());
+        assert_eq!(first.current, 0, "{run:?}");
+        assert_eq!(last.current, last.total, "{run:?}");
+        assert!(run.len() >= 2 && run.len() <= 102, "{run:?}");
+        assert!(run
+            .windows(2)
+            .all(|w| w[0].current <= w[1].current && w[0].total == w[1].total));
+    }
+
+    #[test]
+    fn a_checkpoint_reports_writing_its_points_then_the_index_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = recorded_store(dir.path());
+        store.insert(store.ticket(), points(3000)).unwrap();
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&events);
+        let mut reporter = Reporter::new(
+            "checkpoint",
+            Some(Arc::new(move |p: &Progress| {
+                seen.lock().unwrap().push(p.clone())
+            })),
+        );
+        store
+            .checkpoint_reporting(store.ticket(), &mut reporter)
+            .unwrap();
+        let runs = phases(&events.lock().unwrap(), "checkpoint");
+        let names: Vec<&str> = runs.iter().map(|r| r[0].phase).collect();
+        assert_eq!(names[0], "write", "{names:?}");
+        assert_eq!(runs[0][0].total, 3000);
+        let index = names
+            .iter()
+            .position(|&p| p == "index")
+            .expect("an index phase");
+        // Labels: the points, and any the audits gave a new label.
+        assert!(runs[index][0].total >= 3000);
+        assert!(
+            names
+                .iter()
+                .all(|p| ["write", "graph", "index"].contains(p)),
+            "{names:?}"
+        );
+        runs.iter().for_each(|run| assert_whole(run));
+        // Nothing written since: one empty `write` phase, at 100 %.
+        events.lock().unwrap().clear();
+        store
+            .checkpoint_reporting(store.ticket(), &mut reporter)
+            .unwrap();
+        let again = events.lock().unwrap().clone();
+        assert_eq!(again[0].phase, "write");
+        assert_eq!((again[0].total, again[0].percentage), (0, 100.0));
+    }
+
+    #[test]
+    fn a_graph_build_and_the_close_report_to_the_open_sink() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, events) = recorded_store(dir.path());
+        store.insert(store.ticket(), points(3000)).unwrap();
+        assert!(store
+            .wait_for_index(std::time::Duration::from_secs(600))
+            .unwrap());
+        let builds = phases(&events.lock().unwrap(), "rebuild");
+        assert!(!builds.is_empty());
+        assert_eq!(builds[0][0].phase, "build");
+        assert_eq!(builds[0][0].total, 3000);
+        builds.iter().for_each(|run| assert_whole(run));
+        store.close(store.ticket()).unwrap();
+        let runs = phases(&events.lock().unwrap(), "checkpoint");
+        let names: Vec<&str> = runs.iter().map(|r| r[0].phase).collect();
+        assert_eq!(names[..2], ["index", "write"], "{names:?}");
+        assert_eq!(runs[1][0].total, 3000);
+        runs.iter().for_each(|run| assert_whole(run));
+        // The events observed the work; the data is there.
+        store.reopen(store.ticket()).unwrap();
+        assert_eq!(store.len().unwrap(), 3000);
     }
 
     #[test]

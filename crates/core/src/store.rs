@@ -24,7 +24,7 @@ use crate::error::{BatchIndex, Error, Result};
 use crate::filter::Filter;
 use crate::id::PointId;
 use crate::op::Op;
-use crate::progress::Reporter;
+use crate::progress::{ProgressSink, Reporter};
 use crate::storage::directory::{
     CheckpointJob, CollectionDir, DirOptions, Durability, RecoveryReport,
 };
@@ -245,6 +245,9 @@ struct Inner {
     /// keeps to one core (see [`Foreground`]).
     foreground: AtomicUsize,
     ann_info: Mutex<AnnInfo>,
+    /// The open's progress sink, kept for the work no caller waits for:
+    /// background checkpoints, the one a close writes, and graph builds.
+    progress: Option<ProgressSink>,
 }
 
 /// Counts one search or write in progress for as long as it lives. On two
@@ -363,6 +366,9 @@ impl Store {
 
     /// [`Store::open`], reporting its phases: `load` (the checkpoint),
     /// `replay` (the WAL, in bytes) and `graph` (attaching the saved graph).
+    /// The store keeps `progress`'s sink for the events of its background
+    /// work: `checkpoint` (when the WAL grows past its threshold, timed, on
+    /// close) and `rebuild` (graph builds from scratch, on the indexer).
     pub fn open_reporting(options: StoreOptions, progress: &mut Reporter) -> Result<Self> {
         validate_collection_name(&options.name)?;
         options
@@ -431,6 +437,7 @@ impl Store {
                 foreground: AtomicUsize::new(0),
                 index_lock: Mutex::new(()),
                 ann_info: Mutex::new(ann_info),
+                progress: progress.sink(),
             }),
         };
         if options.ann.algorithm != ann::Algorithm::Flat {
@@ -610,7 +617,16 @@ impl Store {
     /// [`AnnConfig::close_wait`]). Reads go on meanwhile, and so do writes
     /// issued before this call. A no-op without persistence.
     pub fn checkpoint(&self, ticket: WriteTicket) -> Result<()> {
-        self.snapshot(ticket)?;
+        self.checkpoint_reporting(ticket, &mut Reporter::silent("checkpoint"))
+    }
+
+    /// [`Store::checkpoint`], reporting its phases: `write` (the snapshot's
+    /// points, total 0 when nothing changed since the last checkpoint),
+    /// `graph` (the graph saved beside it, in points), `index` (waiting for
+    /// the indexer to take in the points the snapshot holds) and `graph`
+    /// again when it took in more.
+    pub fn checkpoint_reporting(&self, ticket: WriteTicket, progress: &mut Reporter) -> Result<()> {
+        self.snapshot(ticket, progress)?;
         // As a close does, but holding no ticket (writes go on meanwhile):
         // once the indexer has taken in every point the snapshot holds, the
         // graph is saved again beside it.
@@ -622,27 +638,31 @@ impl Store {
                 (labels.epoch(), labels.count())
             };
             let deadline = Instant::now() + inner.ann.close_wait;
-            inner.wait_until(deadline, false, &|state| {
+            inner.wait_reporting(deadline, target.1, progress, &|state| {
                 inner.index_settled(state, false)
                     || state.graph.as_ref().is_some_and(|g| {
                         g.epoch == target.0 && g.indexed() >= target.1 && g.audited() >= target.1
                     })
             })?;
             if let Some(d) = lock(&inner.dir).as_ref().map(|d| d.path().to_path_buf()) {
-                inner.save_newer_graph(p, &d);
+                inner.save_newer_graph(p, &d, progress);
             }
         }
         Ok(())
     }
 
     /// Checkpoint steps 1–4: snapshot and manifest, with the graph as it is.
-    fn snapshot(&self, ticket: WriteTicket) -> Result<()> {
+    fn snapshot(&self, ticket: WriteTicket, progress: &mut Reporter) -> Result<()> {
         match self.submit(ticket, Request::Checkpoint)? {
             Outcome::Checkpoint(Some(checkpoint)) => {
                 let (job, graph) = *checkpoint;
-                self.inner.publish(&job, graph.as_ref())
+                self.inner.publish(&job, graph.as_ref(), progress)
             }
-            _ => Ok(()),
+            _ => {
+                progress.start("write", 0, "nothing written since the last checkpoint");
+                progress.finish("");
+                Ok(())
+            }
         }
     }
 
@@ -1015,10 +1035,11 @@ impl Inner {
         std::thread::spawn(move || {
             // The ticket is taken after the pre-sync: writers queue behind a
             // ticket, and they should not wait for that fsync.
+            let mut progress = Reporter::new("checkpoint", store.inner.progress.clone());
             let outcome = store
                 .inner
                 .presync_wal()
-                .and_then(|()| store.snapshot(store.ticket()));
+                .and_then(|()| store.snapshot(store.ticket(), &mut progress));
             if let Err(error) = outcome {
                 lock(&store.inner.info).last_checkpoint_error = Some(error.full_message());
             }
@@ -1075,12 +1096,17 @@ impl Inner {
     }
 
     /// Checkpoint steps 2–4, off the commit path.
-    fn publish(&self, job: &CheckpointJob, graph: Option<&Arc<Graph>>) -> Result<()> {
+    fn publish(
+        &self,
+        job: &CheckpointJob,
+        graph: Option<&Arc<Graph>>,
+        progress: &mut Reporter,
+    ) -> Result<()> {
         let (path, previous) = match lock(&self.dir).as_ref() {
             Some(d) => (d.path().to_path_buf(), d.manifest().clone()),
             None => return Ok(()),
         };
-        if let Some(manifest) = self.publish_from(&path, &previous, job, graph)? {
+        if let Some(manifest) = self.publish_from(&path, &previous, job, graph, progress)? {
             if let Some(d) = lock(&self.dir).as_mut() {
                 if d.manifest().snapshot < manifest.snapshot {
                     d.set_manifest(manifest);
@@ -1097,15 +1123,24 @@ impl Inner {
         previous: &Manifest,
         job: &CheckpointJob,
         graph: Option<&Arc<Graph>>,
+        progress: &mut Reporter,
     ) -> Result<Option<Manifest>> {
         let Some(p) = &self.persistence else {
             return Ok(None);
         };
         let _serial = lock(&self.publish);
         let newest = lock(&self.info).published_generation.max(previous.snapshot);
+        let points = job.state.len() as u64;
         if newest >= job.generation {
+            progress.start("write", points, "a later checkpoint holds these points");
+            progress.finish("");
             return Ok(None);
         }
+        progress.start(
+            "write",
+            points,
+            format!("writing checkpoint {} ({points} points)", job.generation),
+        );
         let (manifest, digest) = CollectionDir::publish_with(
             p.storage.as_ref(),
             path,
@@ -1121,7 +1156,8 @@ impl Inner {
         info.last_checkpoint_ms = Some(manifest.checkpointed_at_ms);
         info.last_checkpoint_error = None;
         drop(info);
-        self.save_graph(p, path, job, graph);
+        progress.finish(format!("wrote checkpoint {}", job.generation));
+        self.save_graph(p, path, job, graph, progress);
         Ok(Some(manifest))
     }
 
@@ -1134,10 +1170,12 @@ impl Inner {
         path: &Path,
         job: &CheckpointJob,
         graph: Option<&Arc<Graph>>,
+        progress: &mut Reporter,
     ) {
         let mut saved = None;
         let outcome = match graph {
             Some(graph) if !graph.engine.is_empty() => {
+                progress.start("graph", graph.indexed() as u64, "saving the graph");
                 let _quiet = lock(&self.index_lock);
                 saved = Some(SavedCoverage {
                     generation: job.generation,
@@ -1148,13 +1186,21 @@ impl Inner {
             }
             _ => ann::remove_saved(p.storage.as_ref(), path),
         };
-        match outcome {
-            Ok(()) => lock(&self.ann_info).saved = saved,
+        let message = match outcome {
+            Ok(()) => {
+                lock(&self.ann_info).saved = saved;
+                "saved the graph".to_owned()
+            }
             Err(error) => {
                 let mut info = lock(&self.ann_info);
                 info.saved = None;
-                info.warning = Some(format!("saving the graph failed: {}", error.full_message()));
+                let warning = format!("saving the graph failed: {}", error.full_message());
+                info.warning = Some(warning.clone());
+                warning
             }
+        };
+        if saved.is_some() {
+            progress.finish(message);
         }
     }
 
@@ -1240,6 +1286,37 @@ impl Inner {
         })
     }
 
+    /// [`Inner::wait_until`] as phase `index` of `progress`: the graph's
+    /// points against `target`.
+    fn wait_reporting(
+        &self,
+        deadline: Instant,
+        target: usize,
+        progress: &mut Reporter,
+        done: &dyn Fn(&State) -> bool,
+    ) -> Result<bool> {
+        progress.start(
+            "index",
+            target as u64,
+            format!("waiting for the indexer to take in {target} points"),
+        );
+        let progress = std::cell::RefCell::new(progress);
+        let settled = self.wait_until(deadline, false, &|state| {
+            if let Some(graph) = &state.graph {
+                progress
+                    .borrow_mut()
+                    .tick(graph.indexed().min(target) as u64);
+            }
+            done(state)
+        })?;
+        progress.into_inner().finish(if settled {
+            "the indexer took in every point"
+        } else {
+            "annCloseWaitMs passed: the graph is saved as it is"
+        });
+        Ok(settled)
+    }
+
     /// Wakes the indexer until `done` holds (or `deadline`); `audited`: ask
     /// for a full audit meanwhile.
     fn wait_until(
@@ -1277,7 +1354,7 @@ impl Inner {
     /// already). Replacing the files is atomic one by one; a crash between
     /// them leaves a graph whose checksum the map refuses, which costs a
     /// rebuild, never data.
-    fn save_newer_graph(&self, p: &Persistence, path: &Path) {
+    fn save_newer_graph(&self, p: &Persistence, path: &Path, progress: &mut Reporter) {
         // A copy (the vector arena's blocks are shared), so that writers do
         // not wait for the save.
         let (collection, graph) = match self.state.read() {
@@ -1303,12 +1380,17 @@ impl Inner {
         if generation == 0 || graph.engine.is_empty() || lock(&self.ann_info).saved == Some(now) {
             return;
         }
+        progress.start("graph", now.indexed as u64, "saving the graph");
         let _quiet = lock(&self.index_lock);
         match ann::save(p.storage.as_ref(), path, generation, collection, &graph) {
-            Ok(()) => lock(&self.ann_info).saved = Some(now),
+            Ok(()) => {
+                lock(&self.ann_info).saved = Some(now);
+                progress.finish("saved the graph");
+            }
             Err(error) => {
-                lock(&self.ann_info).warning =
-                    Some(format!("saving the graph failed: {}", error.full_message()))
+                let warning = format!("saving the graph failed: {}", error.full_message());
+                lock(&self.ann_info).warning = Some(warning.clone());
+                progress.finish(warning);
             }
         }
     }
@@ -1607,6 +1689,7 @@ impl Inner {
                 // A graph that needed more links keeps them through a
                 // rebuild (for tombstones, say): the data has not changed.
                 let links = state.graph.as_ref().and_then(|g| g.engine.connectivity());
+                let rebuilding = state.graph.is_some();
                 drop(state);
                 let Some(points) = self.prepared_labels(0..count, epoch) else {
                     return Ok(true);
@@ -1626,8 +1709,25 @@ impl Inner {
                     .map(|(i, (label, v))| (label, (i, v)))
                     .unzip();
                 let graph = Graph::new(engine, 0, 0, Vec::new());
-                graph.insert(&points, &|| self.foreground.load(Ordering::Relaxed) > 0)?;
+                let mut progress = Reporter::new("rebuild", self.progress.clone());
+                let total = points.len() as u64;
+                progress.start(
+                    "build",
+                    total,
+                    if rebuilding {
+                        format!("rebuilding the graph from {total} points")
+                    } else {
+                        format!("building the graph from {total} points")
+                    },
+                );
+                graph.insert_counting(
+                    &points,
+                    &|| self.foreground.load(Ordering::Relaxed) > 0,
+                    &mut |done| progress.tick(done as u64),
+                )?;
                 drop(points);
+                // Before the graph shows: whoever sees it has been told.
+                progress.finish(format!("built the graph of {total} points"));
                 let Ok(mut state) = self.state.write() else {
                     return Ok(false);
                 };
@@ -1666,22 +1766,34 @@ impl Inner {
             return Ok(());
         }
         if dir.is_some() && self.writes_disabled().is_none() {
+            let mut progress = Reporter::new("checkpoint", self.progress.clone());
             // The next open should search at full speed from its first query:
             // let the indexer take in the tail (every write before this close
             // is applied, later ones wait behind it) before the graph is saved.
             if self.saves_graph() {
-                self.wait_for_index(Instant::now() + self.ann.close_wait, false)?;
+                let target = {
+                    let state = self.state.read().map_err(|_| Error::Poisoned)?;
+                    state.collection.labels().count()
+                };
+                self.wait_reporting(
+                    Instant::now() + self.ann.close_wait,
+                    target,
+                    &mut progress,
+                    &|state| self.index_settled(state, false),
+                )?;
             }
             let job = self.rotate(dir)?;
             if let Some(d) = dir.as_ref() {
                 let (path, previous) = (d.path().to_path_buf(), d.manifest().clone());
                 match job {
                     Some(job) => {
-                        self.publish_from(&path, &previous, &job.0, job.1.as_ref())?;
+                        self.publish_from(&path, &previous, &job.0, job.1.as_ref(), &mut progress)?;
                     }
                     None => {
+                        progress.start("write", 0, "nothing written since the last checkpoint");
+                        progress.finish("");
                         if let Some(p) = &self.persistence {
-                            self.save_newer_graph(p, &path);
+                            self.save_newer_graph(p, &path, &mut progress);
                         }
                     }
                 }
@@ -1829,7 +1941,9 @@ impl Inner {
         let (path, previous) = (d.path().to_path_buf(), d.manifest().clone());
         // After a failure the disk holds the old state or the new one, and
         // which is unknown until it is read again: writes stop until reopen.
-        let manifest = match self.publish_from(&path, &previous, &job, None) {
+        // The restore reports its own `write` phase around this.
+        let silent = &mut Reporter::silent("restore");
+        let manifest = match self.publish_from(&path, &previous, &job, None, silent) {
             Ok(Some(manifest)) => manifest,
             Ok(None) => {
                 let error = Error::Internal {
@@ -1927,7 +2041,9 @@ impl Store {
             return Ok(false);
         }
         self.inner.presync_wal()?;
-        self.checkpoint(ticket).map(|()| true)
+        let mut progress = Reporter::new("checkpoint", self.inner.progress.clone());
+        self.checkpoint_reporting(ticket, &mut progress)
+            .map(|()| true)
     }
 }
 

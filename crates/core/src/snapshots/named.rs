@@ -370,7 +370,20 @@ impl Store {
         ticket: WriteTicket,
         options: &CreateOptions,
     ) -> Result<SnapshotInfo> {
-        self.create_snapshot_costed(ticket, options).map(|(i, _)| i)
+        self.create_snapshot_reporting(ticket, options, &mut Reporter::silent("snapshot"))
+    }
+
+    /// [`Store::create_snapshot`], reporting its phases: `files` (each file
+    /// linked or copied, and hashed unless its hash is known) and `write`
+    /// (the snapshot's manifest).
+    pub fn create_snapshot_reporting(
+        &self,
+        ticket: WriteTicket,
+        options: &CreateOptions,
+        progress: &mut Reporter,
+    ) -> Result<SnapshotInfo> {
+        self.create_snapshot_with(ticket, options, progress)
+            .map(|(i, _)| i)
     }
 
     /// [`Store::create_snapshot`], also saying what it cost.
@@ -378,6 +391,15 @@ impl Store {
         &self,
         ticket: WriteTicket,
         options: &CreateOptions,
+    ) -> Result<(SnapshotInfo, CreateCost)> {
+        self.create_snapshot_with(ticket, options, &mut Reporter::silent("snapshot"))
+    }
+
+    fn create_snapshot_with(
+        &self,
+        ticket: WriteTicket,
+        options: &CreateOptions,
+        progress: &mut Reporter,
     ) -> Result<(SnapshotInfo, CreateCost)> {
         if let Some(name) = &options.name {
             validate_name(name)?;
@@ -422,8 +444,9 @@ impl Store {
             .flat_map(|m| m.files.iter())
             .filter_map(|f| Some((f.name.clone(), (f.bytes, unhex(&f.sha256)?))))
             .collect();
-        let (info, cost) =
-            self.write_snapshot(&snapshots, pinned, &known, id, name, created_at, options)?;
+        let (info, cost) = self.write_snapshot(
+            &snapshots, pinned, &known, id, name, created_at, options, progress,
+        )?;
         drop(pin);
         if let Some(max) = options.max_snapshots {
             let all = snapshots.all()?;
@@ -445,6 +468,7 @@ impl Store {
         name: String,
         created_at: u64,
         options: &CreateOptions,
+        progress: &mut Reporter,
     ) -> Result<(SnapshotInfo, CreateCost)> {
         let storage = snapshots.storage;
         let target = snapshots.root.join(&id);
@@ -456,6 +480,11 @@ impl Store {
             .map_err(io("fsync directory", &snapshots.root))?;
         let mut cost = CreateCost::default();
         let mut files = Vec::with_capacity(pinned.files.len());
+        progress.start(
+            "files",
+            pinned.files.len() as u64,
+            format!("linking and hashing {} files", pinned.files.len()),
+        );
         for file in &pinned.files {
             let from = pinned.dir.join(file);
             let to = target.join(file);
@@ -486,7 +515,9 @@ impl Store {
                 }
             };
             files.push((file.clone(), bytes, digest));
+            progress.tick(files.len() as u64);
         }
+        progress.finish(format!("{} linked, {} copied", cost.linked, cost.copied));
         storage
             .sync_dir(&target)
             .map_err(io("fsync directory", &target))?;
@@ -512,7 +543,12 @@ impl Store {
                 })
                 .collect(),
         };
+        progress.start("write", 1, format!("writing snapshot {}", manifest.id));
         write_atomically(storage, &target, MANIFEST_NAME, &manifest.encode())?;
+        progress.finish(format!(
+            "snapshot {} of {} points",
+            manifest.id, manifest.count
+        ));
         Ok((manifest.info(), cost))
     }
 
