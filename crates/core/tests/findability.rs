@@ -195,3 +195,57 @@ fn a_weak_graph_is_rebuilt_with_more_links_and_leaves_fewer_points_unreachable()
         "{missed} missed, plain insertion leaves {plain}"
     );
 }
+
+/// Points a graph misses in their thousands (3-d points on a curve, i8
+/// codes): the audit reissues them, which leaves tombstones. Those must not
+/// start another rebuild, whose audit would reissue them again, forever
+/// (before the fix: 14 builds in 20 s and never settled). Rebuilds with
+/// more links, which the audits ask for on such a graph, are bounded.
+#[test]
+fn repairs_do_not_start_rebuilds_so_a_hard_graph_settles() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = CollectionConfig::new(3, Distance::Cosine, None).unwrap();
+    let ann = AnnConfig {
+        algorithm: Algorithm::Hnsw,
+        ..AnnConfig::default()
+    };
+    let store = Store::open(testing::store_options(
+        "curve",
+        config,
+        ann,
+        Some(testing::persistence(
+            Arc::new(OsStorage),
+            dir.path(),
+            testing::no_auto_checkpoint(annvault_core::storage::directory::Durability::Flush),
+        )),
+    ))
+    .unwrap();
+    let n = 20_000;
+    let vectors: Vec<f32> = (0..n)
+        .flat_map(|i| {
+            let t = i as f32;
+            [t.sin(), (1.3 * t).cos(), (0.7 * t).sin()]
+        })
+        .collect();
+    let batch = PointBatch::new(
+        3,
+        (0..n as i64).map(PointId::Int).collect(),
+        vectors,
+        &vec![3; n],
+        vec![Payload::new(); n],
+    )
+    .unwrap();
+    store.insert(store.ticket(), batch).unwrap();
+    assert!(
+        store.wait_for_index(Duration::from_secs(300)).unwrap(),
+        "{:?}",
+        store.stats().unwrap().index
+    );
+    let index = store.stats().unwrap().index;
+    assert!(
+        index.reinserted > 0,
+        "the data should need repairs: {index:?}"
+    );
+    assert!(index.builds <= 4, "{index:?}");
+    assert!(index.tombstones <= index.reinserted, "{index:?}");
+}
