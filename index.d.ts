@@ -229,7 +229,7 @@ export interface HnswOptions {
   /**
    * How the graph stores its own copy of the vectors. Results are always ranked on the exact
    * f32 vectors, so this trades recall at a given efSearch for memory and speed, never scores.
-   * 'auto' (default): 'i8' for Cosine, 'f32' for Dot and Euclidean. 'i8' and 'f16' are for
+   * 'auto' (default): 'i8' for Cosine from 64 dimensions up, else 'f32'. 'i8' and 'f16' are for
    * Cosine collections only.
    */
   quantization?: 'auto' | 'i8' | 'f16' | 'f32'

@@ -29,7 +29,8 @@ describe('HNSW through the façade', () => {
     // Every point is in the graph once live: the few an audit inserted again left their old
     // labels behind as tombstones.
     expect(stats.index.graphSize - stats.index.tombstones).toBe(N)
-    expect(stats.index.quantization).toBe('i8')
+    // 'auto' at 32 dimensions: f32 (i8 codes only from 64 dimensions up).
+    expect(stats.index.quantization).toBe('f32')
     expect(stats.index.unindexed).toBe(0)
     for (let i = 0; i < N; i += 7) {
       const [first] = await store.search(vectors[i], 1)

@@ -108,7 +108,7 @@ fn options(
     kind: Distance,
     dimension: usize,
 ) -> Result<(IndexOptions, Quantization)> {
-    let resolved = params.quantization.resolve(kind)?;
+    let resolved = params.quantization.resolve(kind, dimension)?;
     let quantization = match resolved {
         Quantization::I8 => ScalarKind::I8,
         Quantization::F16 => ScalarKind::F16,

@@ -205,10 +205,12 @@ fn a_weak_graph_is_rebuilt_with_more_links_and_leaves_fewer_points_unreachable()
 fn repairs_do_not_start_rebuilds_so_a_hard_graph_settles() {
     let dir = tempfile::tempdir().unwrap();
     let config = CollectionConfig::new(3, Distance::Cosine, None).unwrap();
-    let ann = AnnConfig {
+    let mut ann = AnnConfig {
         algorithm: Algorithm::Hnsw,
         ..AnnConfig::default()
     };
+    // i8 codes, asked for: 'auto' keeps f32 at 3 dimensions, where a graph misses nothing.
+    ann.hnsw.quantization = annvault_core::Quantization::I8;
     let store = Store::open(testing::store_options(
         "curve",
         config,
