@@ -1,5 +1,8 @@
 // Installs the packed tarballs into a fresh project (no Rust, no install
-// scripts, no registry: `npm install --offline`) and uses annvault from it as
+// scripts; the three runtime dependencies from npm's cache or, where the cache
+// holds only the abbreviated metadata that `npm install` of this repository
+// leaves, from the registry: `--prefer-offline`, as `--offline` fails there
+// with ENOTCACHED on a fresh machine) and uses annvault from it as
 // users do. Slow by nature: one npm pack + install, several child processes.
 
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process'
@@ -32,7 +35,7 @@ beforeAll(() => {
   mkdirSync(project)
   cpSync(join(repo, '__test__/consumer-fixture'), project, { recursive: true })
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, version: '1.0.0' }))
-  run('npm', ['install', '--offline', '--no-audit', '--no-fund', tarballs.main, tarballs.platform])
+  run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarballs.main, tarballs.platform])
 }, 300_000)
 
 afterAll(() => dirs.cleanup())
