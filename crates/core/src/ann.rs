@@ -1637,28 +1637,21 @@ mod tests {
 
     #[test]
     fn auto_takes_i8_codes_for_cosine_only_from_64_dimensions() {
-        let auto = Quantization::Auto;
-        assert_eq!(
-            auto.resolve(Distance::Cosine, 384).unwrap(),
-            Quantization::I8
-        );
-        assert_eq!(
-            auto.resolve(Distance::Cosine, 64).unwrap(),
-            Quantization::I8
-        );
-        assert_eq!(
-            auto.resolve(Distance::Cosine, 63).unwrap(),
-            Quantization::F32
-        );
-        assert_eq!(
-            auto.resolve(Distance::Cosine, 3).unwrap(),
-            Quantization::F32
-        );
-        assert_eq!(auto.resolve(Distance::Dot, 384).unwrap(), Quantization::F32);
-        assert_eq!(
-            Quantization::I8.resolve(Distance::Cosine, 3).unwrap(),
-            Quantization::I8
-        );
+        let cases = [
+            (Quantization::Auto, Distance::Cosine, 384, Quantization::I8),
+            (Quantization::Auto, Distance::Cosine, 64, Quantization::I8),
+            (Quantization::Auto, Distance::Cosine, 63, Quantization::F32),
+            (Quantization::Auto, Distance::Cosine, 3, Quantization::F32),
+            (Quantization::Auto, Distance::Dot, 384, Quantization::F32),
+            (Quantization::I8, Distance::Cosine, 3, Quantization::I8),
+        ];
+        for (asked, kind, dimension, resolved) in cases {
+            assert_eq!(
+                asked.resolve(kind, dimension).unwrap(),
+                resolved,
+                "{asked:?} {kind:?} {dimension}"
+            );
+        }
     }
 
     /// Deterministic vectors around a few shared directions, so that many

@@ -126,16 +126,18 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
-    #[test]
-    fn a_million_ticks_give_a_bounded_number_of_events() {
+    /// A sink that records every event, and the events it recorded.
+    fn recording() -> (ProgressSink, Arc<Mutex<Vec<Progress>>>) {
         let events = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&events);
-        let mut r = Reporter::new(
-            "export",
-            Some(Arc::new(move |p: &Progress| {
-                seen.lock().unwrap().push(p.clone())
-            })),
-        );
+        let sink: ProgressSink = Arc::new(move |p: &Progress| seen.lock().unwrap().push(p.clone()));
+        (sink, events)
+    }
+
+    #[test]
+    fn a_million_ticks_give_a_bounded_number_of_events() {
+        let (sink, events) = recording();
+        let mut r = Reporter::new("export", Some(sink));
         r.start("write", 1_000_000, "");
         for i in 0..1_000_000 {
             r.tick(i);
@@ -153,9 +155,7 @@ mod tests {
     fn recorded_store(root: &std::path::Path) -> (crate::Store, Arc<Mutex<Vec<Progress>>>) {
         use crate::storage::directory::Durability;
         use crate::{testing, Algorithm, AnnConfig, CollectionConfig, Distance};
-        let events = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&events);
-        let sink: ProgressSink = Arc::new(move |p: &Progress| seen.lock().unwrap().push(p.clone()));
+        let (sink, events) = recording();
         let config = CollectionConfig::new(4, Distance::Cosine, None).unwrap();
         let ann = AnnConfig {
             algorithm: Algorithm::Hnsw,
@@ -215,14 +215,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = recorded_store(dir.path());
         store.insert(store.ticket(), points(3000)).unwrap();
-        let events = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&events);
-        let mut reporter = Reporter::new(
-            "checkpoint",
-            Some(Arc::new(move |p: &Progress| {
-                seen.lock().unwrap().push(p.clone())
-            })),
-        );
+        let (sink, events) = recording();
+        let mut reporter = Reporter::new("checkpoint", Some(sink));
         store
             .checkpoint_reporting(store.ticket(), &mut reporter)
             .unwrap();

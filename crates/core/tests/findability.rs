@@ -15,13 +15,18 @@ use annvault_core::{
 const DIM: usize = 384;
 
 fn store(dir: &std::path::Path) -> Store {
-    let config = CollectionConfig::new(DIM, Distance::Cosine, None).unwrap();
     let ann = AnnConfig {
         algorithm: Algorithm::Hnsw,
         ..AnnConfig::default()
     };
+    open(dir, "f", DIM, ann)
+}
+
+/// A persistent Cosine collection of `dim` in `dir` (no automatic checkpoints).
+fn open(dir: &std::path::Path, name: &str, dim: usize, ann: AnnConfig) -> Store {
+    let config = CollectionConfig::new(dim, Distance::Cosine, None).unwrap();
     Store::open(testing::store_options(
-        "f",
+        name,
         config,
         ann,
         Some(testing::persistence(
@@ -140,18 +145,7 @@ fn a_weak_graph_is_rebuilt_with_more_links_and_leaves_fewer_points_unreachable()
         .len();
 
     let dir = tempfile::tempdir().unwrap();
-    let config = CollectionConfig::new(dim, Distance::Cosine, None).unwrap();
-    let store = Store::open(testing::store_options(
-        "weak",
-        config,
-        ann_config,
-        Some(testing::persistence(
-            Arc::new(OsStorage),
-            dir.path(),
-            testing::no_auto_checkpoint(annvault_core::storage::directory::Durability::Flush),
-        )),
-    ))
-    .unwrap();
+    let store = open(dir.path(), "weak", dim, ann_config);
     for from in (0..n).step_by(2000) {
         let batch = PointBatch::new(
             dim,
@@ -204,24 +198,13 @@ fn a_weak_graph_is_rebuilt_with_more_links_and_leaves_fewer_points_unreachable()
 #[test]
 fn repairs_do_not_start_rebuilds_so_a_hard_graph_settles() {
     let dir = tempfile::tempdir().unwrap();
-    let config = CollectionConfig::new(3, Distance::Cosine, None).unwrap();
     let mut ann = AnnConfig {
         algorithm: Algorithm::Hnsw,
         ..AnnConfig::default()
     };
     // i8 codes, asked for: 'auto' keeps f32 at 3 dimensions, where a graph misses nothing.
     ann.hnsw.quantization = annvault_core::Quantization::I8;
-    let store = Store::open(testing::store_options(
-        "curve",
-        config,
-        ann,
-        Some(testing::persistence(
-            Arc::new(OsStorage),
-            dir.path(),
-            testing::no_auto_checkpoint(annvault_core::storage::directory::Durability::Flush),
-        )),
-    ))
-    .unwrap();
+    let store = open(dir.path(), "curve", 3, ann);
     let n = 20_000;
     let vectors: Vec<f32> = (0..n)
         .flat_map(|i| {

@@ -226,14 +226,9 @@ impl KvStore {
 
     /// Live entries of `keys` at `now` (`None` where absent or expired).
     pub fn get(&self, keys: &[String], now: i64) -> Result<Vec<Option<Arc<KvEntry>>>> {
-        for (i, key) in keys.iter().enumerate() {
-            validate_key(key, (keys.len() > 1).then_some(i))?;
-        }
+        validate_keys(keys)?;
         let state = self.read()?;
-        Ok(keys
-            .iter()
-            .map(|k| state.table.get(k, now).map(Arc::clone))
-            .collect())
+        Ok(lookup(&state, keys, now))
     }
 
     /// [`KvStore::get`] that never waits for the table's lock: `Ok(None)`
@@ -241,9 +236,7 @@ impl KvStore {
     /// `clear`), so a caller on a thread that must not block (the JS thread)
     /// can read elsewhere instead. Keys are validated either way.
     pub fn try_get(&self, keys: &[String], now: i64) -> Result<Option<Vec<Option<Arc<KvEntry>>>>> {
-        for (i, key) in keys.iter().enumerate() {
-            validate_key(key, (keys.len() > 1).then_some(i))?;
-        }
+        validate_keys(keys)?;
         let state = match self.inner.state.try_read() {
             Ok(state) => state,
             Err(TryLockError::WouldBlock) => return Ok(None),
@@ -252,11 +245,7 @@ impl KvStore {
         if !state.open {
             return Err(Error::Closed);
         }
-        Ok(Some(
-            keys.iter()
-                .map(|k| state.table.get(k, now).map(Arc::clone))
-                .collect(),
-        ))
+        Ok(Some(lookup(&state, keys, now)))
     }
 
     /// Writes the batch atomically: every write is checked first, and one
@@ -518,12 +507,7 @@ fn validate_set(writes: &[KvWrite]) -> Result<()> {
 fn validate(op: &KvOp) -> Result<()> {
     match op {
         KvOp::Set { writes, .. } => validate_set(writes),
-        KvOp::Delete { keys, .. } => {
-            for (i, key) in keys.iter().enumerate() {
-                validate_key(key, (keys.len() > 1).then_some(i))?;
-            }
-            Ok(())
-        }
+        KvOp::Delete { keys, .. } => validate_keys(keys),
         KvOp::Clear | KvOp::Sweep { .. } => Ok(()),
     }
 }
@@ -789,6 +773,22 @@ impl Inner {
         *dir = None;
         Ok(())
     }
+}
+
+/// Checks every key of a read or a delete (an index in the error when there
+/// are several).
+fn validate_keys(keys: &[String]) -> Result<()> {
+    for (i, key) in keys.iter().enumerate() {
+        validate_key(key, (keys.len() > 1).then_some(i))?;
+    }
+    Ok(())
+}
+
+/// The live entries of `keys` at `now` in `state`.
+fn lookup(state: &State, keys: &[String], now: i64) -> Vec<Option<Arc<KvEntry>>> {
+    keys.iter()
+        .map(|k| state.table.get(k, now).map(Arc::clone))
+        .collect()
 }
 
 #[cfg(test)]
