@@ -3,7 +3,7 @@
 // After each, a fresh manager over the directory must hold exactly the old state or exactly the
 // new one, byte for byte, with no temp or intent file left, and must go on working.
 
-import { promises as fsp, cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync, type Dirent } from 'node:fs'
+import { promises as fsp, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, type Dirent } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import { basename, dirname, join, relative, resolve, sep } from 'node:path'
 import type { FileAdapterFileSystem } from '../lib/persistence/file-adapter'
@@ -472,5 +472,348 @@ describe('FileAdapter init', () => {
       expect([label, run.error instanceof PersistenceError]).toEqual([label, true])
       await checkWorlds(label, run, neu, neu)
     }
+  })
+})
+
+// ---------------------------------------------------------------- reads and maintenance
+
+// The reads (get, getMany, has, find, keys, iterate, stats), maintain and backupTo: a failing
+// file-system call is a 5002 naming the file, never a null, false or shorter list standing in for
+// what could not be read, and changes no file; the adapter then goes on as if it had not happened.
+// A missing key is still null: ENOENT of an entry's file is its absence, not an error.
+
+/** The time of a maintain that finds nothing expired (the seed's TTL entries expire at SETUP_TIME + 60 s). */
+const BEFORE_EXPIRY = SETUP_TIME + 1_000
+
+async function atTime<T>(time: number, run: () => Promise<T>): Promise<T> {
+  const saved = clock
+  clock = time
+  try {
+    return await run()
+  } finally {
+    clock = saved
+  }
+}
+
+async function collect(iterable: AsyncIterable<unknown>): Promise<unknown[]> {
+  const out: unknown[] = []
+  for await (const item of iterable) out.push(item)
+  return out
+}
+
+/** A read-side operation; `dest()` is a fresh path that does not exist (for backupTo). */
+type ReadOperation = (kv: DefaultPersistenceManager, dest: () => string) => Promise<unknown>
+
+const LONG_PREFIX = `${LONG_OLD.slice(0, 90)}*` // matched inside the long keys' directory
+
+async function backup(kv: DefaultPersistenceManager, dest: () => string): Promise<unknown> {
+  const to = dest()
+  const count = await (kv.adapter as FileAdapter).backupTo(to)
+  return { count, files: snapshot(to) }
+}
+
+const readOperations: Array<{ name: string; run: ReadOperation; faults?: string[]; writes?: boolean }> = [
+  { name: 'get of a key', run: (kv) => kv.get('b') },
+  { name: 'get of a key in a directory', run: (kv) => kv.get(LONG_OLD) },
+  { name: 'get of a binary value', run: (kv) => kv.get('bin') },
+  { name: 'get of a missing key', run: (kv) => kv.get('missing') },
+  { name: 'get of an expired key', run: (kv) => kv.get('exp:1') },
+  { name: 'getMany', run: (kv) => kv.getMany(['a', 'bin', 'missing', LONG_OLD, 'exp:2']) },
+  { name: 'has of a key', run: (kv) => kv.has('a') },
+  { name: 'has of a missing key', run: (kv) => kv.has('missing') },
+  { name: 'find of every key', run: (kv) => kv.find('*') },
+  { name: 'find with a prefix', run: (kv) => kv.find('b*') },
+  { name: 'find with a prefix inside a directory', run: (kv) => kv.find(LONG_PREFIX) },
+  { name: 'keys', run: (kv) => kv.keys() },
+  { name: 'keys with a prefix', run: (kv) => kv.keys('exp:*') },
+  { name: 'iterate', run: (kv) => collect(kv.iterate('*', { pageSize: 2 })) },
+  { name: 'stats', run: (kv) => kv.stats() },
+  { name: 'maintain with nothing expired', run: (kv) => atTime(BEFORE_EXPIRY, () => kv.maintain()) },
+  // Its writes (sweeping exp:1 and exp:2) are the crash tests' above; here, faults while it reads.
+  { name: 'maintain, while it reads', run: (kv) => kv.maintain(), writes: true },
+  { name: 'backupTo', run: backup, faults: ['EIO', 'EACCES', 'ENOSPC'] },
+]
+
+const READ_CALLS = new Set(['readdir', 'readFile', 'stat'])
+
+interface ReadReference {
+  seeded: string
+  /** The copy the reference ran in: `calls` name files in it. */
+  base: string
+  before: Snapshot
+  /** The operation's result and the directory after it, nothing failing. */
+  result: unknown
+  after: Snapshot
+  calls: Array<{ call: string; target: string }>
+  /** Entry file (relative path) → the key it holds. */
+  keyOf: Map<string, string>
+}
+
+let readSeed: string | null = null
+
+async function readReference(run: ReadOperation): Promise<ReadReference> {
+  if (readSeed === null) {
+    readSeed = join(dirs.next(), 'files')
+    await seed(readSeed)
+  }
+  const seeded = readSeed
+  const before = snapshot(seeded)
+  const keyOf = new Map(Object.entries(before).map(([file, text]) => [file, JSON.parse(text).key as string]))
+  const base = copyOf(seeded)
+  const calls: Array<{ call: string; target: string }> = []
+  let armed = false
+  const fileSystem = hookedFs({
+    before(call, target) {
+      if (armed) calls.push({ call, target })
+    },
+  })
+  const kv = new DefaultPersistenceManager(new FileAdapter({ basePath: base, fileSystem }))
+  await kv.init()
+  armed = true
+  const result = await run(kv, () => join(dirs.next(), 'backup'))
+  armed = false
+  await kv.close()
+  return { seeded, base, before, result, after: snapshot(base), calls, keyOf }
+}
+
+describe.each(readOperations)('FileAdapter $name', ({ name, run, faults = ['EIO', 'EACCES'], writes = false }) => {
+  const cases = [
+    ...faults.map((code) => ({ code, sticky: false, label: `${code} once` })),
+    { code: 'EIO', sticky: true, label: 'EIO from then on' },
+  ]
+  test.each(cases)('$label at each file-system call rejects with 5002 naming the file and changes nothing', async (fault) => {
+    const reference = await readReference(run)
+    // Only the reads of an operation that then writes: a fault in its writes is the crash tests'.
+    const firstWrite = reference.calls.findIndex(({ call }) => !READ_CALLS.has(call))
+    const calls = writes ? reference.calls.slice(0, firstWrite) : reference.calls
+    if (writes) expect(firstWrite).toBeGreaterThan(2)
+    else expect(same(reference.after, reference.before)).toBe(true)
+    expect(calls.length).toBeGreaterThan(0)
+    for (let k = 1; k <= calls.length; k++) {
+      const { call, target } = calls[k - 1]
+      const where = `${call} ${relative(reference.base, target)}`
+      const label = `${name}, ${fault.label} at call ${k} of ${calls.length} (${where})`
+      const base = copyOf(reference.seeded)
+      let count = 0
+      let armed = false
+      let failed: { call: string; target: string } | null = null
+      const fileSystem = hookedFs({
+        before(c, t) {
+          if (!armed) return
+          count++
+          if (count === k) failed = { call: c, target: t }
+          if (count === k || (fault.sticky && count > k)) throw errnoError(fault.code, c, t)
+        },
+      })
+      const kv = new DefaultPersistenceManager(new FileAdapter({ basePath: base, fileSystem }))
+      await kv.init()
+      const dests: string[] = []
+      const dest = () => {
+        dests.push(join(dirs.next(), 'backup'))
+        return dests[dests.length - 1]
+      }
+      armed = true
+      const error = (await rejection(run(kv, dest))) as PersistenceError | undefined
+      armed = false
+      expect([label, error instanceof PersistenceError, error?.code, error?.details.errno]).toEqual([label, true, 5002, fault.code])
+      // The error names the file the failed call was on, and for an entry's file the key.
+      const failedOn = failed as { call: string; target: string } | null
+      expect([label, failedOn?.call]).toEqual([label, call])
+      expect([label, error!.details.file]).toEqual([label, failedOn!.target])
+      expect([label, error!.message.includes(failedOn!.target)]).toEqual([label, true])
+      const entryKey = reference.keyOf.get(relative(base, failedOn!.target).split(sep).join('/'))
+      if (call === 'readFile' && entryKey !== undefined) expect([label, error!.details.key]).toEqual([label, entryKey])
+      // Not a file changed, and a backup that failed leaves no half copy (unless removing it failed too).
+      expect([label, differences(reference.before, snapshot(base))]).toEqual([label, []])
+      if (!fault.sticky) for (const d of dests) expect([label, existsSync(d)]).toEqual([label, false])
+      // A failed read breaks nothing: the same manager, faults gone, does what it would have done.
+      expect([label, await run(kv, dest)]).toEqual([label, reference.result])
+      expect([label, differences(reference.after, snapshot(base))]).toEqual([label, []])
+      await kv.close()
+    }
+  })
+})
+
+describe('FileAdapter reads: what is missing is null, not an error', () => {
+  test('a missing or expired key is null (has: false), and an expired entry is left out of find, keys and stats', async () => {
+    expect((await readReference((kv) => kv.get('missing'))).result).toBeNull()
+    expect((await readReference((kv) => kv.get('exp:1'))).result).toBeNull()
+    expect((await readReference((kv) => kv.has('missing'))).result).toBe(false)
+    expect((await readReference((kv) => kv.has('a'))).result).toBe(true)
+    expect((await readReference((kv) => kv.keys())).result).toEqual(['a', 'b', 'bin', LONG_OLD])
+    expect((await readReference((kv) => kv.stats())).result).toMatchObject({ totalEntries: 4 })
+    const b = (await readReference((kv) => kv.get('b'))).result as { value: unknown; metadata: unknown }
+    expect([b.value, b.metadata]).toEqual([{ x: 2 }, { tag: 'b' }])
+  })
+
+  test('stats does not count a file that went away after it was listed (a write renamed its temp file)', async () => {
+    const reference = await readReference((kv) => kv.stats())
+    const stats = reference.calls.filter(({ call }) => call === 'stat')
+    expect(stats.length).toBe(Object.keys(reference.before).length)
+    for (const { target } of stats) {
+      const base = copyOf(reference.seeded)
+      const gone = join(base, relative(reference.base, target))
+      const fileSystem = hookedFs({
+        before(call, t) {
+          if (call === 'stat' && t === gone) throw errnoError('ENOENT', call, t)
+        },
+      })
+      const kv = new DefaultPersistenceManager(new FileAdapter({ basePath: base, fileSystem }))
+      await kv.init()
+      const expected = reference.result as { size: number; totalEntries: number }
+      expect(await kv.stats()).toEqual({ ...expected, size: expected.size - statSync(gone).size })
+      await kv.close()
+    }
+  })
+
+  test('stats while writes go on never fails', async () => {
+    const base = join(dirs.next(), 'files')
+    const kv = new DefaultPersistenceManager(new FileAdapter({ basePath: base }))
+    await kv.init()
+    let done = false
+    const writer = (async () => {
+      for (let i = 0; i < 300; i++) await kv.set(`k${i % 7}`, i)
+      done = true
+    })()
+    const failures: unknown[] = []
+    let calls = 0
+    while (!done) {
+      calls++
+      await kv.stats().catch((error) => failures.push(error))
+    }
+    await writer
+    expect(calls).toBeGreaterThan(10)
+    expect(failures).toEqual([])
+    expect((await kv.stats()).totalEntries).toBe(7)
+    await kv.close()
+  })
+})
+
+// ---------------------------------------------------------------- corrupt entry files
+
+/** Ways an entry file can be damaged, each with the reason the error gives. */
+const corruptions: Array<{ name: string; damage: (text: string) => string | Buffer; reason: RegExp }> = [
+  { name: 'an empty file', damage: () => '', reason: /not JSON/ },
+  { name: 'the first half of the file', damage: (t) => t.slice(0, Math.floor(t.length / 2)), reason: /not JSON/ },
+  { name: 'all but its last two bytes', damage: (t) => t.slice(0, -2), reason: /not JSON/ },
+  { name: 'text that is not JSON', damage: () => 'not json\n', reason: /not JSON/ },
+  { name: 'a JSON array', damage: () => '[1,2]\n', reason: /not a key-value entry file/ },
+  { name: 'JSON null', damage: () => 'null\n', reason: /not a key-value entry file/ },
+  { name: 'format version 2', damage: (t) => t.replace('"v":1', '"v":2'), reason: /not a key-value entry file \(v 1\)/ },
+  { name: 'another key', damage: (t) => t.replace(/"key":"[^"]*"/, '"key":"other"'), reason: /holds key "other"/ },
+  {
+    name: 'metadata that is an array',
+    damage: (t) => t.replace(/"metadata":\{[^}]*\}/, '"metadata":[1]'),
+    reason: /metadata is not an object/,
+  },
+  {
+    name: 'a createdAt that is a string',
+    damage: (t) => t.replace(/"createdAt":\d+/, '"createdAt":"yesterday"'),
+    reason: /bad timestamps/,
+  },
+  { name: 'no expiresAt', damage: (t) => t.replace(/,"expiresAt":null\}/, '}'), reason: /bad expiresAt/ },
+  { name: 'an unknown kind', damage: (t) => t.replace('"kind":"json"', '"kind":"yaml"'), reason: /unknown kind "yaml"/ },
+  { name: 'no value', damage: (t) => t.replace(/"value":.*,"metadata"/, '"metadata"'), reason: /no value/ },
+  {
+    name: 'a byte that is not UTF-8',
+    damage: (t) => {
+      const at = t.indexOf('"metadata"')
+      return Buffer.concat([Buffer.from(t.slice(0, at + 1)), Buffer.from([0xff]), Buffer.from(t.slice(at + 1))])
+    },
+    reason: /not UTF-8/,
+  },
+]
+
+const binaryCorruptions: typeof corruptions = [
+  { name: 'a binary value that is not base64', damage: (t) => t.replace(/"value":"[^"]*"/, '"value":"***"'), reason: /not base64/ },
+  {
+    name: 'a binary value cut mid-character',
+    damage: (t) => t.replace(/"value":"([^"]*)"/, (_, v: string) => `"value":"${v.slice(0, 5)}"`),
+    reason: /not base64/,
+  },
+]
+
+/** The operations that read every entry or the damaged one; each must reject. */
+function readers(key: string): Array<[string, (kv: DefaultPersistenceManager) => Promise<unknown>]> {
+  const prefix = `${key.slice(0, -1)}*`
+  return [
+    ['get', (kv) => kv.get(key)],
+    ['getMany', (kv) => kv.getMany(['a', key])],
+    ['has', (kv) => kv.has(key)],
+    ['find of every key', (kv) => kv.find('*')],
+    [`find ${prefix.slice(0, 12)}`, (kv) => kv.find(prefix)],
+    ['keys', (kv) => kv.keys()],
+    [`keys ${prefix.slice(0, 12)}`, (kv) => kv.keys(prefix)],
+    ['iterate', (kv) => collect(kv.iterate('*'))],
+    ['stats', (kv) => kv.stats()],
+    ['maintain, with entries to sweep', (kv) => kv.maintain()],
+    ['maintain, with none', (kv) => atTime(BEFORE_EXPIRY, () => kv.maintain())],
+    ['set of that key (it keeps the createdAt it holds)', (kv) => kv.set(key, 'new')],
+  ]
+}
+
+const damaged = [
+  ...corruptions.flatMap((c) => [
+    { ...c, key: 'b', where: 'b.json' },
+    { ...c, key: LONG_OLD, where: 'a file in a directory' },
+  ]),
+  ...binaryCorruptions.map((c) => ({ ...c, key: 'bin', where: 'bin.json' })),
+]
+
+describe('FileAdapter corrupt entry files', () => {
+  test.each(damaged)('$name ($where) is a 5005 naming the file and the key for every read, and changes nothing', async (c) => {
+    const { key, damage, reason } = c
+    const seeded = join(dirs.next(), 'files')
+    await seed(seeded)
+    const file = Object.entries(snapshot(seeded)).find(([, text]) => JSON.parse(text).key === key)![0]
+    const path = join(seeded, ...file.split('/'))
+    const bytes = damage(readFileSync(path, 'utf8'))
+    expect(Buffer.from(bytes).equals(readFileSync(path))).toBe(false)
+    writeFileSync(path, bytes)
+    const before = snapshot(seeded)
+    const kv = new DefaultPersistenceManager(new FileAdapter({ basePath: seeded }))
+    await kv.init()
+    for (const [name, read] of readers(key)) {
+      const error = (await rejection(read(kv))) as PersistenceError | undefined
+      expect([name, error instanceof PersistenceError, error?.code]).toEqual([name, true, 5005])
+      expect([name, error!.details.file, error!.details.key]).toEqual([name, path, key])
+      expect([name, error!.message]).toEqual([name, expect.stringContaining(path)])
+      expect([name, error!.message]).toEqual([name, expect.stringMatching(reason)])
+      expect([name, error!.message.includes(JSON.stringify(key))]).toEqual([name, true])
+      expect([name, differences(before, snapshot(seeded))]).toEqual([name, []])
+    }
+    // The other entries read as before.
+    expect((await kv.get('a'))!.value).toBe(1)
+    await kv.close()
+  })
+
+  test('a file name that is not the encoding of its bytes is no entry (not a second copy of the key)', async () => {
+    const seeded = join(dirs.next(), 'files')
+    await seed(seeded)
+    const a = readFileSync(join(seeded, 'a.json'))
+    writeFileSync(join(seeded, '.61.json'), a) // `a` spelled as an escape
+    writeFileSync(join(seeded, '.ff.json'), a) // bytes that are not UTF-8
+    const kv = new DefaultPersistenceManager(new FileAdapter({ basePath: seeded }))
+    await kv.init()
+    expect(await kv.keys()).toEqual(['a', 'b', 'bin', LONG_OLD])
+    expect((await kv.stats()).totalEntries).toBe(4)
+    await kv.close()
+  })
+
+  test('backupTo copies a damaged file as it is: the copy reads back with the same 5005', async () => {
+    const seeded = join(dirs.next(), 'files')
+    await seed(seeded)
+    writeFileSync(join(seeded, 'b.json'), '{"v":1,"key":"b"')
+    const kv = new DefaultPersistenceManager(new FileAdapter({ basePath: seeded }))
+    await kv.init()
+    const dest = join(dirs.next(), 'backup')
+    await (kv.adapter as FileAdapter).backupTo(dest)
+    await kv.close()
+    expect(readFileSync(join(dest, 'b.json'), 'utf8')).toBe('{"v":1,"key":"b"')
+    const copy = new DefaultPersistenceManager(new FileAdapter({ basePath: dest }))
+    await copy.init()
+    const error = (await rejection(copy.get('b'))) as PersistenceError
+    expect([error.code, error.details.file]).toEqual([5005, join(dest, 'b.json')])
+    await copy.close()
   })
 })

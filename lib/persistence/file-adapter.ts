@@ -17,10 +17,25 @@
  * files whose names start with the encoded prefix; without a literal prefix
  * it reads every file.
  *
- * File contents: `{"v":1,"key":…,"kind":"json"|"binary","value":…,
- * "metadata":{…},"createdAt":ms,"updatedAt":ms,"expiresAt":ms|null}`, a
- * binary value as a base64 string. A file that does not parse, or whose
- * `key` is not the key its name encodes, rejects with 5005 naming it.
+ * File contents (format v1): one line of UTF-8 JSON and a newline,
+ * `{"v":1,"key":…,"kind":"json"|"binary","value":…,"metadata":{…},
+ * "createdAt":ms,"updatedAt":ms,"expiresAt":ms|null}` in that order: a
+ * JSON value as its JSON, a binary value as a padded base64 string,
+ * metadata a JSON object, times Unix milliseconds. Files written by v1 are
+ * kept in `__test__/fixtures/file-adapter-v1/`, which every later version
+ * must read back exactly. Names not of this encoding (`README`, `.61.json`
+ * for `a.json`) are not entries and are skipped; names starting with `~`
+ * are the adapter's own.
+ *
+ * Reads. A key without a file (ENOENT) is absent: `null`. Any other failed
+ * file-system call rejects with 5002 naming the file (`details.file`, and
+ * `details.key` for an entry's file, `details.errno`). A file that is not
+ * UTF-8, does not parse, has a field of the wrong type, a `v` other than 1,
+ * base64 that is not what v1 writes, or a `key` that is not the key its
+ * name encodes, rejects with 5005 naming the file and the key: every read
+ * that meets it (`get`, `has`, `find`, `keys`, `stats`, `maintain`, and a
+ * `set` of that key, which keeps its `createdAt`) does, and changes
+ * nothing; `delete` still removes it by its key.
  *
  * Durability: each file is written to a temp file (`~tmp-…`, a name the
  * encoding never produces) in its directory, fsynced, renamed over the old
@@ -224,11 +239,27 @@ export class FileAdapter implements PersistenceAdapter {
     this.check('stats')
     let totalEntries = 0
     let size = 0
+    // Not in the write queue: a temp file listed here may be renamed, or a
+    // directory removed, before it is read; what is gone is not counted.
+    const gone = (error: unknown) => (error as NodeJS.ErrnoException).code === 'ENOENT'
     const walk = async (dir: string): Promise<void> => {
-      for (const dirent of await this.fs.readdir(dir, { withFileTypes: true })) {
+      let dirents
+      try {
+        dirents = await this.fs.readdir(dir, { withFileTypes: true })
+      } catch (error) {
+        if (gone(error)) return
+        throw error
+      }
+      for (const dirent of dirents) {
         const full = path.join(dir, dirent.name)
         if (dirent.isDirectory()) await walk(full)
-        else size += (await this.fs.stat(full)).size
+        else {
+          try {
+            size += (await this.fs.stat(full)).size
+          } catch (error) {
+            if (!gone(error)) throw error
+          }
+        }
       }
     }
     await this.io('stats', this.basePath, () => walk(this.basePath))
@@ -255,36 +286,48 @@ export class FileAdapter implements PersistenceAdapter {
    * the write queue, so writes wait for it. A file is hard-linked where
    * the file system allows (an entry's file is never written in place,
    * only replaced by rename, so the link's bytes stay as they are) and
-   * copied otherwise; the caller fsyncs the tree.
+   * copied otherwise; the caller fsyncs the tree. A copy that fails
+   * rejects with 5002 and removes `dest` again (as far as the failing file
+   * system lets it); the adapter's own files are only read.
    */
   async backupTo(dest: string): Promise<number> {
     this.check('backupTo')
     return this.exclusive('backupTo', async () => {
       await this.fs.mkdir(dest, { recursive: false })
-      let count = 0
-      const visit = async (dir: string, out: string): Promise<void> => {
-        for (const entry of await this.fs.readdir(dir, { withFileTypes: true })) {
-          if (entry.name.startsWith('~')) continue
-          const from = path.join(dir, entry.name)
-          const to = path.join(out, entry.name)
-          if (entry.isDirectory()) {
-            await this.fs.mkdir(to)
-            await visit(from, to)
-          } else if (entry.isFile() && entry.name.endsWith(SUFFIX)) {
-            try {
-              await this.fs.link(from, to)
-            } catch (error) {
-              const code = (error as NodeJS.ErrnoException).code
-              if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP') throw error
-              await this.fs.copyFile(from, to)
-            }
-            count++
+      try {
+        return await this.copyTree(dest)
+      } catch (error) {
+        await this.fs.rm(dest, { recursive: true, force: true }).catch(() => undefined)
+        throw error
+      }
+    })
+  }
+
+  /** Links or copies the entries' files into `dest`; their count. */
+  private async copyTree(dest: string): Promise<number> {
+    let count = 0
+    const visit = async (dir: string, out: string): Promise<void> => {
+      for (const entry of await this.fs.readdir(dir, { withFileTypes: true })) {
+        if (entry.name.startsWith('~')) continue
+        const from = path.join(dir, entry.name)
+        const to = path.join(out, entry.name)
+        if (entry.isDirectory()) {
+          await this.fs.mkdir(to)
+          await visit(from, to)
+        } else if (entry.isFile() && entry.name.endsWith(SUFFIX)) {
+          try {
+            await this.fs.link(from, to)
+          } catch (error) {
+            const code = (error as NodeJS.ErrnoException).code
+            if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP') throw error
+            await this.fs.copyFile(from, to)
           }
+          count++
         }
       }
-      await visit(this.basePath, dest)
-      return count
-    })
+    }
+    await visit(this.basePath, dest)
+    return count
   }
 
   async close(): Promise<void> {
@@ -328,14 +371,7 @@ export class FileAdapter implements PersistenceAdapter {
     try {
       return await work()
     } catch (error) {
-      if (error instanceof PersistenceError) throw error
-      const e = error as NodeJS.ErrnoException
-      throw new PersistenceError(
-        `file adapter ${operation} failed on ${e.path ?? file}: ${e.message}`,
-        PersistenceErrorCode.STORAGE,
-        { adapter: 'file', operation, file: e.path ?? file, errno: e.code },
-        { cause: error },
-      )
+      throw storageError(operation, file, error)
     }
   }
 
@@ -345,16 +381,17 @@ export class FileAdapter implements PersistenceAdapter {
     return entry
   }
 
+  /** The entry in `file`, `null` when there is none; 5002 when it cannot be read, 5005 when it is not an entry of `key`. */
   private async readFile(key: string, file: string): Promise<RawEntry | null> {
-    let text: string
+    let bytes: Buffer
     try {
-      text = await this.fs.readFile(file, 'utf8')
+      bytes = await this.fs.readFile(file)
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code
       if (code === 'ENOENT' || code === 'ENOTDIR') return null
-      return this.io('read', file, () => Promise.reject(error))
+      throw storageError('read', file, error, { key })
     }
-    return parseFile(text, key, file)
+    return parseFile(bytes, key, file)
   }
 
   /** Every stored key starting with `prefix`, in key order; reads only the directory the prefix leads to. */
@@ -377,19 +414,31 @@ export class FileAdapter implements PersistenceAdapter {
       for (const dirent of dirents) {
         const name = dirent.name
         if (name.startsWith('~') || !name.startsWith(namePrefix)) continue
+        // Only the names the encoding writes: another spelling of a key's
+        // bytes (`.61.json` for `a.json`) is not its file, and listing it
+        // would list the key twice.
         if (dirent.isDirectory()) {
           const chunk = decodeChunk(name)
-          if (chunk && chunk.length === CHUNK_BYTES) await walk(path.join(dir, name), Buffer.concat([keyBytes, chunk]), '')
+          if (chunk && chunk.length === CHUNK_BYTES && encodeChunk(chunk) === name) {
+            await walk(path.join(dir, name), Buffer.concat([keyBytes, chunk]), '')
+          }
         } else if (name.endsWith(SUFFIX)) {
-          const chunk = decodeChunk(name.slice(0, -SUFFIX.length))
-          if (chunk && chunk.length > 0) keys.push(Buffer.concat([keyBytes, chunk]))
+          const stem = name.slice(0, -SUFFIX.length)
+          const chunk = decodeChunk(stem)
+          if (chunk && chunk.length > 0 && encodeChunk(chunk) === stem) keys.push(Buffer.concat([keyBytes, chunk]))
         }
       }
     }
     await this.io('list', this.basePath, () =>
       walk(path.join(this.basePath, ...dirs), bytes.subarray(0, fullChunks * CHUNK_BYTES), partial),
     )
-    return keys.map((k) => k.toString('utf8')).sort(compareKeys)
+    // Bytes that are not UTF-8 are no key's name either.
+    const strings: string[] = []
+    for (const k of keys) {
+      const key = k.toString('utf8')
+      if (Buffer.from(key, 'utf8').equals(k)) strings.push(key)
+    }
+    return strings.sort(compareKeys)
   }
 
   private tempName(dir: string): string {
@@ -575,6 +624,18 @@ async function syncDir(fs: FileAdapterFileSystem, dir: string): Promise<void> {
   }
 }
 
+/** A failed file-system call as a 5002 naming the file (and `extra`, e.g. the key); a `PersistenceError` passes through. */
+function storageError(operation: string, file: string, error: unknown, extra: Record<string, unknown> = {}): PersistenceError {
+  if (error instanceof PersistenceError) return error
+  const e = error as NodeJS.ErrnoException
+  return new PersistenceError(
+    `file adapter ${operation} failed on ${e.path ?? file}: ${e.message}`,
+    PersistenceErrorCode.STORAGE,
+    { adapter: 'file', operation, file: e.path ?? file, ...extra, errno: e.code },
+    { cause: error },
+  )
+}
+
 function fileText(write: RawWrite, createdAt: number, now: number): string {
   const value =
     write.value.kind === 'json' ? write.value.text : JSON.stringify(Buffer.from(write.value.bytes).toString('base64'))
@@ -584,9 +645,22 @@ function fileText(write: RawWrite, createdAt: number, now: number): string {
   )
 }
 
-function parseFile(text: string, key: string, file: string): RawEntry {
+const UTF8 = new TextDecoder('utf-8', { fatal: true })
+
+function parseFile(bytes: Uint8Array, key: string, file: string): RawEntry {
   const corrupt = (reason: string) =>
-    new PersistenceError(`${file} is corrupt: ${reason}`, PersistenceErrorCode.DATABASE, { adapter: 'file', file, key })
+    new PersistenceError(`${file} is corrupt (key ${JSON.stringify(key)}): ${reason}`, PersistenceErrorCode.DATABASE, {
+      adapter: 'file',
+      file,
+      key,
+    })
+  let text: string
+  try {
+    // Fatal: a damaged byte must not turn into U+FFFD inside a value.
+    text = UTF8.decode(bytes)
+  } catch {
+    throw corrupt('not UTF-8')
+  }
   let stored: StoredFile
   try {
     stored = JSON.parse(text) as StoredFile
@@ -605,10 +679,10 @@ function parseFile(text: string, key: string, file: string): RawEntry {
     if (stored.value === undefined) throw corrupt('no value')
     value = { kind: 'json', text: JSON.stringify(stored.value) }
   } else if (stored.kind === 'binary') {
-    if (typeof stored.value !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(stored.value)) {
-      throw corrupt('binary value is not base64')
-    }
-    value = { kind: 'binary', bytes: Buffer.from(stored.value, 'base64') }
+    const bytes = typeof stored.value === 'string' ? Buffer.from(stored.value, 'base64') : null
+    // Padded base64 as written: Node decodes any string, skipping what is not base64.
+    if (bytes === null || bytes.toString('base64') !== stored.value) throw corrupt('binary value is not base64')
+    value = { kind: 'binary', bytes }
   } else throw corrupt(`unknown kind ${JSON.stringify(stored.kind)}`)
   return {
     key,
