@@ -342,4 +342,6 @@ export interface StoreConfig {
   hnsw?: HnswConfig
   /** With `annAlgorithm: 'faiss'` only. */
   faiss?: FaissConfig
+  /** 'memory' (default) or 'disk': where the vectors are served from. */
+  vectorStorage?: string
 }

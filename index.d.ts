@@ -207,6 +207,18 @@ export interface VectorStoreConfig {
   hnsw?: HnswOptions
   /** With `annAlgorithm: 'faiss'` only (INVALID_ARGUMENT otherwise). */
   faiss?: FaissOptions
+  /** Where the data is served from (README: "Vectors on disk"). Given on each open. */
+  storage?: StorageOptions
+}
+
+export interface StorageOptions {
+  /**
+   * 'memory' (default): the vectors live in the process's memory. 'disk': they are served from
+   * memory maps of the checkpoint files (the page cache holds what searches read), and only those
+   * written since the last checkpoint stay in memory; the graph's copy stays in memory. Needs a
+   * persistent store with uncompressed checkpoints (INVALID_ARGUMENT otherwise).
+   */
+  vectors?: 'memory' | 'disk'
 }
 
 /** The faiss engine (README: "faiss"). */
@@ -331,6 +343,13 @@ export interface StoreStats {
   tornTail: TornTail | null
   recoveredTo: string | null
   index: IndexStats
+  /** Where the vectors are served from: `storage.vectors` as opened. */
+  vectorStorage: 'memory' | 'disk'
+  /**
+   * Vectors held in the process's own memory: every point's in 'memory' mode; in 'disk' mode those
+   * written (or overwritten) since the last checkpoint.
+   */
+  vectorsInMemory: number
   /** The auto-save timers and what they did (in-memory backend). */
   autoSave?: AutoSaveStats
 }

@@ -508,7 +508,10 @@ const CONFIG_KEYS = new Set([
   'onProgress',
   'hnsw',
   'faiss',
+  'storage',
 ])
+
+const STORAGE_KEYS = new Set(['vectors'])
 
 const FAISS_KEYS = new Set(['index', 'nprobe', 'trainPoints'])
 
@@ -579,6 +582,13 @@ function hnswOf(config, operation) {
     efSearch: optionOf(hnsw, 'efSearch', 'number', operation, 'hnsw.efSearch'),
     quantization: optionOf(hnsw, 'quantization', 'string', operation, 'hnsw.quantization'),
   }
+}
+
+function storageOf(config, operation) {
+  if (config.storage === undefined) return undefined
+  const storage = readOptions(config.storage, 'storage', operation)
+  checkKnown(storage, STORAGE_KEYS, 'storage', operation)
+  return { vectors: optionOf(storage, 'vectors', 'string', operation, 'storage.vectors') }
 }
 
 function wellFormedPath(path, name, operation) {
@@ -671,6 +681,7 @@ function normalizeConfig(input) {
     onProgress: progressOption(config, operation),
     hnsw: hnswOf(config, operation),
     faiss: faissOf(config, operation),
+    storage: storageOf(config, operation),
   }
 }
 
@@ -831,6 +842,7 @@ class InMemoryVectorStore {
           annCloseWaitMs: c.annCloseWaitMs,
           hnsw: c.hnsw,
           faiss: c.faiss,
+          vectorStorage: c.storage?.vectors,
           },
           relay.callback,
         )

@@ -91,6 +91,8 @@ pub struct StoreConfig {
     pub hnsw: Option<HnswConfig>,
     /// With `annAlgorithm: 'faiss'` only.
     pub faiss: Option<FaissConfig>,
+    /// 'memory' (default) or 'disk': where the vectors are served from.
+    pub vector_storage: Option<String>,
 }
 
 #[napi(object)]
@@ -110,6 +112,18 @@ pub struct HnswConfig {
     pub ef_search: Option<f64>,
     /// 'auto' (default), 'i8', 'f16' or 'f32'.
     pub quantization: Option<String>,
+}
+
+/// `storage.vectors`: whether the vectors are served from disk.
+fn vectors_on_disk(name: Option<&str>) -> annvault_core::Result<bool> {
+    match name {
+        None | Some("memory") => Ok(false),
+        Some("disk") => Ok(true),
+        Some(other) => Err(annvault_core::Error::InvalidArgument {
+            name: "storage.vectors",
+            reason: format!("expected 'memory' or 'disk', got {other:?}"),
+        }),
+    }
 }
 
 /// Longest `annCloseWaitMs`: one hour.
@@ -224,7 +238,8 @@ fn store_options(config: StoreConfig) -> annvault_core::Result<StoreOptions> {
     let ann = ann_config(&config)?;
     Ok(StoreOptions {
         name: config.collection_name,
-        config: CollectionConfig::new(dimension, distance, max_vectors)?,
+        config: CollectionConfig::new(dimension, distance, max_vectors)?
+            .with_vectors_on_disk(vectors_on_disk(config.vector_storage.as_deref())?),
         persistence,
         ann,
     })

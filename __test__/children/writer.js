@@ -37,6 +37,8 @@ async function main() {
     persistencePath: path,
     durability,
     checkpointWalBytes: 64 * 1024,
+    // ANNVAULT_TEST_VECTORS=disk: vectors served from the checkpoint files.
+    storage: process.env.ANNVAULT_TEST_VECTORS ? { vectors: process.env.ANNVAULT_TEST_VECTORS } : undefined,
   })
   process.stdout.write('ready\n')
   for (let n = Number(start); ; ) {

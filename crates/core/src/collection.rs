@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use crate::distance::Distance;
 use crate::error::{BatchIndex, Error, Result};
 use crate::filter::Filter;
-use crate::flat::{self, VectorArena};
+use crate::flat::{self, MappedVectors, VectorArena};
 use crate::id::PointId;
 use crate::journal::{ChangeJournal, Changes, JournalMark};
 use crate::matches::{MatchCache, Matches};
@@ -36,6 +36,9 @@ pub struct CollectionConfig {
     pub dimension: usize,
     pub distance: Distance,
     pub max_vectors: Option<usize>,
+    /// Serve the vectors from memory maps of the checkpoint files
+    /// (`storage.vectors: 'disk'`) rather than from the process's memory.
+    pub vectors_on_disk: bool,
 }
 
 impl CollectionConfig {
@@ -56,7 +59,16 @@ impl CollectionConfig {
             dimension,
             distance,
             max_vectors,
+            vectors_on_disk: false,
         })
+    }
+
+    /// The same configuration with the vectors served from disk or not.
+    pub fn with_vectors_on_disk(self, on_disk: bool) -> Self {
+        CollectionConfig {
+            vectors_on_disk: on_disk,
+            ..self
+        }
     }
 }
 
@@ -546,9 +558,40 @@ impl Collection {
         start: usize,
         payloads: Vec<Payload>,
     ) -> Result<Self> {
-        let dim = config.dimension;
         let count = ids.len();
-        if count != payloads.len() || vectors.len() < start + count * dim {
+        if vectors.len() < start + count * config.dimension {
+            return Err(Error::Internal {
+                reason: "snapshot columns differ in length".into(),
+            });
+        }
+        let arena = VectorArena::from_vec(config.dimension, vectors, start, count);
+        Collection::from_arena(config, ids, arena, payloads)
+    }
+
+    /// Builds a collection whose vectors stay in `vectors`, a memory map of
+    /// its snapshot file (vectors on disk).
+    pub fn from_mapped(
+        config: CollectionConfig,
+        ids: Vec<PointId>,
+        vectors: MappedVectors,
+        payloads: Vec<Payload>,
+    ) -> Result<Self> {
+        if vectors.count() != ids.len() || vectors.dim() != config.dimension {
+            return Err(Error::Internal {
+                reason: "snapshot columns differ in length".into(),
+            });
+        }
+        Collection::from_arena(config, ids, VectorArena::from_mapped(vectors), payloads)
+    }
+
+    fn from_arena(
+        config: CollectionConfig,
+        ids: Vec<PointId>,
+        arena: VectorArena,
+        payloads: Vec<Payload>,
+    ) -> Result<Self> {
+        let count = ids.len();
+        if count != payloads.len() || arena.slots() != count {
             return Err(Error::Internal {
                 reason: "snapshot columns differ in length".into(),
             });
@@ -570,7 +613,7 @@ impl Collection {
             config,
             slot_of,
             points,
-            arena: VectorArena::from_vec(dim, vectors, start, count),
+            arena,
             free_slots: Vec::new(),
             labels: Labels {
                 slot_of_label: (0..count as u32).collect(),
@@ -581,6 +624,40 @@ impl Collection {
             matches: MatchCache::default(),
             journal: ChangeJournal::with_slots(count),
         })
+    }
+
+    /// Serves the vectors from `vectors`, the checkpoint file just written
+    /// from `copy` (this collection as it was when the checkpoint began;
+    /// the file holds its live points in slot order). Vectors written since
+    /// stay in memory. Returns `false`, changing nothing, when this
+    /// collection's history since `copy` cannot be told (a clear, or
+    /// another history): its vectors then stay where they are.
+    pub fn rebase_vectors(&mut self, copy: &Collection, vectors: MappedVectors) -> bool {
+        let mark = copy.journal_mark();
+        if !self.journal.wrote_only_since(mark) {
+            return false;
+        }
+        if vectors.count() != copy.len() || vectors.dim() != self.config.dimension {
+            return false;
+        }
+        let mut next_row = 0u32;
+        let rows: Vec<Option<u32>> = copy
+            .points
+            .iter()
+            .map(|point| {
+                point.as_ref().map(|_| {
+                    next_row += 1;
+                    next_row - 1
+                })
+            })
+            .collect();
+        let points = &self.points;
+        let journal = &self.journal;
+        self.arena.rebase(vectors, &rows, |slot| {
+            matches!(points.get(slot as usize), Some(Some(_)))
+                && (rows[slot as usize].is_none() || journal.written_after(slot, mark))
+        });
+        true
     }
 
     /// Whether `batch` may be inserted into `len` points of which `present`
@@ -1077,5 +1154,121 @@ mod tests {
         assert_eq!(parse_payloads(r#"[{"a":1},[]]"#).unwrap_err().code(), 1006);
         assert_eq!(parse_payloads(r#"{"a":1}"#).unwrap_err().code(), 1006);
         assert_eq!(parse_payload("null").unwrap_err().code(), 1006);
+    }
+
+    /// Vectors on disk: a collection served from the checkpoint files it
+    /// wrote answers like a twin that kept every vector in memory, through
+    /// upserts, updates, deletes and slot reuse before and after each
+    /// checkpoint's copy was taken.
+    #[test]
+    fn vectors_served_from_checkpoint_files_match_a_twin_in_memory() {
+        use crate::storage::snapshot;
+        const D: usize = 8;
+        let dir = tempfile::tempdir().unwrap();
+        let config = CollectionConfig::new(D, Distance::Cosine, None).unwrap();
+        let mut rng = Rng(0x5eed_d15c);
+        let mut disk = Collection::new(config.with_vectors_on_disk(true));
+        let mut twin = Collection::new(config);
+        let step = |disk: &mut Collection, twin: &mut Collection, rng: &mut Rng| {
+            let n = rng.below(400) as i64;
+            let vector: Vec<f32> = (0..D).map(|_| rng.signed()).collect();
+            match rng.below(10) {
+                0..=5 => {
+                    let b = || {
+                        crate::testing::batch(
+                            D,
+                            vec![id(n)],
+                            vector.clone(),
+                            vec![payload(json!({"n": n}))],
+                        )
+                    };
+                    disk.insert(b()).unwrap();
+                    twin.insert(b()).unwrap();
+                }
+                6 => {
+                    let p = || payload(json!({"u": n}));
+                    assert_eq!(
+                        disk.update(&id(n), &vector, p()).is_ok(),
+                        twin.update(&id(n), &vector, p()).is_ok()
+                    );
+                }
+                _ => assert_eq!(disk.delete(&id(n)), twin.delete(&id(n))),
+            }
+        };
+        let check = |disk: &Collection, twin: &Collection, rng: &mut Rng| {
+            assert_eq!(disk.len(), twin.len());
+            for (id, vector, payload) in twin.points() {
+                let got = disk.get(id).expect("stored");
+                assert_eq!(got.vector.as_deref(), Some(vector), "{id}");
+                assert_eq!(&got.payload, payload);
+            }
+            let query: Vec<f32> = (0..D).map(|_| rng.signed()).collect();
+            let live = |c: &Collection| {
+                let slots: Vec<bool> = (0..c.arena().slots() as u32)
+                    .map(|s| c.point(s).is_some())
+                    .collect();
+                move |slot: u32| slots[slot as usize]
+            };
+            assert_eq!(
+                flat::search(disk.arena(), Distance::Cosine, &query, 20, live(disk)),
+                flat::search(twin.arena(), Distance::Cosine, &query, 20, live(twin))
+            );
+        };
+        for round in 0..6u64 {
+            for _ in 0..300 {
+                step(&mut disk, &mut twin, &mut rng);
+            }
+            // The checkpoint's copy; writes go on while its file is written.
+            let copy = disk.clone();
+            let file = dir.path().join(snapshot::file_name(round + 1));
+            std::fs::write(&file, snapshot::encode(&copy, round, false)).unwrap();
+            for _ in 0..150 {
+                step(&mut disk, &mut twin, &mut rng);
+            }
+            let map = unsafe { memmap2::Mmap::map(&std::fs::File::open(&file).unwrap()) }.unwrap();
+            let vectors = snapshot::map_vectors(map).expect("an uncompressed snapshot maps");
+            assert!(disk.rebase_vectors(&copy, vectors), "round {round}");
+            assert!(disk.arena().is_mapped());
+            assert!(disk.arena().slots_in_memory() < disk.arena().slots());
+            check(&disk, &twin, &mut rng);
+            for _ in 0..100 {
+                step(&mut disk, &mut twin, &mut rng);
+                check(&disk, &twin, &mut rng);
+            }
+        }
+        // Reopened from the last file alone, the collection is that copy.
+        let copy = disk.clone();
+        let file = dir.path().join("last.avs");
+        std::fs::write(&file, snapshot::encode(&copy, 99, false)).unwrap();
+        let map = unsafe { memmap2::Mmap::map(&std::fs::File::open(&file).unwrap()) }.unwrap();
+        let reopened = snapshot::decode_mapped(map)
+            .unwrap()
+            .expect("uncompressed")
+            .into_collection(None)
+            .unwrap();
+        assert!(reopened.arena().is_mapped());
+        assert_eq!(reopened.arena().slots_in_memory(), 0);
+        let mut ids = 0;
+        for (id, vector, payload) in copy.points() {
+            let got = reopened.get(id).unwrap();
+            assert_eq!(got.vector.as_deref(), Some(vector));
+            assert_eq!(&got.payload, payload);
+            ids += 1;
+        }
+        assert_eq!(reopened.len(), ids);
+        // A clear after the copy: the history cannot be told, nothing moves.
+        let copy = disk.clone();
+        std::fs::write(&file, snapshot::encode(&copy, 100, false)).unwrap();
+        disk.clear();
+        step(&mut disk, &mut twin, &mut rng);
+        let map = unsafe { memmap2::Mmap::map(&std::fs::File::open(&file).unwrap()) }.unwrap();
+        assert!(!disk.rebase_vectors(&copy, snapshot::map_vectors(map).unwrap()));
+        assert!(!disk.arena().is_mapped());
+        // A compressed snapshot is not mapped.
+        std::fs::write(&file, snapshot::encode(&copy, 100, true)).unwrap();
+        let map = unsafe { memmap2::Mmap::map(&std::fs::File::open(&file).unwrap()) }.unwrap();
+        assert!(snapshot::map_vectors(map).is_none());
+        let map = unsafe { memmap2::Mmap::map(&std::fs::File::open(&file).unwrap()) }.unwrap();
+        assert!(snapshot::decode_mapped(map).unwrap().is_err());
     }
 }

@@ -10,9 +10,17 @@
 //! a checkpoint) shares every block until one of the two writes to it.
 //! Vectors are stored as given; for cosine the arena keeps `1 / ‖v‖` per
 //! slot so nothing is normalised per query.
+//!
+//! With vectors on disk (`storage.vectors = 'disk'`) the base is instead a
+//! memory map of the checkpoint file ([`MappedVectors`]): the page cache
+//! holds what searches touched, and the process keeps only the chunks
+//! written since the checkpoint. A mapped file is never written, so a
+//! vector overwritten in the base goes to a small `overrides` map, and
+//! after a checkpoint that skipped dead slots (the file holds live points
+//! only) `row_of_slot` says which row of the file holds a slot.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
 
 use crate::distance::{self, Distance};
@@ -22,6 +30,97 @@ use crate::distance::{self, Distance};
 const CHUNK_FLOATS: usize = 1 << 18;
 /// The largest chunk, in slots (for tiny dimensions).
 const MAX_CHUNK_SHIFT: u32 = 16;
+/// `row_of_slot` of a slot the mapped file holds no row for (it was dead
+/// when the checkpoint was written, and is dead or overridden now).
+const NO_ROW: u32 = u32::MAX;
+
+/// A read-only memory map of a checkpoint file whose vectors the arena
+/// serves in place: `count` rows of `dim` floats from float `start`.
+pub struct MappedVectors {
+    map: memmap2::Mmap,
+    start: usize,
+    count: usize,
+    dim: usize,
+}
+
+impl std::fmt::Debug for MappedVectors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MappedVectors")
+            .field("bytes", &self.map.len())
+            .field("count", &self.count)
+            .finish()
+    }
+}
+
+impl MappedVectors {
+    /// Takes `count` rows of `dim` floats at float offset `start` of `map`;
+    /// `None` when the map is too short for them.
+    pub fn new(map: memmap2::Mmap, start: usize, count: usize, dim: usize) -> Option<Self> {
+        let end = count.checked_mul(dim)?.checked_add(start)?;
+        (end.checked_mul(4)? <= map.len()).then_some(MappedVectors {
+            map,
+            start,
+            count,
+            dim,
+        })
+    }
+
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The mapped rows, back to back.
+    fn floats(&self) -> &[f32] {
+        let end = self.start + self.count * self.dim;
+        // SAFETY: a map starts on a page boundary, so its bytes are aligned
+        // for f32; `new` checked that `end` floats fit in it, and every bit
+        // pattern is an f32. The file is never written while mapped
+        // (checkpoint files are written once, under another name, then
+        // renamed), so the bytes do not change under the slice.
+        let all = unsafe { std::slice::from_raw_parts(self.map.as_ptr().cast::<f32>(), end) };
+        &all[self.start..]
+    }
+
+    /// Tells the kernel the rows are read at random (no read-ahead) and
+    /// drops them from this process's resident set: they stay in the page
+    /// cache, and a search maps back in only the rows it reads.
+    fn release(&self) {
+        let _ = self.map.advise(memmap2::Advice::Random);
+        // SAFETY: the map is read-only and file-backed: dropped pages are
+        // read back from the file on the next access, unchanged.
+        #[cfg(unix)]
+        let _ = unsafe {
+            self.map
+                .unchecked_advise(memmap2::UncheckedAdvice::DontNeed)
+        };
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Base {
+    Owned(Arc<Vec<f32>>),
+    Mapped(Arc<MappedVectors>),
+}
+
+impl Default for Base {
+    fn default() -> Self {
+        Base::Owned(Arc::default())
+    }
+}
+
+impl Base {
+    #[inline(always)]
+    fn floats(&self) -> &[f32] {
+        match self {
+            Base::Owned(data) => data,
+            Base::Mapped(map) => map.floats(),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct VectorArena {
@@ -29,14 +128,47 @@ pub struct VectorArena {
     /// Slots per chunk: `1 << chunk_shift`.
     chunk_shift: u32,
     /// The first `base_slots` slots, slot 0 at `base[base_start]`: a
-    /// snapshot's vectors are used where they were read, after its header.
-    base: Arc<Vec<f32>>,
+    /// snapshot's vectors are used where they were read (or mapped), after
+    /// its header.
+    base: Base,
     base_start: usize,
     base_slots: usize,
+    /// Mapped base only: the row of each base slot (`NO_ROW`: none), or
+    /// empty when slot `s` is row `s`.
+    row_of_slot: Arc<Vec<u32>>,
+    /// Mapped base only: base slots whose vector changed since the map.
+    overrides: Arc<BTreeMap<u32, Box<[f32]>>>,
+    /// `dim` zeros: what a base slot without a row holds.
+    zeros: Arc<[f32]>,
     /// The slots after the base, `1 << chunk_shift` per chunk; only the last
     /// one is partly filled.
     chunks: Vec<Arc<Vec<f32>>>,
     inverse_norms: Vec<f32>,
+}
+
+/// `1 / ‖v‖` of each of `rows` (of `dim` floats), on both cores when there
+/// are enough of them (a load is waiting on this).
+fn inverse_norms_of(rows: &[f32], dim: usize, count: usize) -> Vec<f32> {
+    let norms = |part: &[f32]| -> Vec<f32> {
+        part.chunks_exact(dim.max(1))
+            .map(distance::inverse_norm)
+            .collect()
+    };
+    if count < 8192 {
+        return norms(rows);
+    }
+    let (first, second) = rows.split_at((count / 2) * dim);
+    let (mut a, b) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| norms(second));
+        (norms(first), other.join())
+    });
+    match b {
+        Ok(b) => {
+            a.extend(b);
+            a
+        }
+        Err(_) => norms(rows),
+    }
 }
 
 impl VectorArena {
@@ -45,6 +177,7 @@ impl VectorArena {
         VectorArena {
             dim,
             chunk_shift: slots_per_chunk.ilog2().min(MAX_CHUNK_SHIFT),
+            zeros: vec![0.0; dim].into(),
             ..VectorArena::default()
         }
     }
@@ -58,36 +191,28 @@ impl VectorArena {
         self.inverse_norms.len()
     }
 
+    /// Whether the base is a memory-mapped file.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.base, Base::Mapped(_))
+    }
+
+    /// Slots whose vector the process holds in its own memory: all of them
+    /// unless the base is mapped, else the ones written since the map.
+    pub fn slots_in_memory(&self) -> usize {
+        match self.base {
+            Base::Owned(_) => self.slots(),
+            Base::Mapped(_) => self.slots() - self.base_slots + self.overrides.len(),
+        }
+    }
+
     /// Takes `count` vectors stored back to back from `data[start..]`
     /// (e.g. a snapshot as read from disk) without copying them.
     pub fn from_vec(dim: usize, mut data: Vec<f32>, start: usize, count: usize) -> Self {
         data.truncate(start + count * dim);
         data.shrink_to_fit();
-        let rows = &data[start..];
-        let norms = |part: &[f32]| -> Vec<f32> {
-            part.chunks_exact(dim.max(1))
-                .map(distance::inverse_norm)
-                .collect()
-        };
-        // A snapshot load is waiting on this: use the second core when it pays.
-        let inverse_norms = if count >= 8192 {
-            let (first, second) = rows.split_at((count / 2) * dim);
-            let (mut a, b) = std::thread::scope(|scope| {
-                let other = scope.spawn(|| norms(second));
-                (norms(first), other.join())
-            });
-            match b {
-                Ok(b) => {
-                    a.extend(b);
-                    a
-                }
-                Err(_) => norms(rows),
-            }
-        } else {
-            norms(rows)
-        };
+        let inverse_norms = inverse_norms_of(&data[start..], dim, count);
         VectorArena {
-            base: Arc::new(data),
+            base: Base::Owned(Arc::new(data)),
             base_start: start,
             base_slots: count,
             inverse_norms,
@@ -95,9 +220,65 @@ impl VectorArena {
         }
     }
 
-    pub fn push(&mut self, vector: &[f32]) -> u32 {
-        debug_assert_eq!(vector.len(), self.dim);
-        let slot = self.slots();
+    /// Serves the rows of `mapped` in place, slot `s` from row `s`; reads
+    /// each row once (for its norm), then releases them from memory.
+    pub fn from_mapped(mapped: MappedVectors) -> Self {
+        let (dim, count) = (mapped.dim, mapped.count);
+        let inverse_norms = inverse_norms_of(mapped.floats(), dim, count);
+        mapped.release();
+        VectorArena {
+            base_start: 0,
+            base_slots: count,
+            base: Base::Mapped(Arc::new(mapped)),
+            inverse_norms,
+            ..VectorArena::new(dim)
+        }
+    }
+
+    /// Moves the vectors of slots `0..rows.len()` to `mapped` (a checkpoint
+    /// just written): slot `s` is row `rows[s]` of it, or `None` when the
+    /// file has no row for it. `own(s)` says which of those slots hold a
+    /// vector the file does not (written after the checkpoint's copy was
+    /// taken, or given a row-less slot): those keep their vector in memory.
+    /// The slots after `rows.len()` move to fresh chunks.
+    pub fn rebase(
+        &mut self,
+        mapped: MappedVectors,
+        rows: &[Option<u32>],
+        own: impl Fn(u32) -> bool,
+    ) {
+        let dim = self.dim;
+        let copied = rows.len().min(self.slots());
+        let identity = rows.iter().enumerate().all(|(s, r)| *r == Some(s as u32));
+        let mut overrides = BTreeMap::new();
+        for slot in 0..copied as u32 {
+            if own(slot) {
+                overrides.insert(slot, Box::from(self.get(slot)));
+            }
+        }
+        mapped.release();
+        let mut next = VectorArena {
+            base: Base::Mapped(Arc::new(mapped)),
+            base_start: 0,
+            base_slots: copied,
+            row_of_slot: Arc::new(if identity {
+                Vec::new()
+            } else {
+                rows[..copied].iter().map(|r| r.unwrap_or(NO_ROW)).collect()
+            }),
+            overrides: Arc::new(overrides),
+            ..VectorArena::new(dim)
+        };
+        for slot in copied..self.slots() {
+            next.push_row(self.get(slot as u32));
+        }
+        next.inverse_norms = std::mem::take(&mut self.inverse_norms);
+        *self = next;
+    }
+
+    /// Appends `vector` in a new slot, without its norm.
+    fn push_row(&mut self, vector: &[f32]) -> usize {
+        let slot = self.base_slots + self.chunk_rows();
         let chunk = (slot - self.base_slots) >> self.chunk_shift;
         if chunk == self.chunks.len() {
             let floats = (1usize << self.chunk_shift) * self.dim;
@@ -106,6 +287,23 @@ impl VectorArena {
         // A chunk a checkpoint's copy still holds is copied first (only the
         // last chunk can be partly filled, so only it is ever pushed to).
         Arc::make_mut(&mut self.chunks[chunk]).extend_from_slice(vector);
+        slot
+    }
+
+    /// Slots held in chunks.
+    fn chunk_rows(&self) -> usize {
+        match self.chunks.last() {
+            None => 0,
+            Some(last) => {
+                ((self.chunks.len() - 1) << self.chunk_shift) + last.len() / self.dim.max(1)
+            }
+        }
+    }
+
+    pub fn push(&mut self, vector: &[f32]) -> u32 {
+        debug_assert_eq!(vector.len(), self.dim);
+        debug_assert_eq!(self.base_slots + self.chunk_rows(), self.slots());
+        let slot = self.push_row(vector);
         self.inverse_norms.push(distance::inverse_norm(vector));
         slot as u32
     }
@@ -113,45 +311,112 @@ impl VectorArena {
     /// Overwrites the vector in `slot`. If a copy of the arena still shares
     /// the block holding it, that block is copied first (for the base, while
     /// a checkpoint is being written: once, then it is this arena's own).
+    /// A mapped base is never written: the vector goes to `overrides`.
     pub fn set(&mut self, slot: u32, vector: &[f32]) {
-        let (dim, slot) = (self.dim, slot as usize);
-        let (block, start) = if slot < self.base_slots {
-            (&mut self.base, self.base_start + slot * dim)
+        let dim = self.dim;
+        let index = slot as usize;
+        if index < self.base_slots {
+            match &mut self.base {
+                Base::Owned(data) => {
+                    let start = self.base_start + index * dim;
+                    Arc::make_mut(data)[start..start + dim].copy_from_slice(vector);
+                }
+                Base::Mapped(_) => {
+                    Arc::make_mut(&mut self.overrides).insert(slot, Box::from(vector));
+                }
+            }
         } else {
-            let offset = slot - self.base_slots;
+            let offset = index - self.base_slots;
             let within = offset & ((1 << self.chunk_shift) - 1);
-            (&mut self.chunks[offset >> self.chunk_shift], within * dim)
-        };
-        Arc::make_mut(block)[start..start + dim].copy_from_slice(vector);
-        self.inverse_norms[slot] = distance::inverse_norm(vector);
+            let start = within * dim;
+            Arc::make_mut(&mut self.chunks[offset >> self.chunk_shift])[start..start + dim]
+                .copy_from_slice(vector);
+        }
+        self.inverse_norms[index] = distance::inverse_norm(vector);
     }
 
     #[inline]
     pub fn get(&self, slot: u32) -> &[f32] {
-        let (dim, slot) = (self.dim, slot as usize);
-        if slot < self.base_slots {
-            let start = self.base_start + slot * dim;
-            &self.base[start..start + dim]
+        let (dim, index) = (self.dim, slot as usize);
+        if index < self.base_slots {
+            let row = if self.row_of_slot.is_empty() && self.overrides.is_empty() {
+                index
+            } else {
+                match self.mapped_row(slot) {
+                    Ok(row) => row,
+                    Err(vector) => return vector,
+                }
+            };
+            let start = self.base_start + row * dim;
+            &self.base.floats()[start..start + dim]
         } else {
-            let offset = slot - self.base_slots;
+            let offset = index - self.base_slots;
             let start = (offset & ((1 << self.chunk_shift) - 1)) * dim;
             &self.chunks[offset >> self.chunk_shift][start..start + dim]
         }
     }
 
+    /// A mapped base slot's row, or the vector it holds instead.
+    #[cold]
+    fn mapped_row(&self, slot: u32) -> Result<usize, &[f32]> {
+        if let Some(vector) = self.overrides.get(&slot) {
+            return Err(vector);
+        }
+        match self.row_of_slot.get(slot as usize) {
+            None => Ok(slot as usize),
+            Some(&NO_ROW) => Err(&self.zeros),
+            Some(&row) => Ok(row as usize),
+        }
+    }
+
     /// The arena as runs of consecutive slots: `(first slot, its vectors
     /// back to back)`, in slot order.
-    pub fn segments(&self) -> impl Iterator<Item = (usize, &[f32])> {
-        let base = &self.base[self.base_start..self.base_start + self.base_slots * self.dim];
+    pub fn segments(&self) -> Vec<(usize, &[f32])> {
+        let dim = self.dim;
+        let floats = self.base.floats();
+        let mut out = Vec::with_capacity(1 + self.chunks.len());
+        if self.row_of_slot.is_empty() && self.overrides.is_empty() {
+            let base = &floats[self.base_start..self.base_start + self.base_slots * dim];
+            out.push((0, base));
+        } else {
+            // Runs of slots whose rows follow each other in the file.
+            let mut run: Option<(usize, usize, usize)> = None; // first slot, first row, rows
+            for slot in 0..self.base_slots {
+                match self.mapped_row(slot as u32) {
+                    Ok(row) => match &mut run {
+                        Some((first, first_row, n))
+                            if *first + *n == slot && *first_row + *n == row =>
+                        {
+                            *n += 1;
+                        }
+                        _ => {
+                            if let Some((first, first_row, n)) = run.take() {
+                                let start = self.base_start + first_row * dim;
+                                out.push((first, &floats[start..start + n * dim]));
+                            }
+                            run = Some((slot, row, 1));
+                        }
+                    },
+                    Err(vector) => {
+                        if let Some((first, first_row, n)) = run.take() {
+                            let start = self.base_start + first_row * dim;
+                            out.push((first, &floats[start..start + n * dim]));
+                        }
+                        out.push((slot, vector));
+                    }
+                }
+            }
+            if let Some((first, first_row, n)) = run {
+                let start = self.base_start + first_row * dim;
+                out.push((first, &floats[start..start + n * dim]));
+            }
+        }
         let per_chunk = 1usize << self.chunk_shift;
-        std::iter::once((0, base))
-            .chain(
-                self.chunks
-                    .iter()
-                    .enumerate()
-                    .map(move |(i, chunk)| (self.base_slots + i * per_chunk, chunk.as_slice())),
-            )
-            .filter(|(_, rows)| !rows.is_empty())
+        for (i, chunk) in self.chunks.iter().enumerate() {
+            out.push((self.base_slots + i * per_chunk, chunk.as_slice()));
+        }
+        out.retain(|(_, rows)| !rows.is_empty());
+        out
     }
 
     pub fn clear(&mut self) {
@@ -446,7 +711,11 @@ mod tests {
         for (slot, row) in data.iter().enumerate() {
             assert_eq!(arena.get(slot as u32), row.as_slice(), "slot {slot}");
         }
-        let firsts: Vec<usize> = arena.segments().map(|(first, _)| first).collect();
+        let firsts: Vec<usize> = arena
+            .segments()
+            .into_iter()
+            .map(|(first, _)| first)
+            .collect();
         assert_eq!(firsts, [0, 70, 134, 198, 262]);
         let mut pushed = VectorArena::new(dim);
         for row in &data {

@@ -114,6 +114,20 @@ impl ChangeJournal {
         self.deleted.clear();
     }
 
+    /// Whether `mark` is a moment of this history with no clear after it:
+    /// then [`ChangeJournal::written_after`] tells every slot written since.
+    pub fn wrote_only_since(&self, mark: JournalMark) -> bool {
+        mark.id == self.id && mark.clock <= self.clock && self.cleared_at <= mark.clock
+    }
+
+    /// Whether `slot` was written after `mark` (see
+    /// [`ChangeJournal::wrote_only_since`]).
+    pub fn written_after(&self, slot: u32, mark: JournalMark) -> bool {
+        self.written
+            .get(slot as usize)
+            .is_some_and(|&at| at > mark.clock)
+    }
+
     /// What changed after `mark`, or `None` when this journal cannot say
     /// (another history, or a tick older than what it remembers).
     /// `live(slot)` says whether a slot holds a point now.

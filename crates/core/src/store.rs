@@ -33,6 +33,7 @@ use crate::storage::engine::{CommitQueue, WriteGate};
 use crate::storage::fs::{OsStorage, Storage};
 use crate::storage::legacy;
 use crate::storage::manifest::{self, Manifest};
+use crate::storage::snapshot;
 
 /// Longest accepted collection name, in bytes.
 pub const MAX_NAME_BYTES: usize = 128;
@@ -141,6 +142,11 @@ pub struct Stats {
     pub torn_tail: Option<TornTailStats>,
     pub recovered_to: Option<String>,
     pub index: IndexStats,
+    /// Where the vectors are served from: `"memory"` or `"disk"`.
+    pub vector_storage: &'static str,
+    /// Vectors held in the process's memory: all of them in memory mode;
+    /// on disk, those written since the last checkpoint.
+    pub vectors_in_memory: usize,
 }
 
 /// `stats().tornTail`: see [`crate::storage::directory::TornTail`].
@@ -374,6 +380,28 @@ impl Store {
         options
             .ann
             .validate(options.config.distance, options.config.dimension)?;
+        if options.config.vectors_on_disk {
+            match &options.persistence {
+                None => {
+                    return Err(Error::InvalidArgument {
+                        name: "storage.vectors",
+                        reason: "'disk' serves the vectors from the checkpoint files: it needs a \
+                                 persistent store (a path)"
+                            .into(),
+                    })
+                }
+                Some(p) if p.options.snapshot_compression() != snapshot::Compression::None => {
+                    return Err(Error::InvalidArgument {
+                        name: "storage.vectors",
+                        reason:
+                            "'disk' maps the checkpoint files, which must be stored \
+                                 uncompressed: drop the checkpoint compression ('gzip' or 'brotli')"
+                                .into(),
+                    })
+                }
+                Some(_) => {}
+            }
+        }
         // A collection not created yet, beside the older layout: read and
         // check that layout first, so that a refusal leaves no empty
         // collection behind.
@@ -788,9 +816,15 @@ impl Store {
 
     pub fn stats(&self) -> Result<Stats> {
         let inner = &self.inner;
-        let (count, index) = {
+        let (count, index, vectors_in_memory) = {
             let state = self.read()?;
-            (state.collection.len(), inner.index_stats(&state))
+            let arena = state.collection.arena();
+            let in_memory = if arena.is_mapped() {
+                arena.slots_in_memory()
+            } else {
+                state.collection.len()
+            };
+            (state.collection.len(), inner.index_stats(&state), in_memory)
         };
         let info = lock(&inner.info);
         let mut stats = Stats {
@@ -814,6 +848,12 @@ impl Store {
                 .as_ref()
                 .map(|p| p.display().to_string()),
             index,
+            vector_storage: if inner.config.vectors_on_disk {
+                "disk"
+            } else {
+                "memory"
+            },
+            vectors_in_memory,
             ..Stats::default()
         };
         drop(info);
@@ -1157,8 +1197,28 @@ impl Inner {
         info.last_checkpoint_error = None;
         drop(info);
         progress.finish(format!("wrote checkpoint {}", job.generation));
+        if self.config.vectors_on_disk {
+            self.serve_vectors_from(p, path, job);
+        }
         self.save_graph(p, path, job, graph, progress);
         Ok(Some(manifest))
+    }
+
+    /// Vectors on disk: serves the vectors from the checkpoint just
+    /// published, so that only those written since stay in memory. When the
+    /// file cannot be mapped the vectors stay in memory (`stats()` tells
+    /// how many are there) and the next checkpoint tries again.
+    fn serve_vectors_from(&self, p: &Persistence, path: &Path, job: &CheckpointJob) {
+        let file = path.join(snapshot::file_name(job.generation));
+        let Ok(Some(map)) = p.storage.map(&file) else {
+            return;
+        };
+        let Some(vectors) = snapshot::map_vectors(map) else {
+            return;
+        };
+        if let Ok(mut state) = self.state.write() {
+            state.collection.rebase_vectors(&job.state, vectors);
+        }
     }
 
     /// Saves the graph beside the snapshot just published. The graph is a

@@ -805,6 +805,23 @@ impl StateMachine for Collection {
         snapshot_path: &Path,
         config: &CollectionConfig,
     ) -> Result<(Self, u64)> {
+        if config.vectors_on_disk {
+            if let Some(map) = storage
+                .map(snapshot_path)
+                .map_err(|e| Error::io("map", snapshot_path, e))?
+            {
+                let corrupt = |(offset, reason)| Error::corrupt(snapshot_path, offset, reason);
+                if let Ok(mapped) = snapshot::decode_mapped(map).map_err(corrupt)? {
+                    let seq = mapped.seq;
+                    let collection = mapped.into_collection(config.max_vectors).map_err(|e| {
+                        Error::corrupt(snapshot_path, snapshot::HEADER_LEN as u64, e.to_string())
+                    })?;
+                    return Ok((collection, seq));
+                }
+                // A compressed checkpoint is read into memory; the next
+                // checkpoint (written uncompressed) is served from disk.
+            }
+        }
         let len = storage
             .size(snapshot_path)
             .map_err(|e| Error::io("read", snapshot_path, e))? as usize;

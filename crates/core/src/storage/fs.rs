@@ -68,6 +68,12 @@ pub trait Storage: Send + Sync {
     fn is_native(&self) -> bool {
         false
     }
+    /// A read-only memory map of the file at `path`, for vectors served
+    /// from disk; `None` where files cannot be mapped (a simulator): the
+    /// caller reads the file instead.
+    fn map(&self, _path: &Path) -> io::Result<Option<memmap2::Mmap>> {
+        Ok(None)
+    }
 }
 
 /// The real file system.
@@ -100,6 +106,17 @@ impl StorageLock for OsLock {}
 impl Storage for OsStorage {
     fn is_native(&self) -> bool {
         true
+    }
+
+    fn map(&self, path: &Path) -> io::Result<Option<memmap2::Mmap>> {
+        let file = File::open(path)?;
+        // SAFETY: annvault maps only checkpoint files, which are written
+        // once under a temporary name and renamed into place, never changed
+        // after; the directory lock keeps other annvault processes out. A
+        // process that truncates them by hand is outside what the store
+        // can guard against (as with any memory-mapped database).
+        let map = unsafe { memmap2::Mmap::map(&file)? };
+        Ok(Some(map))
     }
 
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {

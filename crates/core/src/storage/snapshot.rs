@@ -37,6 +37,7 @@ use flate2::write::GzEncoder;
 
 use crate::collection::{Collection, CollectionConfig, Payload};
 use crate::distance::Distance;
+use crate::flat::MappedVectors;
 use crate::id::PointId;
 use crate::op::min_point_len;
 use crate::storage::codec::{
@@ -399,6 +400,74 @@ pub fn decode_words(words: Vec<f32>, len: usize) -> Result<Decoded, (u64, String
         vectors_start,
         payloads,
     })
+}
+
+/// An uncompressed snapshot whose vectors stay in a memory map of its file.
+#[derive(Debug)]
+pub struct Mapped {
+    pub dimension: usize,
+    pub distance: Distance,
+    pub seq: u64,
+    pub ids: Vec<PointId>,
+    pub payloads: Vec<Payload>,
+    pub vectors: MappedVectors,
+}
+
+impl Mapped {
+    /// The collection, with the file's dimension and distance.
+    pub fn into_collection(self, max_vectors: Option<usize>) -> crate::Result<Collection> {
+        let config = CollectionConfig::new(self.dimension, self.distance, max_vectors)?
+            .with_vectors_on_disk(true);
+        Collection::from_mapped(config, self.ids, self.vectors, self.payloads)
+    }
+}
+
+/// Decodes the snapshot mapped in `map` (its whole file), checking it as
+/// [`decode`] does, with its vectors served from the map. `Ok(Err(map))`
+/// when they cannot be (a compressed body, a big-endian machine): the
+/// caller reads the file instead.
+#[allow(clippy::type_complexity)]
+pub fn decode_mapped(map: memmap2::Mmap) -> Result<Result<Mapped, memmap2::Mmap>, (u64, String)> {
+    let h = check(&map)?;
+    if h.compression != Compression::None || cfg!(target_endian = "big") {
+        return Ok(Err(map));
+    }
+    if h.raw_len != (map.len() - HEADER_LEN) as u64 {
+        return Err((
+            48,
+            format!("raw length {} differs from the stored body", h.raw_len),
+        ));
+    }
+    let (ids, payloads) = ids_and_payloads(&map[HEADER_LEN..], &h)?;
+    let vectors = MappedVectors::new(map, HEADER_LEN / 4, h.count, h.dimension).ok_or((
+        HEADER_LEN as u64,
+        "vectors do not fit in the file".to_string(),
+    ))?;
+    Ok(Ok(Mapped {
+        dimension: h.dimension,
+        distance: h.distance,
+        seq: h.seq,
+        ids,
+        payloads,
+        vectors,
+    }))
+}
+
+/// Maps the vectors of the uncompressed snapshot `map` that this process
+/// just wrote (after checking its header, not its body): `None` when they
+/// cannot be served from it.
+pub fn map_vectors(map: memmap2::Mmap) -> Option<MappedVectors> {
+    if map.len() < HEADER_LEN || &map[0..8] != MAGIC || cfg!(target_endian = "big") {
+        return None;
+    }
+    let word = |at: usize| u32::from_le_bytes([map[at], map[at + 1], map[at + 2], map[at + 3]]);
+    let flags = word(12);
+    let dimension = word(16) as usize;
+    let count = u64::from_le_bytes(map[32..40].try_into().ok()?) as usize;
+    if flags != 0 || dimension == 0 {
+        return None;
+    }
+    MappedVectors::new(map, HEADER_LEN / 4, count, dimension)
 }
 
 #[cfg(test)]

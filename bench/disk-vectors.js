@@ -1,0 +1,186 @@
+// Vectors on disk against vectors in memory, on one collection (issue #19).
+//
+//   node bench/disk-vectors.js [--n 300000] [--dim 384] [--ef 64,128,256] [--dir DIR] [--keep]
+//
+// 1. One process builds the collection (clustered set, fixed seed; batches of
+//    5,000, `waitForIndex()`, `disconnect()`): a complete graph and one
+//    checkpoint, in memory mode (the files are the same in both modes).
+// 2. For each mode (`storage: { vectors: 'memory' | 'disk' }`), a fresh
+//    process opens it and runs the queries, one per call: first with the
+//    collection's files dropped from the page cache (cold: what a reopen
+//    after a reboot, or on a machine whose memory went elsewhere, costs),
+//    then a warm pass and a timed pass at each efSearch. Each process reads
+//    only the queries and their exact top-10 (written by the parent), so its
+//    resident set is the store's.
+// Reported per mode: open time, queries/s and recall@10 cold and at each ef,
+// and the resident set after the queries (anonymous memory, and file pages
+// mapped in), against the raw f32 size of the vectors. Ratios disk / memory
+// are from the same run.
+'use strict'
+
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { spawnSync } = require('node:child_process')
+const { loadDataset, groundTruth, recallAt, row, K } = require('./lib/datasets')
+const m = require('./lib/measure')
+
+const USAGE = 'usage: node bench/disk-vectors.js [--n 300000] [--dim 384] [--ef 64,128,256] [--dir DIR] [--keep] [--json]'
+
+/** VmRSS, RssAnon and RssFile of this process, in bytes. */
+function residentSet() {
+  const status = fs.readFileSync('/proc/self/status', 'utf8')
+  const field = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024
+  return { rss: field('VmRSS'), anon: field('RssAnon'), file: field('RssFile') }
+}
+
+/** Drops `dir`'s files from the page cache (GNU dd: a zero-length read with `nocache`). */
+function dropCache(dir) {
+  for (const { file } of m.filesIn(dir)) {
+    spawnSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none'])
+  }
+}
+
+async function build(options) {
+  const dataset = loadDataset(`clustered-${options.n}x${options.dim}`)
+  const { createVectorStore } = require('..')
+  const { manager, store } = await createVectorStore({
+    collectionName: 'disk',
+    dimension: dataset.dim,
+    persistencePath: options.dir,
+    annAlgorithm: 'hnsw',
+    durability: 'flush',
+  })
+  const start = m.now()
+  const BATCH = 5000
+  for (let from = 0; from < dataset.rows; from += BATCH) {
+    const to = Math.min(dataset.rows, from + BATCH)
+    const vectors = []
+    const ids = []
+    for (let i = from; i < to; i++) {
+      vectors.push(row(dataset.data, dataset.dim, i))
+      ids.push(i)
+    }
+    await store.insert(vectors, ids, ids.map((i) => ({ i })))
+  }
+  await store.waitForIndex()
+  await manager.disconnect()
+  return { buildS: (m.now() - start) / 1000 }
+}
+
+async function query(options) {
+  const { queries, truth, dim } = JSON.parse(fs.readFileSync(options.queries, 'utf8'))
+  const rows = queries.map((q) => Float32Array.from(q))
+  const { createVectorStore } = require('..')
+  const before = residentSet()
+  let start = m.now()
+  const { manager, store } = await createVectorStore({
+    collectionName: 'disk',
+    dimension: dim,
+    persistencePath: options.dir,
+    annAlgorithm: 'hnsw',
+    storage: { vectors: options.mode },
+  })
+  const openMs = m.now() - start
+  const afterOpen = residentSet()
+  const stats = await store.stats()
+  const pass = async (ef) => {
+    const results = []
+    const t = m.now()
+    for (const q of rows) results.push((await store.search(q, K, undefined, { efSearch: ef })).map((h) => h.id))
+    const s = (m.now() - t) / 1000
+    return { qps: rows.length / s, recall: recallAt(results, truth) }
+  }
+  const efs = options.ef.split(',').map(Number)
+  start = m.now()
+  const cold = await pass(efs[0])
+  const out = { mode: options.mode, openMs, cold, sweep: [], before, afterOpen, vectorsInMemory: stats.vectorsInMemory, indexed: stats.index }
+  for (const ef of efs) {
+    await pass(ef)
+    out.sweep.push({ ef, ...(await pass(ef)) })
+  }
+  out.after = residentSet()
+  await manager.disconnect()
+  process.stdout.write(JSON.stringify(out))
+}
+
+async function main() {
+  const options = m.parseArgs(process.argv.slice(2), { n: 300000, dim: 384, ef: '64,128,256', dir: '', keep: false, json: false, role: '', mode: '', queries: '' }, USAGE)
+  if (options.role === 'build') return process.stdout.write(JSON.stringify(await build(options)))
+  if (options.role === 'query') return query(options)
+
+  const dir = options.dir || fs.mkdtempSync(path.join(os.tmpdir(), 'annvault-disk-'))
+  const spec = `clustered-${options.n}x${options.dim}`
+  const dataset = loadDataset(spec)
+  const truth = (await groundTruth(dataset)).none
+  const queriesFile = path.join(dir, 'queries.json')
+  const queries = []
+  for (let q = 0; q < dataset.queries.length / dataset.dim; q++) queries.push(Array.from(row(dataset.queries, dataset.dim, q)))
+  fs.mkdirSync(dir, { recursive: true })
+  fs.writeFileSync(queriesFile, JSON.stringify({ queries, truth, dim: dataset.dim }))
+  const rawBytes = dataset.rows * dataset.dim * 4
+  const child = (args) => {
+    const r = spawnSync(process.execPath, [__filename, ...args], { maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] })
+    if (r.status !== 0) throw new Error(`child ${args.join(' ')} failed (${r.status})`)
+    return JSON.parse(r.stdout.toString())
+  }
+  const collection = path.join(dir, 'disk')
+  if (!fs.existsSync(collection)) {
+    m.log(`building ${spec} (graph complete, one checkpoint) in ${dir}`)
+    const built = child(['--role', 'build', '--n', String(options.n), '--dim', String(options.dim), '--dir', dir])
+    m.log(`  built in ${built.buildS.toFixed(1)} s`)
+  }
+  const results = {}
+  for (const mode of ['memory', 'disk']) {
+    dropCache(collection)
+    m.log(`${mode}: open with the files out of the page cache, then ${queries.length} queries cold, then warm at ef ${options.ef}`)
+    results[mode] = child(['--role', 'query', '--mode', mode, '--dir', dir, '--queries', queriesFile, '--ef', options.ef])
+  }
+  const best = (r) => r.sweep.filter((s) => s.recall >= 0.95).sort((a, b) => b.qps - a.qps)[0] ?? null
+  const table = ['memory', 'disk'].map((mode) => {
+    const r = results[mode]
+    const b = best(r)
+    return [
+      mode,
+      m.fmt.ms(r.openMs),
+      `${m.fmt.rate(r.cold.qps)} (${m.fmt.recall(r.cold.recall)})`,
+      ...r.sweep.map((s) => `${m.fmt.rate(s.qps)} (${m.fmt.recall(s.recall)})`),
+      b ? `${m.fmt.rate(b.qps)} @ef ${b.ef}` : 'n/a',
+      m.fmt.mib(r.after.rss - r.before.rss),
+      m.fmt.mib(r.after.anon - r.before.anon),
+      m.fmt.mib(r.after.file - r.before.file),
+      String(r.vectorsInMemory),
+    ]
+  })
+  const [mem, disk] = [results.memory, results.disk]
+  const ratios = {
+    bestQps: best(disk) && best(mem) ? best(disk).qps / best(mem).qps : NaN,
+    sweepQps: disk.sweep.map((s, i) => ({ ef: s.ef, ratio: s.qps / mem.sweep[i].qps })),
+    coldQps: disk.cold.qps / mem.cold.qps,
+    rss: (disk.after.rss - disk.before.rss) / (mem.after.rss - mem.before.rss),
+    anon: (disk.after.anon - disk.before.anon) / (mem.after.anon - mem.before.anon),
+    openMs: disk.openMs / mem.openMs,
+    memoryRssOverRaw: (mem.after.rss - mem.before.rss) / rawBytes,
+    diskRssOverRaw: (disk.after.rss - disk.before.rss) / rawBytes,
+  }
+  const text = [
+    `${dataset.name}; raw f32 vectors ${m.fmt.mib(rawBytes)}; ${os.cpus().length} cores`,
+    m.textTable(
+      ['mode', 'open', 'cold q/s (recall)', ...options.ef.split(',').map((ef) => `ef ${ef} q/s (recall)`), 'best ≥ 0.95', 'RSS +', 'anon +', 'file +', 'vectors in RAM'],
+      table,
+    ),
+    `disk / memory: best q/s ${m.fmt.ratio(ratios.bestQps)}; per ef ${ratios.sweepQps.map((s) => `${s.ef}: ${m.fmt.ratio(s.ratio)}`).join(', ')}; ` +
+      `cold q/s ${m.fmt.ratio(ratios.coldQps)}; RSS ${m.fmt.ratio(ratios.rss)} (anon ${m.fmt.ratio(ratios.anon)}); open ${m.fmt.ratio(ratios.openMs)}`,
+    `RSS over raw f32: memory ${m.fmt.ratio(ratios.memoryRssOverRaw)}, disk ${m.fmt.ratio(ratios.diskRssOverRaw)}`,
+  ].join('\n')
+  if (options.json) {
+    process.stderr.write(`${text}\n`)
+    process.stdout.write(JSON.stringify({ spec, rawBytes, results, ratios }, null, 2))
+  } else process.stdout.write(`${text}\n`)
+  if (!options.keep && !options.dir) fs.rmSync(dir, { recursive: true, force: true })
+}
+
+main().catch((error) => {
+  process.stderr.write(`${error.stack}\n`)
+  process.exit(1)
+})
