@@ -1,6 +1,6 @@
 // Vectors on disk against vectors in memory, on one collection (issue #19).
 //
-//   node bench/disk-vectors.js [--n 300000] [--dim 384] [--ef 64,128,256] [--dir DIR] [--keep]
+//   node bench/disk-vectors.js [--n 300000] [--dim 384] [--ef 64,128,256] [--dir DIR] [--keep] [--limit-mib M]
 //
 // 1. One process builds the collection (clustered set, fixed seed; batches of
 //    5,000, `waitForIndex()`, `disconnect()`): a complete graph and one
@@ -25,7 +25,8 @@ const { spawnSync } = require('node:child_process')
 const { loadDataset, groundTruth, recallAt, row, K } = require('./lib/datasets')
 const m = require('./lib/measure')
 
-const USAGE = 'usage: node bench/disk-vectors.js [--n 300000] [--dim 384] [--ef 64,128,256] [--dir DIR] [--keep] [--json]'
+const USAGE = 'usage: node bench/disk-vectors.js [--n 300000] [--dim 384] [--ef 64,128,256] [--dir DIR] [--keep] [--limit-mib M] [--json]'
+const CGROUP = '/sys/fs/cgroup/memory'
 
 /** VmRSS, RssAnon and RssFile of this process, in bytes. */
 function residentSet() {
@@ -94,18 +95,20 @@ async function query(options) {
   const efs = options.ef.split(',').map(Number)
   start = m.now()
   const cold = await pass(efs[0])
-  const out = { mode: options.mode, openMs, cold, sweep: [], before, afterOpen, vectorsInMemory: stats.vectorsInMemory, indexed: stats.index }
+  const afterCold = residentSet()
+  const out = { mode: options.mode, openMs, cold, sweep: [], before, afterOpen, afterCold: null, vectorsInMemory: stats.vectorsInMemory, indexed: stats.index }
   for (const ef of efs) {
     await pass(ef)
     out.sweep.push({ ef, ...(await pass(ef)) })
   }
+  out.afterCold = afterCold
   out.after = residentSet()
   await manager.disconnect()
   process.stdout.write(JSON.stringify(out))
 }
 
 async function main() {
-  const options = m.parseArgs(process.argv.slice(2), { n: 300000, dim: 384, ef: '64,128,256', dir: '', keep: false, json: false, role: '', mode: '', queries: '' }, USAGE)
+  const options = m.parseArgs(process.argv.slice(2), { n: 300000, dim: 384, ef: '64,128,256', dir: '', keep: false, json: false, role: '', mode: '', queries: '', limitMib: 0 }, USAGE)
   if (options.role === 'build') return process.stdout.write(JSON.stringify(await build(options)))
   if (options.role === 'query') return query(options)
 
@@ -119,8 +122,21 @@ async function main() {
   fs.mkdirSync(dir, { recursive: true })
   fs.writeFileSync(queriesFile, JSON.stringify({ queries, truth, dim: dataset.dim }))
   const rawBytes = dataset.rows * dataset.dim * 4
-  const child = (args) => {
-    const r = spawnSync(process.execPath, [__filename, ...args], { maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = (args, limitBytes = 0) => {
+    let r
+    if (limitBytes > 0) {
+      // A memory cgroup of its own: the shell joins it, then becomes the child.
+      const group = path.join(CGROUP, `annvault-bench-${process.pid}`)
+      fs.mkdirSync(group, { recursive: true })
+      fs.writeFileSync(path.join(group, 'memory.limit_in_bytes'), String(limitBytes))
+      const command = `echo $$ > ${group}/cgroup.procs && exec "$0" "$@"`
+      r = spawnSync('sh', ['-c', command, process.execPath, __filename, ...args], { maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] })
+      const failcnt = Number(fs.readFileSync(path.join(group, 'memory.failcnt'), 'utf8'))
+      fs.rmdirSync(group)
+      if (r.status !== 0) return { failed: r.signal ?? `exit ${r.status}`, failcnt }
+      return { ...JSON.parse(r.stdout.toString()), failcnt }
+    }
+    r = spawnSync(process.execPath, [__filename, ...args], { maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] })
     if (r.status !== 0) throw new Error(`child ${args.join(' ')} failed (${r.status})`)
     return JSON.parse(r.stdout.toString())
   }
@@ -136,6 +152,18 @@ async function main() {
     m.log(`${mode}: open with the files out of the page cache, then ${queries.length} queries cold, then warm at ef ${options.ef}`)
     results[mode] = child(['--role', 'query', '--mode', mode, '--dir', dir, '--queries', queriesFile, '--ef', options.ef])
   }
+  const limited = {}
+  if (options.limitMib > 0) {
+    if (!fs.existsSync(path.join(CGROUP, 'memory.limit_in_bytes'))) {
+      m.log(`--limit-mib: no cgroup v1 memory controller at ${CGROUP}; skipped`)
+    } else {
+      for (const mode of ['memory', 'disk']) {
+        dropCache(collection)
+        m.log(`${mode}: the same, in a memory cgroup capped at ${options.limitMib} MiB`)
+        limited[mode] = child(['--role', 'query', '--mode', mode, '--dir', dir, '--queries', queriesFile, '--ef', options.ef], options.limitMib * 1048576)
+      }
+    }
+  }
   const best = (r) => r.sweep.filter((s) => s.recall >= 0.95).sort((a, b) => b.qps - a.qps)[0] ?? null
   const table = ['memory', 'disk'].map((mode) => {
     const r = results[mode]
@@ -146,6 +174,8 @@ async function main() {
       `${m.fmt.rate(r.cold.qps)} (${m.fmt.recall(r.cold.recall)})`,
       ...r.sweep.map((s) => `${m.fmt.rate(s.qps)} (${m.fmt.recall(s.recall)})`),
       b ? `${m.fmt.rate(b.qps)} @ef ${b.ef}` : 'n/a',
+      m.fmt.mib(r.afterOpen.rss - r.before.rss),
+      m.fmt.mib(r.afterCold.rss - r.before.rss),
       m.fmt.mib(r.after.rss - r.before.rss),
       m.fmt.mib(r.after.anon - r.before.anon),
       m.fmt.mib(r.after.file - r.before.file),
@@ -163,19 +193,30 @@ async function main() {
     memoryRssOverRaw: (mem.after.rss - mem.before.rss) / rawBytes,
     diskRssOverRaw: (disk.after.rss - disk.before.rss) / rawBytes,
   }
-  const text = [
+  let text = [
     `${dataset.name}; raw f32 vectors ${m.fmt.mib(rawBytes)}; ${os.cpus().length} cores`,
     m.textTable(
-      ['mode', 'open', 'cold q/s (recall)', ...options.ef.split(',').map((ef) => `ef ${ef} q/s (recall)`), 'best ≥ 0.95', 'RSS +', 'anon +', 'file +', 'vectors in RAM'],
+      ['mode', 'open', 'cold q/s (recall)', ...options.ef.split(',').map((ef) => `ef ${ef} q/s (recall)`), 'best ≥ 0.95', 'RSS + open', 'RSS + cold pass', 'RSS + all passes', 'anon +', 'file +', 'vectors in RAM'],
       table,
     ),
     `disk / memory: best q/s ${m.fmt.ratio(ratios.bestQps)}; per ef ${ratios.sweepQps.map((s) => `${s.ef}: ${m.fmt.ratio(s.ratio)}`).join(', ')}; ` +
       `cold q/s ${m.fmt.ratio(ratios.coldQps)}; RSS ${m.fmt.ratio(ratios.rss)} (anon ${m.fmt.ratio(ratios.anon)}); open ${m.fmt.ratio(ratios.openMs)}`,
     `RSS over raw f32: memory ${m.fmt.ratio(ratios.memoryRssOverRaw)}, disk ${m.fmt.ratio(ratios.diskRssOverRaw)}`,
-  ].join('\n')
+  ]
+  for (const mode of Object.keys(limited)) {
+    const r = limited[mode]
+    text.push(
+      r.failed
+        ? `capped at ${options.limitMib} MiB, ${mode}: did not run (${r.failed}; limit hit ${r.failcnt} times)`
+        : `capped at ${options.limitMib} MiB, ${mode}: open ${m.fmt.ms(r.openMs)}, cold ${m.fmt.rate(r.cold.qps)}, ` +
+            r.sweep.map((s) => `ef ${s.ef} ${m.fmt.rate(s.qps)} (${m.fmt.recall(s.recall)})`).join(', ') +
+            `; RSS + ${m.fmt.mib(r.after.rss - r.before.rss)} (anon ${m.fmt.mib(r.after.anon - r.before.anon)})`,
+    )
+  }
+  text = text.join('\n')
   if (options.json) {
     process.stderr.write(`${text}\n`)
-    process.stdout.write(JSON.stringify({ spec, rawBytes, results, ratios }, null, 2))
+    process.stdout.write(JSON.stringify({ spec, rawBytes, results, ratios, limitMib: options.limitMib, limited }, null, 2))
   } else process.stdout.write(`${text}\n`)
   if (!options.keep && !options.dir) fs.rmSync(dir, { recursive: true, force: true })
 }

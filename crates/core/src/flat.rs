@@ -196,6 +196,14 @@ impl VectorArena {
         matches!(self.base, Base::Mapped(_))
     }
 
+    /// A mapped base: drops its pages from the process's resident set
+    /// (they stay in the page cache), after a pass that read every row.
+    pub fn release_pages(&self) {
+        if let Base::Mapped(mapped) = &self.base {
+            mapped.release();
+        }
+    }
+
     /// Slots whose vector the process holds in its own memory: all of them
     /// unless the base is mapped, else the ones written since the map.
     pub fn slots_in_memory(&self) -> usize {

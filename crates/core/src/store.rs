@@ -2168,6 +2168,9 @@ fn open_collection(
         ..AnnInfo::default()
     };
     let graph = attach_saved_graph(p, &dir, &mut collection, ann_config, &mut ann_info, early);
+    // Matching the saved graph read every vector (its checksum): with the
+    // vectors on disk, give those pages back; searches map in what they read.
+    collection.arena().release_pages();
     if ann_config.algorithm != ann::Algorithm::Flat && p.storage.is_native() {
         progress.finish(if graph.is_some() {
             "saved graph attached"
