@@ -189,13 +189,24 @@ pub fn now_ms() -> u64 {
 
 /// Writes `name` in `dir` atomically: temp file, fsync, rename, fsync dir.
 pub fn write_atomically(storage: &dyn Storage, dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    write_atomically_with(storage, dir, name, &mut |out| out(bytes))
+}
+
+/// [`write_atomically`], the bytes handed on by `write` a piece at a time
+/// (so that a large file is never whole in memory).
+#[allow(clippy::type_complexity)]
+pub fn write_atomically_with(
+    storage: &dyn Storage,
+    dir: &Path,
+    name: &str,
+    write: &mut dyn FnMut(&mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<()>,
+) -> Result<()> {
     let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
     let target = dir.join(name);
     let file = storage
         .create(&tmp)
         .map_err(|e| Error::io("create", &tmp, e))?;
-    file.append(bytes)
-        .map_err(|e| Error::io("write", &tmp, e))?;
+    write(&mut |chunk| file.append(chunk)).map_err(|e| Error::io("write", &tmp, e))?;
     file.sync().map_err(|e| Error::io("fsync", &tmp, e))?;
     drop(file);
     storage
@@ -709,14 +720,27 @@ impl<M: StateMachine> LogDir<M> {
         digest: bool,
         remove_obsolete: bool,
     ) -> Result<(Manifest, Option<[u8; 32]>)> {
-        let bytes = job.state.write_checkpoint(job.seq, compression);
-        let sha = digest.then(|| {
-            use sha2::Digest;
+        use sha2::Digest;
+        let mut hasher = digest.then(sha2::Sha256::new);
+        write_atomically_with(
+            storage,
+            path,
+            &snapshot::file_name(job.generation),
+            &mut |out| {
+                job.state
+                    .write_checkpoint_to(job.seq, compression, &mut |chunk| {
+                        if let Some(h) = hasher.as_mut() {
+                            h.update(chunk);
+                        }
+                        out(chunk)
+                    })
+            },
+        )?;
+        let sha = hasher.map(|h| {
             let mut out = [0u8; 32];
-            out.copy_from_slice(sha2::Sha256::digest(&bytes).as_slice());
+            out.copy_from_slice(h.finalize().as_slice());
             out
         });
-        write_atomically(storage, path, &snapshot::file_name(job.generation), &bytes)?;
         let manifest = Manifest {
             snapshot: job.generation,
             snapshot_seq: job.seq,
@@ -844,6 +868,20 @@ impl StateMachine for Collection {
 
     fn write_checkpoint(&self, seq: u64, compression: snapshot::Compression) -> Vec<u8> {
         snapshot::encode_with(self, seq, compression)
+    }
+
+    /// An uncompressed checkpoint is streamed: its peak memory is a chunk,
+    /// not the file (a compressed one is still built whole).
+    fn write_checkpoint_to(
+        &self,
+        seq: u64,
+        compression: snapshot::Compression,
+        out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        match compression {
+            snapshot::Compression::None => snapshot::encode_streaming(self, seq, out),
+            _ => out(&snapshot::encode_with(self, seq, compression)),
+        }
     }
 
     fn replay(

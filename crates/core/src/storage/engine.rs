@@ -110,6 +110,19 @@ pub trait StateMachine: Sized + Clone + Send + Sync + 'static {
         compression: crate::storage::snapshot::Compression,
     ) -> Vec<u8>;
 
+    /// Hands the checkpoint file's bytes to `out` in order, in as many
+    /// pieces as suits the state (by default, all of
+    /// [`StateMachine::write_checkpoint`] at once); an error from `out`
+    /// stops it and is returned.
+    fn write_checkpoint_to(
+        &self,
+        seq: u64,
+        compression: crate::storage::snapshot::Compression,
+        out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        out(&self.write_checkpoint(seq, compression))
+    }
+
     /// Replays one WAL record. A record that does not decode is an error;
     /// an operation the state refuses was refused when first applied too,
     /// so the implementation ignores the refusal.

@@ -99,6 +99,102 @@ pub fn encode(collection: &Collection, seq: u64, gzip: bool) -> Vec<u8> {
     encode_with(collection, seq, compression)
 }
 
+/// Bytes a streamed body is handed on in, at most (plus one record).
+const STREAM_CHUNK: usize = 8 << 20;
+
+/// Hands the body of an uncompressed snapshot of `collection` to `out` in
+/// chunks of about [`STREAM_CHUNK`] bytes, in order.
+fn stream_body(
+    collection: &Collection,
+    out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(STREAM_CHUNK + (1 << 16));
+    let mut flush = |buf: &mut Vec<u8>, force: bool| -> std::io::Result<()> {
+        if !buf.is_empty() && (force || buf.len() >= STREAM_CHUNK) {
+            out(buf)?;
+            buf.clear();
+        }
+        Ok(())
+    };
+    for (_, vector, _) in collection.points() {
+        put_f32s(&mut buf, vector);
+        flush(&mut buf, false)?;
+    }
+    for (id, _, _) in collection.points() {
+        put_point_id(&mut buf, id);
+        flush(&mut buf, false)?;
+    }
+    let mut json = Vec::new();
+    for (_, _, payload) in collection.points() {
+        json.clear();
+        // A map of JSON values always serialises.
+        if serde_json::to_writer(&mut json, payload.as_ref()).is_err() {
+            json = b"{}".to_vec();
+        }
+        put_bytes_u32(&mut buf, &json);
+        flush(&mut buf, false)?;
+    }
+    flush(&mut buf, true)
+}
+
+/// Writes an uncompressed snapshot of `collection` as of `seq` to `out`
+/// without holding the file in memory: a first pass over the points finds
+/// the body's length and checksum for the header, the second hands the
+/// header and then the body to `out`, a chunk at a time. The bytes are
+/// exactly those of [`encode_with`] with [`Compression::None`].
+pub fn encode_streaming(
+    collection: &Collection,
+    seq: u64,
+    out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let (mut raw_len, mut crc) = (0u64, 0u32);
+    stream_body(collection, &mut |chunk| {
+        raw_len += chunk.len() as u64;
+        crc = crc32c::crc32c_append(crc, chunk);
+        Ok(())
+    })?;
+    out(&header(
+        collection,
+        seq,
+        Compression::None,
+        raw_len,
+        raw_len,
+        crc,
+    ))?;
+    stream_body(collection, out)
+}
+
+/// The 64-byte header of a snapshot of `collection`.
+fn header(
+    collection: &Collection,
+    seq: u64,
+    compression: Compression,
+    stored_len: u64,
+    raw_len: u64,
+    body_crc: u32,
+) -> Vec<u8> {
+    let config = collection.config();
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    header.extend_from_slice(MAGIC);
+    let (version, flags) = match compression {
+        Compression::None => (VERSION, 0),
+        Compression::Gzip => (VERSION, FLAG_GZIP),
+        Compression::Brotli => (VERSION_BROTLI, FLAG_BROTLI),
+    };
+    put_u32(&mut header, version);
+    put_u32(&mut header, flags);
+    put_u32(&mut header, config.dimension as u32);
+    header.extend_from_slice(&[distance_code(config.distance), 0, 0, 0]);
+    put_u64(&mut header, seq);
+    put_u64(&mut header, collection.len() as u64);
+    put_u64(&mut header, stored_len);
+    put_u64(&mut header, raw_len);
+    put_u32(&mut header, body_crc);
+    let header_crc = crc32c::crc32c(&header);
+    put_u32(&mut header, header_crc);
+    header
+}
+
 /// Encodes `collection` as of WAL sequence number `seq`.
 pub fn encode_with(collection: &Collection, seq: u64, compression: Compression) -> Vec<u8> {
     let config = collection.config();
@@ -149,24 +245,7 @@ pub fn encode_with(collection: &Collection, seq: u64, compression: Compression) 
     }
     let stored_len = (out.len() - HEADER_LEN) as u64;
     let body_crc = crc32c::crc32c(&out[HEADER_LEN..]);
-    let mut header = Vec::with_capacity(HEADER_LEN);
-    header.extend_from_slice(MAGIC);
-    let (version, flags) = match compression {
-        Compression::None => (VERSION, 0),
-        Compression::Gzip => (VERSION, FLAG_GZIP),
-        Compression::Brotli => (VERSION_BROTLI, FLAG_BROTLI),
-    };
-    put_u32(&mut header, version);
-    put_u32(&mut header, flags);
-    put_u32(&mut header, config.dimension as u32);
-    header.extend_from_slice(&[distance_code(config.distance), 0, 0, 0]);
-    put_u64(&mut header, seq);
-    put_u64(&mut header, count as u64);
-    put_u64(&mut header, stored_len);
-    put_u64(&mut header, raw_len);
-    put_u32(&mut header, body_crc);
-    let header_crc = crc32c::crc32c(&header);
-    put_u32(&mut header, header_crc);
+    let header = header(collection, seq, compression, stored_len, raw_len, body_crc);
     out[..HEADER_LEN].copy_from_slice(&header);
     out
 }
@@ -553,6 +632,42 @@ mod tests {
         let bytes = encode(&sample(), 1, true);
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_streamed_snapshot_is_byte_for_byte_the_encoded_one_and_stops_at_a_failed_write() {
+        // 12 MiB of vectors: the stream hands them on in more than one chunk.
+        let dim = 1024;
+        let config = CollectionConfig::new(dim, Distance::Cosine, None).unwrap();
+        let mut c = Collection::new(config);
+        let count = 3000;
+        c.insert(batch(
+            dim,
+            (0..count).map(|i| PointId::Int(i as i64)).collect(),
+            (0..count * dim).map(|i| (i % 977) as f32 - 400.0).collect(),
+            (0..count).map(|i| payload(json!({"i": i}))).collect(),
+        ))
+        .unwrap();
+        c.delete(&PointId::Int(7));
+        for collection in [sample(), c] {
+            let mut streamed = Vec::new();
+            let mut chunks = 0;
+            encode_streaming(&collection, 42, &mut |chunk| {
+                chunks += 1;
+                streamed.extend_from_slice(chunk);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(streamed, encode_with(&collection, 42, Compression::None));
+            assert!(chunks >= 2);
+            let mut calls = 0;
+            let failed = encode_streaming(&collection, 42, &mut |_| {
+                calls += 1;
+                Err(std::io::Error::other("disk full"))
+            });
+            assert_eq!(failed.unwrap_err().to_string(), "disk full");
+            assert_eq!(calls, 1);
         }
     }
 }
