@@ -278,15 +278,15 @@ impl VectorArena {
             ..VectorArena::new(dim)
         };
         for slot in copied..self.slots() {
-            next.push_row(self.get(slot as u32));
+            next.push_row(slot, self.get(slot as u32));
         }
         next.inverse_norms = std::mem::take(&mut self.inverse_norms);
         *self = next;
     }
 
-    /// Appends `vector` in a new slot, without its norm.
-    fn push_row(&mut self, vector: &[f32]) -> usize {
-        let slot = self.base_slots + self.chunk_rows();
+    /// Puts `vector` in `slot`, the next slot after the chunks' last one,
+    /// without its norm.
+    fn push_row(&mut self, slot: usize, vector: &[f32]) {
         let chunk = (slot - self.base_slots) >> self.chunk_shift;
         if chunk == self.chunks.len() {
             let floats = (1usize << self.chunk_shift) * self.dim;
@@ -295,23 +295,12 @@ impl VectorArena {
         // A chunk a checkpoint's copy still holds is copied first (only the
         // last chunk can be partly filled, so only it is ever pushed to).
         Arc::make_mut(&mut self.chunks[chunk]).extend_from_slice(vector);
-        slot
-    }
-
-    /// Slots held in chunks.
-    fn chunk_rows(&self) -> usize {
-        match self.chunks.last() {
-            None => 0,
-            Some(last) => {
-                ((self.chunks.len() - 1) << self.chunk_shift) + last.len() / self.dim.max(1)
-            }
-        }
     }
 
     pub fn push(&mut self, vector: &[f32]) -> u32 {
         debug_assert_eq!(vector.len(), self.dim);
-        debug_assert_eq!(self.base_slots + self.chunk_rows(), self.slots());
-        let slot = self.push_row(vector);
+        let slot = self.slots();
+        self.push_row(slot, vector);
         self.inverse_norms.push(distance::inverse_norm(vector));
         slot as u32
     }

@@ -202,21 +202,11 @@ pub fn encode_with(collection: &Collection, seq: u64, compression: Compression) 
     // The body goes straight after a header placeholder, filled in at the end.
     let mut out = Vec::with_capacity(HEADER_LEN + count * (config.dimension * 4 + 64));
     out.resize(HEADER_LEN, 0);
-    for (_, vector, _) in collection.points() {
-        put_f32s(&mut out, vector);
-    }
-    for (id, _, _) in collection.points() {
-        put_point_id(&mut out, id);
-    }
-    let mut json = Vec::new();
-    for (_, _, payload) in collection.points() {
-        json.clear();
-        // A map of JSON values always serialises.
-        if serde_json::to_writer(&mut json, payload.as_ref()).is_err() {
-            json = b"{}".to_vec();
-        }
-        put_bytes_u32(&mut out, &json);
-    }
+    // Appending to a Vec cannot fail.
+    let _ = stream_body(collection, &mut |chunk| {
+        out.extend_from_slice(chunk);
+        Ok(())
+    });
     let raw_len = (out.len() - HEADER_LEN) as u64;
     match compression {
         Compression::None => {}
