@@ -277,6 +277,10 @@ pub struct AnnConfig {
     /// before it saves the graph, so the next open searches the whole graph
     /// from its first query. Zero: save whatever is indexed.
     pub close_wait: std::time::Duration,
+    /// Labels one audit step searches for by their own vector (see
+    /// [`DEFAULT_AUDIT_PIECE`]); tests lower it to audit small graphs in
+    /// pieces.
+    pub audit_piece: usize,
 }
 
 impl Default for AnnConfig {
@@ -288,9 +292,18 @@ impl Default for AnnConfig {
             faiss: FaissParams::default(),
             rebuild_fraction: 0.2,
             close_wait: DEFAULT_CLOSE_WAIT,
+            audit_piece: DEFAULT_AUDIT_PIECE,
         }
     }
 }
+
+/// Labels one audit step searches for by their own vector. An audit of a
+/// large graph goes a piece at a time, each recorded when it ends: the
+/// prepared vectors it copies stay bounded (65,536 × 384 f32 is 96 MiB,
+/// where one step over 1,000,000 labels copied 1.4 GiB), writes and
+/// rebuild decisions come between pieces, and a process that stops early
+/// keeps (and saves with its graph) how far its audits got.
+pub const DEFAULT_AUDIT_PIECE: usize = 65_536;
 
 /// The default of [`AnnConfig::close_wait`]: about what indexing 200,000
 /// points takes on two cores.
@@ -550,6 +563,32 @@ pub struct Graph {
     /// whether it is rebuilt with more links (see [`Graph::wants_more_links`]).
     first_audits: AtomicUsize,
     first_misses: AtomicUsize,
+    /// An audit of every label under way, a piece at a time (see
+    /// [`FullPass`]).
+    full_pass: Mutex<Option<FullPass>>,
+}
+
+/// An audit of every label below `upto`, done a piece of labels at a time
+/// so that the vectors it copies stay bounded and writes and searches run
+/// between its pieces. What it found is recorded when its last piece ends
+/// (its pins replace the pinned set then); a rebuild or a close drops it
+/// with its graph.
+#[derive(Debug)]
+pub struct FullPass {
+    /// The graph's `indexed` when the pass began: the labels it audits.
+    pub upto: usize,
+    /// The first label its next piece audits.
+    pub next: usize,
+    /// Labels its pieces found unreachable and will pin (ascending).
+    pub pins: Vec<usize>,
+    /// Whether it only pins (the last full audit inserted points again).
+    pub pin_only: bool,
+    /// Whether it inserted points again.
+    pub reissued: bool,
+    /// Whether its pieces may use every core (see `unreachable`).
+    pub parallel: bool,
+    /// Time spent in its pieces so far.
+    pub spent: std::time::Duration,
 }
 
 /// How many points may be pinned in a graph over `live` points: 0.5 % of
@@ -623,7 +662,33 @@ impl Graph {
             full_audits: AtomicUsize::new(0),
             first_audits: AtomicUsize::new(0),
             first_misses: AtomicUsize::new(0),
+            full_pass: Mutex::new(None),
         }
+    }
+
+    /// The audit of every label under way, if any (taken: the caller puts
+    /// it back with [`Graph::resume_full_pass`] while pieces remain).
+    pub fn take_full_pass(&self) -> Option<FullPass> {
+        self.full_pass
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// Keeps `pass` for the next audit step.
+    pub fn resume_full_pass(&self, pass: FullPass) {
+        *self
+            .full_pass
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(pass);
+    }
+
+    /// Whether an audit of every label is under way.
+    pub fn in_full_pass(&self) -> bool {
+        self.full_pass
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
     }
 
     /// Splits the labels an audit found unreachable into those to insert

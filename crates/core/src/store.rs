@@ -1265,7 +1265,8 @@ impl Inner {
     }
 
     /// Whether the graph grew since its last audit enough to audit it again:
-    /// by 10 %, or at all and then nothing for a second.
+    /// by 10 % (or [`AnnConfig::audit_piece`] labels), or at all and then nothing for
+    /// a second.
     fn audit_due(&self, graph: &Graph) -> bool {
         let (indexed, audited) = (graph.indexed(), graph.audited());
         if audited >= indexed {
@@ -1274,7 +1275,8 @@ impl Inner {
         let quiet = lock(&self.ann_info)
             .last_insert
             .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
-        quiet || indexed - audited >= indexed / 10
+        // A piece of a large audit is followed by the next at once.
+        quiet || indexed - audited >= (indexed / 10).min(self.ann.audit_piece.max(1))
     }
 
     /// Whether to audit every label now, though the graph has not doubled
@@ -1561,6 +1563,76 @@ impl Inner {
         Ok(Some(confirmed))
     }
 
+    /// One piece of an audit of every label (see [`ann::FullPass`]): the
+    /// next [`AnnConfig::audit_piece`] labels searched for by their own vector; points
+    /// missed are inserted again (unless the pass only pins) or kept to
+    /// pin. After the last piece, the pins (within the budget) replace the
+    /// pinned set. Returns whether there was work.
+    fn full_pass_step(
+        &self,
+        graph: Arc<Graph>,
+        mut pass: ann::FullPass,
+        live: usize,
+    ) -> Result<bool> {
+        let started = Instant::now();
+        let end = pass.upto.min(pass.next + self.ann.audit_piece.max(1));
+        let Some(points) = self.prepared_labels(pass.next..end, graph.epoch) else {
+            return Ok(true);
+        };
+        let parallel = || pass.parallel && self.foreground.load(Ordering::Relaxed) == 0;
+        let quiet = lock(&self.index_lock);
+        let missed = graph.unreachable(&points, self.ann.hnsw.ef_search, &parallel)?;
+        drop(quiet);
+        drop(points);
+        if graph.is_retired() {
+            return Ok(true);
+        }
+        let Some(missed) = self.confirm_missed(&graph, missed)? else {
+            return Ok(true);
+        };
+        let (retry, pin) = if pass.pin_only {
+            (Vec::new(), missed)
+        } else {
+            graph.triage(missed)
+        };
+        pass.pins.extend(pin);
+        if !retry.is_empty() {
+            let Ok(mut state) = self.state.write() else {
+                return Ok(false);
+            };
+            if !state.open || state.collection.labels().epoch() != graph.epoch {
+                return Ok(true);
+            }
+            graph.note_repairs(state.collection.reissue_labels(&retry));
+            pass.reissued = true;
+        }
+        pass.next = end;
+        pass.spent += started.elapsed();
+        lock(&self.ann_info).audit_time += started.elapsed();
+        if pass.next < pass.upto {
+            graph.resume_full_pass(pass);
+            return Ok(true);
+        }
+        let pin = graph.within_budget(std::mem::take(&mut pass.pins), live, true);
+        let pin = {
+            let Ok(state) = self.state.read() else {
+                return Ok(false);
+            };
+            if !state.open || state.collection.labels().epoch() != graph.epoch {
+                return Ok(true);
+            }
+            ann::prepared_points(&state.collection, pin)
+        };
+        graph.record_audit(pass.upto, pin, true);
+        if pass.reissued {
+            graph.note_full_repairs();
+        }
+        let mut info = lock(&self.ann_info);
+        info.last_full_audit = Some(pass.spent);
+        info.full_audit_requested = false;
+        Ok(true)
+    }
+
     /// One step of background indexing: build or rebuild the graph, or take
     /// the next chunk of the tail into it. Returns whether there was work.
     fn index_step(&self) -> Result<bool> {
@@ -1581,23 +1653,46 @@ impl Inner {
             Some(graph) if !self.rebuild_due(collection, graph) => {
                 let from = graph.indexed();
                 let to = labels.count().min(from + INDEX_CHUNK);
-                if from >= to {
+                // Audits keep pace with a long tail rather than waiting for
+                // it to be taken in: the graph's miss rate, which decides
+                // whether it needs more links, is known while the graph is
+                // small, so a weak graph is rebuilt at a fraction of the
+                // size it would reach (at 1,000,000 points, a rebuild
+                // after the last insert cost more than the first build).
+                let lagging = from < to
+                    && !graph.engine.awaits_training()
+                    && from - graph.audited().min(from)
+                        >= (from / 4).max(2 * ann::WEAK_GRAPH_MIN_AUDITS);
+                if from >= to || lagging {
                     if graph.engine.awaits_training() {
                         // Nothing is placed yet: the audit waits for the training.
                         return Ok(false);
                     }
                     // Audit: which points can their own vector not find?
+                    let graph = Arc::clone(graph);
+                    let live = collection.len();
+                    if let Some(pass) = graph.take_full_pass() {
+                        drop(state);
+                        return self.full_pass_step(graph, pass, live);
+                    }
                     let requested = lock(&self.ann_info).full_audit_requested;
                     // A quiet-time full audit also waits for the graph to
                     // have grown by 1 % since the last: a few new points
                     // hardly cut old ones off, and the audit costs a search
                     // per point (seconds of a core for 100,000 points,
                     // which searches running meanwhile would share).
+                    // While more than a piece of labels was never audited,
+                    // those come first: a recheck of the older labels
+                    // (and a full audit) waits for the last piece.
+                    let catching_up =
+                        from - graph.audited().min(from) > self.ann.audit_piece.max(1);
                     let since_full = from.saturating_sub(graph.fully_audited());
-                    let full = since_full > 0
+                    let full = !catching_up
+                        && !lagging
+                        && since_full > 0
                         && (graph.wants_full_audit()
                             || ((requested || since_full * 100 >= from) && self.full_audit_due()));
-                    if !full && !self.audit_due(graph) {
+                    if !full && !self.audit_due(&graph) {
                         return Ok(false);
                     }
                     let started = Instant::now();
@@ -1614,15 +1709,13 @@ impl Inner {
                     } else {
                         Vec::new()
                     };
-                    let graph = Arc::clone(graph);
-                    let live = collection.len();
                     drop(state);
                     // Quiet-time audits keep to one core: searches may be running.
                     let parallel = !full || graph.wants_full_audit() || requested;
-                    let parallel = || parallel && self.foreground.load(Ordering::Relaxed) == 0;
                     let ef = self.ann.hnsw.ef_search;
                     let mut cut_off = Vec::new();
                     if !sample.is_empty() {
+                        let parallel = || parallel && self.foreground.load(Ordering::Relaxed) == 0;
                         let quiet = lock(&self.index_lock);
                         let missed = graph.unreachable(&sample, ef, &parallel)?;
                         drop(quiet);
@@ -1632,16 +1725,33 @@ impl Inner {
                         cut_off = missed;
                     }
                     let wanted_full = full;
-                    let full = wanted_full && cut_off.len() >= ann::RECHECK_ESCALATE;
-                    let recheck = wanted_full && !full;
-                    let start = if full { 0 } else { audited };
-                    let Some(mut points) = self.prepared_labels(start..from, graph.epoch) else {
+                    if wanted_full && cut_off.len() >= ann::RECHECK_ESCALATE {
+                        // Every label, a piece per step from the first; a
+                        // full audit that follows one that inserted points
+                        // again only pins (see below).
+                        let pass = ann::FullPass {
+                            upto: from,
+                            next: 0,
+                            pins: Vec::new(),
+                            pin_only: graph.take_full_repairs(),
+                            reissued: false,
+                            parallel,
+                            spent: started.elapsed(),
+                        };
+                        return self.full_pass_step(graph, pass, live);
+                    }
+                    let recheck = wanted_full;
+                    let parallel = || parallel && self.foreground.load(Ordering::Relaxed) == 0;
+                    // The labels not audited yet, a piece at a time.
+                    let start = audited;
+                    let upto = from.min(start + self.ann.audit_piece.max(1));
+                    let Some(mut points) = self.prepared_labels(start..upto, graph.epoch) else {
                         return Ok(true);
                     };
                     // Points inserted again can cut older ones off: their
                     // neighbourhoods are audited with them.
-                    let again = graph.repaired_labels_in(start..from);
-                    if !full && !again.is_empty() {
+                    let again = graph.repaired_labels_in(start..upto);
+                    if !again.is_empty() {
                         let again: Vec<(usize, Vec<f32>)> = points
                             .iter()
                             .filter(|(label, _)| again.binary_search(label).is_ok())
@@ -1665,7 +1775,7 @@ impl Inner {
                     let Some(mut missed) = self.confirm_missed(&graph, missed)? else {
                         return Ok(true);
                     };
-                    if !full && !cut_off.is_empty() {
+                    if !cut_off.is_empty() {
                         // Fewer than it takes to audit every label: the
                         // sampled points cut off are treated as this audit's.
                         missed.extend(&cut_off);
@@ -1680,56 +1790,44 @@ impl Inner {
                     // A point missed the first time is inserted again under
                     // a new label (its neighbours link to it then); missed
                     // again, it is pinned. Re-inserts can leave other old
-                    // points unreachable, which only a full audit finds: so
-                    // a full audit that re-inserted is followed by one that
-                    // only pins, and the last full audit comes after the
-                    // last insert.
-                    let pin_only = full && graph.take_full_repairs();
-                    let (retry, pin) = if pin_only {
-                        (Vec::new(), missed)
-                    } else {
-                        graph.triage(missed)
-                    };
-                    if !full {
-                        // Labels seen for the first time: the graph's own
-                        // miss rate (points inserted again are not counted).
-                        let first = from - audited;
-                        let again = graph.repaired_in(audited..from);
-                        graph.note_first_audit(
-                            first.saturating_sub(again),
-                            retry.iter().filter(|&&l| l >= audited).count(),
-                        );
-                        if let Some(links) = graph.engine.connectivity() {
-                            if let Some(more) = graph.wants_more_links(links, self.ann.hnsw.m) {
-                                lock(&self.ann_info).connectivity = Some(more);
-                            }
+                    // points unreachable, which only a full audit finds:
+                    // so a full audit that re-inserted is followed by one
+                    // that only pins, and the last full audit comes after
+                    // the last insert.
+                    let (retry, pin) = graph.triage(missed);
+                    // Labels seen for the first time: the graph's own miss
+                    // rate (points inserted again are not counted).
+                    let first = upto - audited;
+                    let again = graph.repaired_in(audited..upto);
+                    graph.note_first_audit(
+                        first.saturating_sub(again),
+                        retry.iter().filter(|&&l| l >= audited && l < upto).count(),
+                    );
+                    if let Some(links) = graph.engine.connectivity() {
+                        if let Some(more) = graph.wants_more_links(links, self.ann.hnsw.m) {
+                            lock(&self.ann_info).connectivity = Some(more);
                         }
                     }
-                    let pin = graph.within_budget(pin, live, full);
+                    let pin = graph.within_budget(pin, live, false);
                     let pin: Vec<(usize, Vec<f32>)> = points
                         .into_iter()
                         .filter(|(label, _)| pin.binary_search(label).is_ok())
                         .collect();
-                    let mut reissued = false;
                     if !retry.is_empty() {
                         let Ok(mut state) = self.state.write() else {
                             return Ok(false);
                         };
                         if state.open && state.collection.labels().epoch() == graph.epoch {
                             graph.note_repairs(state.collection.reissue_labels(&retry));
-                            reissued = true;
                         }
                     }
-                    graph.record_audit(from, pin, full);
-                    if recheck && !full {
-                        graph.record_recheck(from);
-                    }
-                    if full && reissued {
-                        graph.note_full_repairs();
+                    graph.record_audit(upto, pin, false);
+                    if recheck {
+                        graph.record_recheck(upto);
                     }
                     let mut info = lock(&self.ann_info);
                     info.audit_time += started.elapsed();
-                    if full || recheck {
+                    if recheck {
                         info.last_full_audit = Some(started.elapsed());
                         info.full_audit_requested = false;
                     }

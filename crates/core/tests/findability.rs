@@ -15,8 +15,14 @@ use annvault_core::{
 const DIM: usize = 384;
 
 fn store(dir: &std::path::Path) -> Store {
+    store_in_pieces(dir, annvault_core::ann::DEFAULT_AUDIT_PIECE)
+}
+
+/// A store whose audits search `audit_piece` labels per step.
+fn store_in_pieces(dir: &std::path::Path, audit_piece: usize) -> Store {
     let ann = AnnConfig {
         algorithm: Algorithm::Hnsw,
+        audit_piece,
         ..AnnConfig::default()
     };
     open(dir, "f", DIM, ann)
@@ -82,8 +88,18 @@ fn exact_duplicates_pin_nothing_and_are_found_with_their_score() {
 
 #[test]
 fn clustered_points_pin_under_half_a_percent_and_every_one_is_found() {
+    clustered_points_are_found(annvault_core::ann::DEFAULT_AUDIT_PIECE);
+}
+
+/// The same audited 1,500 labels at a time: the pieces reach every label.
+#[test]
+fn clustered_points_audited_in_pieces_are_every_one_found() {
+    clustered_points_are_found(1500);
+}
+
+fn clustered_points_are_found(audit_piece: usize) {
     let dir = tempfile::tempdir().unwrap();
-    let store = store(dir.path());
+    let store = store_in_pieces(dir.path(), audit_piece);
     let mut rng = Rng(2021);
     let n = 12_000;
     let clusters = Clusters::new(&mut rng, 32, DIM, 0.6);
@@ -110,6 +126,18 @@ fn clustered_points_pin_under_half_a_percent_and_every_one_is_found() {
 /// places, as `m` 16 is on 300,000 noisy 384-dimension points.
 #[test]
 fn a_weak_graph_is_rebuilt_with_more_links_and_leaves_fewer_points_unreachable() {
+    weak_graph(annvault_core::ann::DEFAULT_AUDIT_PIECE);
+}
+
+/// The same audited a piece of 1,000 labels at a time: the full audits of
+/// the weak graph go on over many steps, and their pins replace the
+/// pinned set only when the last piece ends.
+#[test]
+fn audits_in_pieces_repair_a_weak_graph_as_whole_audits_do() {
+    weak_graph(1000);
+}
+
+fn weak_graph(audit_piece: usize) {
     use annvault_core::ann::{self, Graph, HnswParams};
     let dim = 64;
     let n = 16_000;
@@ -125,6 +153,7 @@ fn a_weak_graph_is_rebuilt_with_more_links_and_leaves_fewer_points_unreachable()
     let ann_config = AnnConfig {
         algorithm: Algorithm::Hnsw,
         hnsw,
+        audit_piece,
         ..AnnConfig::default()
     };
 
@@ -169,6 +198,11 @@ fn a_weak_graph_is_rebuilt_with_more_links_and_leaves_fewer_points_unreachable()
         "the data should make m {m} weak: {plain} unreachable"
     );
     assert!(index.connectivity.unwrap() > m, "{index:?}");
+    assert!(index.full_audits + index.rechecks > 0, "{index:?}");
+    assert!(
+        index.pinned * 200 <= n.max(12_800),
+        "over the budget: {index:?}"
+    );
     // Re-inserting alone reaches about a third of the points (measured).
     assert!(
         left * 5 < plain,
@@ -197,9 +231,20 @@ fn a_weak_graph_is_rebuilt_with_more_links_and_leaves_fewer_points_unreachable()
 /// more links, which the audits ask for on such a graph, are bounded.
 #[test]
 fn repairs_do_not_start_rebuilds_so_a_hard_graph_settles() {
+    hard_graph_settles(annvault_core::ann::DEFAULT_AUDIT_PIECE);
+}
+
+/// The same audited 2,500 labels at a time.
+#[test]
+fn a_hard_graph_audited_in_pieces_settles() {
+    hard_graph_settles(2500);
+}
+
+fn hard_graph_settles(audit_piece: usize) {
     let dir = tempfile::tempdir().unwrap();
     let mut ann = AnnConfig {
         algorithm: Algorithm::Hnsw,
+        audit_piece,
         ..AnnConfig::default()
     };
     // i8 codes, asked for: 'auto' keeps f32 at 3 dimensions, where a graph misses nothing.
