@@ -20,6 +20,29 @@ export declare class NativeKv {
    * hold more than `maxBytes` of value and metadata: use `get` for those.
    */
   getSync(keys: Array<string>, now: number, maxBytes: number): Array<KvEntryOut | undefined | null> | null
+  /**
+   * Registers the function the commit thread calls (with no arguments)
+   * when writes queued by `setQueued` have settled; it should call
+   * `takeSettled`. Called once, before the first `setQueued`.
+   */
+  onSettled(callback: () => void): void
+  /**
+   * `set` without a Promise: writes the batch atomically (a bad write
+   * anywhere refuses all of it) and reports `ticket` through the
+   * `onSettled` function once the group it joined is durable or refused.
+   * Throws, queuing nothing, when a write cannot be converted.
+   */
+  setQueued(writes: Array<KvWriteIn>, now: number, ticket: number): void
+  /**
+   * The tickets settled since the last call. Once none is outstanding,
+   * the event loop is no longer held open for them.
+   */
+  takeSettled(): SettledOut
+  /**
+   * Throws the error that refused the write `takeSettled` listed as
+   * failed under `ticket` (once).
+   */
+  takeError(ticket: number): void
   /** Writes the batch atomically. A bad write anywhere refuses all of it. */
   set(writes: Array<KvWriteIn>, now: number): Promise<void>
   delete(keys: Array<string>, now: number): Promise<boolean[]>
@@ -278,6 +301,15 @@ export declare function openSqliteKv(config: SqliteKvConfig): Promise<SqliteKv>
  * itself or writes on close, graph builds) for as long as it lives.
  */
 export declare function openStore(config: StoreConfig, onProgress?: ((event: string) => void) | undefined | null): Promise<NativeStore>
+
+/**
+ * The tickets `takeSettled` hands over: writes now durable, and writes
+ * refused (their errors are taken one by one with `takeError`).
+ */
+export interface SettledOut {
+  ok: Array<number>
+  failed: Array<number>
+}
 
 export interface SqliteKvConfig {
   filename: string

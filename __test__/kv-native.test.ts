@@ -233,6 +233,34 @@ describe('NativeAdapter fast paths', () => {
 })
 
 describe('NativeAdapter on disk', () => {
+  test('sets in flight hold the process open until they settle, and an idle adapter does not', async () => {
+    // Sets settle through one wake-up function per table, not a Promise of
+    // napi's own each: it must hold the event loop while sets are
+    // outstanding (else this child exits before they resolve) and let go
+    // after (else it never exits and spawnSync kills it).
+    const path = dirs.next()
+    const script = `
+      const { NativeAdapter } = require(${JSON.stringify(join(__dirname, '..', 'dist', 'persistence', 'native.js'))})
+      const a = new NativeAdapter({ path: process.argv[1] })
+      a.init().then(() => {
+        let settled = 0
+        for (let i = 0; i < 100; i++) {
+          const write = { key: 'k' + i, value: { kind: 'json', text: String(i) }, metadata: '{}', expiresAt: null }
+          a.set([write], 1000 + i).then(() => { if (++settled === 100) console.log('settled 100') })
+        }
+      })`
+    const result = spawnSync(process.execPath, ['-e', script, path], { encoding: 'utf8', timeout: 60_000 })
+    expect(result.stderr).toBe('')
+    expect(result.signal).toBeNull()
+    expect(result.stdout.trim()).toBe('settled 100')
+    const again = await adapter(path)
+    const entries = await again.get(['k0', 'k99'], 5000)
+    expect(entries.map((e) => (e === null ? null : e.value))).toEqual([
+      { kind: 'json', text: '0' },
+      { kind: 'json', text: '99' },
+    ])
+  })
+
   test('a second process on the same path gets 5001', async () => {
     const path = dirs.next()
     await adapter(path)

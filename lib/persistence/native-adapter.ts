@@ -44,6 +44,10 @@ interface NativeKv {
   get(keys: string[], now: number): Promise<(NativeEntry | null)[]>
   getSync(keys: string[], now: number, maxBytes: number): (NativeEntry | null)[] | null
   set(writes: NativeWrite[], now: number): Promise<void>
+  onSettled(callback: () => void): void
+  setQueued(writes: NativeWrite[], now: number, ticket: number): void
+  takeSettled(): { ok: number[]; failed: number[] }
+  takeError(ticket: number): void
   delete(keys: string[], now: number): Promise<boolean[]>
   find(pattern: string, now: number): Promise<NativeEntry[]>
   keys(pattern: string | undefined | null, now: number): Promise<string[]>
@@ -161,6 +165,9 @@ export class NativeAdapter implements PersistenceAdapter {
   readonly path: string
   readonly durability: 'fsync' | 'flush'
   private kv: NativeKv | null = null
+  /** Writes queued with `setQueued`, by ticket, until the commit thread settles them. */
+  private readonly waiting = new Map<number, { resolve: () => void; reject: (error: unknown) => void }>()
+  private nextTicket = 0
 
   constructor(options: NativeAdapterOptions) {
     if (options === null || typeof options !== 'object' || typeof options.path !== 'string' || options.path === '') {
@@ -187,7 +194,9 @@ export class NativeAdapter implements PersistenceAdapter {
   async init(): Promise<void> {
     if (this.kv !== null) return
     try {
-      this.kv = await binding.openKv({ path: this.path, durability: this.durability })
+      const kv = await binding.openKv({ path: this.path, durability: this.durability })
+      kv.onSettled(() => this.settle(kv))
+      this.kv = kv
     } catch (error) {
       throw fromNative(error, 'init')
     }
@@ -218,8 +227,47 @@ export class NativeAdapter implements PersistenceAdapter {
     return entries === null ? null : entries.map((e) => (e === null ? null : decode(e)))
   }
 
+  /**
+   * Queues the batch to the commit thread. The Promise settles when the
+   * group it joined is durable (or refused): the commit thread wakes this
+   * adapter once per group and {@link settle} resolves every write of it,
+   * rather than napi settling a Promise of its own per write.
+   */
   set(writes: RawWrite[], now: number): Promise<void> {
-    return this.run('set', (kv) => kv.set(writes.map(encode), now))
+    const kv = this.kv
+    if (kv === null) return Promise.reject(closedError('set'))
+    const ticket = this.nextTicket
+    this.nextTicket = (ticket + 1) >>> 0
+    try {
+      kv.setQueued(writes.map(encode), now, ticket)
+    } catch (error) {
+      return Promise.reject(fromNative(error, 'set'))
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.set(ticket, { resolve, reject })
+    })
+  }
+
+  /** Settles the writes the commit thread reports done. */
+  private settle(kv: NativeKv): void {
+    const { ok, failed } = kv.takeSettled()
+    for (const ticket of ok) {
+      const waiter = this.waiting.get(ticket)
+      if (waiter === undefined) continue
+      this.waiting.delete(ticket)
+      waiter.resolve()
+    }
+    for (const ticket of failed) {
+      const waiter = this.waiting.get(ticket)
+      if (waiter === undefined) continue
+      this.waiting.delete(ticket)
+      try {
+        kv.takeError(ticket)
+        waiter.reject(fromNative(new Error('the write was refused'), 'set'))
+      } catch (error) {
+        waiter.reject(fromNative(error, 'set'))
+      }
+    }
   }
 
   delete(keys: string[], now: number): Promise<boolean[]> {
