@@ -92,10 +92,17 @@ export class DefaultPersistenceManager {
     return this.opening
   }
 
-  async set<T = any>(key: string, value: T, metadata?: Record<string, any>, options?: SetOptions): Promise<void> {
+  set<T = any>(key: string, value: T, metadata?: Record<string, any>, options?: SetOptions): Promise<void> {
+    // Not an async function: one Promise layer less per set (the hot path
+    // of a write-heavy app); a bad key or value still rejects, never throws.
     const now = Date.now()
-    const write = this.encodeWrite(key, value, metadata, options?.ttl, now, 'set')
-    await this.run('set', () => this.adapter.set([write], now))
+    let write: RawWrite
+    try {
+      write = this.encodeWrite(key, value, metadata, options?.ttl, now, 'set')
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    return this.run('set', () => this.adapter.set([write], now))
   }
 
   /** Writes every entry or none. */
@@ -270,18 +277,31 @@ export class DefaultPersistenceManager {
     }
   }
 
-  private async run<T>(operation: string, call: () => Promise<T>): Promise<T> {
+  private run<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    if (this.state !== 'open') return this.checkOpen(operation).then(() => this.track(operation, call))
     // Open (the common case): no await, so no extra Promise and microtask turn.
-    if (this.state !== 'open') await this.checkOpen(operation)
-    const pending = call()
-    this.inFlight.add(pending)
+    return this.track(operation, call)
+  }
+
+  /** Runs `call`, known to `close()` until it settles, its errors mapped to PersistenceError. */
+  private track<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    let pending: Promise<T>
     try {
-      return await pending
+      pending = call()
     } catch (error) {
-      throw fromAddonError(error, operation, this.adapter.name)
-    } finally {
-      this.inFlight.delete(pending)
+      return Promise.reject(fromAddonError(error, operation, this.adapter.name))
     }
+    this.inFlight.add(pending)
+    return pending.then(
+      (value) => {
+        this.inFlight.delete(pending)
+        return value
+      },
+      (error: unknown) => {
+        this.inFlight.delete(pending)
+        throw fromAddonError(error, operation, this.adapter.name)
+      },
+    )
   }
 
   private encodeWrite(
