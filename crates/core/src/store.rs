@@ -1804,8 +1804,9 @@ impl Inner {
                         retry.iter().filter(|&&l| l >= audited && l < upto).count(),
                     );
                     if let Some(links) = graph.engine.connectivity() {
-                        if let Some(more) = graph.wants_more_links(links, self.ann.hnsw.m) {
-                            lock(&self.ann_info).connectivity = Some(more);
+                        match graph.wants_more_links(links, self.ann.hnsw.m) {
+                            Some(more) => lock(&self.ann_info).connectivity = Some(more),
+                            None => graph.end_miss_window(),
                         }
                     }
                     let pin = graph.within_budget(pin, live, false);
