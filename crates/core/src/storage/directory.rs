@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::op::{decode_record, Op};
 use crate::progress::Reporter;
 use crate::storage::codec::random_salt;
-use crate::storage::engine::{encode_group, LogOp, StateMachine, OP_GROUP};
+use crate::storage::engine::{encode_group, CheckpointOut, LogOp, StateMachine, OP_GROUP};
 use crate::storage::fs::{Storage, StorageFile, StorageLock};
 use crate::storage::manifest::{self, Manifest};
 use crate::storage::{snapshot, wal};
@@ -704,13 +704,27 @@ impl<M: StateMachine> LogDir<M> {
         compression: snapshot::Compression,
         previous: &Manifest,
     ) -> Result<Manifest> {
-        Self::publish_with(storage, path, job, compression, previous, false, true).map(|(m, _)| m)
+        let silent = &mut Reporter::silent("checkpoint");
+        Self::publish_with(
+            storage,
+            path,
+            job,
+            compression,
+            previous,
+            false,
+            true,
+            silent,
+        )
+        .map(|(m, _)| m)
     }
 
     /// [`LogDir::publish`], also returning the SHA-256 of the checkpoint
     /// file (when `digest`), and leaving the files the new manifest no
     /// longer needs in place unless `remove_obsolete` (a named snapshot
     /// being taken may still link them; a later checkpoint removes them).
+    /// `progress` gets the `write` phase, in bytes of the checkpoint file
+    /// (see [`CheckpointOut`]), all but its end: the caller finishes it.
+    #[allow(clippy::too_many_arguments)]
     pub fn publish_with(
         storage: &dyn Storage,
         path: &Path,
@@ -719,21 +733,29 @@ impl<M: StateMachine> LogDir<M> {
         previous: &Manifest,
         digest: bool,
         remove_obsolete: bool,
+        progress: &mut Reporter,
     ) -> Result<(Manifest, Option<[u8; 32]>)> {
         use sha2::Digest;
         let mut hasher = digest.then(sha2::Sha256::new);
+        let message = format!(
+            "writing checkpoint {} ({} entries)",
+            job.generation,
+            job.state.entry_count()
+        );
         write_atomically_with(
             storage,
             path,
             &snapshot::file_name(job.generation),
             &mut |out| {
+                let mut sink = |chunk: &[u8]| {
+                    if let Some(h) = hasher.as_mut() {
+                        h.update(chunk);
+                    }
+                    out(chunk)
+                };
+                let mut out = CheckpointOut::new(&mut sink, progress, message.clone());
                 job.state
-                    .write_checkpoint_to(job.seq, compression, &mut |chunk| {
-                        if let Some(h) = hasher.as_mut() {
-                            h.update(chunk);
-                        }
-                        out(chunk)
-                    })
+                    .write_checkpoint_to(job.seq, compression, &mut out)
             },
         )?;
         let sha = hasher.map(|h| {
@@ -876,11 +898,15 @@ impl StateMachine for Collection {
         &self,
         seq: u64,
         compression: snapshot::Compression,
-        out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+        out: &mut CheckpointOut<'_>,
     ) -> std::io::Result<()> {
         match compression {
             snapshot::Compression::None => snapshot::encode_streaming(self, seq, out),
-            _ => out(&snapshot::encode_with(self, seq, compression)),
+            _ => {
+                let bytes = snapshot::encode_with(self, seq, compression);
+                out.begin(bytes.len() as u64);
+                out.write(&bytes)
+            }
         }
     }
 
