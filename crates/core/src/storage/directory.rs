@@ -217,6 +217,52 @@ pub fn write_atomically_with(
         .map_err(|e| Error::io("fsync directory", dir, e))
 }
 
+/// Runs `write` with a sink that hashes every byte it is handed (SHA-256),
+/// and returns the digest. The hashing runs on a thread of its own, fed a
+/// copy of each piece through a short queue, so that it overlaps the
+/// encoding and writing (on a fast disk it costs as much as the write);
+/// without a thread to be had, it runs inline. `None`: the hashing thread
+/// failed, the digest is unknown (the file itself was written).
+#[allow(clippy::type_complexity)]
+fn write_hashing(
+    write: &mut dyn FnMut(&mut dyn FnMut(&[u8]) -> io::Result<()>) -> Result<()>,
+) -> Result<Option<[u8; 32]>> {
+    use sha2::Digest;
+    let digest = |hasher: sha2::Sha256| {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(hasher.finalize().as_slice());
+        out
+    };
+    std::thread::scope(|scope| {
+        let (pieces, queue) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let hashing = std::thread::Builder::new()
+            .name("annvault-checkpoint-hash".into())
+            .spawn_scoped(scope, move || {
+                let mut hasher = sha2::Sha256::new();
+                for piece in queue {
+                    hasher.update(&piece);
+                }
+                digest(hasher)
+            });
+        let Ok(hashing) = hashing else {
+            let mut hasher = sha2::Sha256::new();
+            write(&mut |chunk| {
+                hasher.update(chunk);
+                Ok(())
+            })?;
+            return Ok(Some(digest(hasher)));
+        };
+        let written = write(&mut |chunk| {
+            pieces
+                .send(chunk.to_vec())
+                .map_err(|_| io::Error::other("the checkpoint's hashing thread stopped"))
+        });
+        drop(pieces);
+        let sha = hashing.join().ok();
+        written.map(|()| sha)
+    })
+}
+
 fn create_wal(
     storage: &dyn Storage,
     dir: &Path,
@@ -735,34 +781,29 @@ impl<M: StateMachine> LogDir<M> {
         remove_obsolete: bool,
         progress: &mut Reporter,
     ) -> Result<(Manifest, Option<[u8; 32]>)> {
-        use sha2::Digest;
-        let mut hasher = digest.then(sha2::Sha256::new);
         let message = format!(
             "writing checkpoint {} ({} entries)",
             job.generation,
             job.state.entry_count()
         );
-        write_atomically_with(
-            storage,
-            path,
-            &snapshot::file_name(job.generation),
-            &mut |out| {
+        let name = snapshot::file_name(job.generation);
+        let mut write = |hash: &mut dyn FnMut(&[u8]) -> io::Result<()>| {
+            write_atomically_with(storage, path, &name, &mut |out| {
                 let mut sink = |chunk: &[u8]| {
-                    if let Some(h) = hasher.as_mut() {
-                        h.update(chunk);
-                    }
+                    hash(chunk)?;
                     out(chunk)
                 };
                 let mut out = CheckpointOut::new(&mut sink, progress, message.clone());
                 job.state
                     .write_checkpoint_to(job.seq, compression, &mut out)
-            },
-        )?;
-        let sha = hasher.map(|h| {
-            let mut out = [0u8; 32];
-            out.copy_from_slice(h.finalize().as_slice());
-            out
-        });
+            })
+        };
+        let sha = if digest {
+            write_hashing(&mut write)?
+        } else {
+            write(&mut |_| Ok(()))?;
+            None
+        };
         let manifest = Manifest {
             snapshot: job.generation,
             snapshot_seq: job.seq,
