@@ -51,11 +51,16 @@ export declare class NativeKv {
   clear(): Promise<void>
   stats(now: number): Promise<KvStatsOut>
   /**
-   * Sweeps the entries expired at `now`, then checkpoints. Resolves to
-   * how many entries the sweep removed.
+   * Sweeps the entries expired at `now`, then checkpoints, its progress
+   * events (operation `checkpoint`) queued to `onProgress`. Resolves to
+   * how many entries the sweep removed and how many events were queued.
    */
-  maintain(now: number): Promise<number>
-  checkpoint(): Promise<void>
+  maintain(now: number, onProgress?: ((event: string) => void) | undefined | null): Promise<KvMaintained>
+  /**
+   * Writes a checkpoint now, its progress events (operation
+   * `checkpoint`) queued to `onProgress`. Resolves to the number queued.
+   */
+  checkpoint(onProgress?: ((event: string) => void) | undefined | null): Promise<number>
   /**
    * Writes the table as of this call into `dest` (a directory that must
    * not exist) as a key-value directory `openKv` opens; writes go on
@@ -261,6 +266,13 @@ export interface KvEntryOut {
   createdAt: number
   updatedAt: number
   expiresAt?: number
+}
+
+export interface KvMaintained {
+  /** Entries the sweep removed. */
+  swept: number
+  /** Progress events queued to `onProgress`. */
+  progressEvents: number
 }
 
 export interface KvStatsOut {

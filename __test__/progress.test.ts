@@ -1,4 +1,7 @@
+import { readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
 import { ErrorCodes, VectorStoreError, type ProgressEvent } from '../index'
+import { NativeAdapter, type NativeAdapterProgress } from '../lib/persistence/native'
 import { randomVectors, rejectionOf, storeHarness } from './fixtures'
 
 const stores = storeHarness({ collectionName: 'docs', dimension: 3, annAlgorithm: 'hnsw' })
@@ -32,6 +35,32 @@ function phasesOf(events: ProgressEvent[]): string[] {
   return names
 }
 
+/** Bytes of the one checkpoint file (`snapshot-*.avs`) in `dir`. */
+function checkpointBytes(dir: string): number {
+  const files = readdirSync(dir).filter((name) => /^snapshot-\d+\.avs$/.test(name))
+  expect(files).toHaveLength(1)
+  return statSync(join(dir, files[0])).size
+}
+
+/** Bytes a checkpoint's `write` phase hands on, and may report, at a time (CHECKPOINT_PIECE). */
+const PIECE = 1 << 20
+
+/**
+ * A checkpoint's `write` phase in bytes of a file of `bytes`: from 0 to the total, strictly
+ * increasing; how many ticks arrive between depends on the disk's speed (at most one per piece
+ * written, per whole percent and per 50 ms: the cargo tests in progress.rs count them).
+ */
+function expectWriteInBytes(events: { phase: string; current: number; total: number }[], bytes: number) {
+  const write = events.filter((e) => e.phase === 'write')
+  expect(write[0]).toMatchObject({ current: 0, total: bytes })
+  expect(write[write.length - 1]).toMatchObject({ current: bytes, total: bytes })
+  expect(write.length).toBeLessThanOrEqual(102)
+  for (let i = 1; i < write.length; i++) {
+    expect(write[i].current).toBeGreaterThan(write[i - 1].current)
+    expect(write[i].total).toBe(bytes)
+  }
+}
+
 /** Turns of the event loop until `done()` (events queued on a worker thread arrive within a few). */
 async function until(done: () => boolean) {
   for (let turn = 0; !done() && turn < 100000; turn++) {
@@ -41,7 +70,7 @@ async function until(done: () => boolean) {
 }
 
 describe('progress events of checkpoints, snapshots and graph builds', () => {
-  test('checkpoint({ onProgress }) reports writing the points, then the indexer wait; a throwing callback does not break it', async () => {
+  test('checkpoint({ onProgress }) reports writing the file (in bytes), then the indexer wait; a throwing callback does not break it', async () => {
     const path = stores.dir()
     const { store, manager } = await filled(2000, { persistencePath: path })
     const events: ProgressEvent[] = []
@@ -52,7 +81,8 @@ describe('progress events of checkpoints, snapshots and graph builds', () => {
       },
     })
     expect(events.every((e) => e.operation === 'checkpoint')).toBe(true)
-    expect(events[0]).toMatchObject({ phase: 'write', current: 0, total: 2000, percentage: 0 })
+    // `write` counts the bytes of the checkpoint file.
+    expect(events[0]).toMatchObject({ phase: 'write', current: 0, total: checkpointBytes(join(path, 'docs')), percentage: 0 })
     const phases = phasesOf(events)
     expect(phases).toContain('index')
     expect(phases.every((p) => ['write', 'graph', 'index'].includes(p))).toBe(true)
@@ -106,8 +136,23 @@ describe('progress events of checkpoints, snapshots and graph builds', () => {
     await manager.disconnect() // resolves after the close's checkpoint events were delivered
     const closing = events.filter((e) => e.operation === 'checkpoint')
     expect(phasesOf(closing).slice(0, 2)).toEqual(['index', 'write'])
-    expect(closing.find((e) => e.phase === 'write')).toMatchObject({ current: 0, total: 2000 })
+    const written = closing.find((e) => e.phase === 'write')
+    expect(written).toMatchObject({ current: 0 })
+    expect(written?.total).toBeGreaterThan(2000 * 3 * 4)
     expect(events.filter((e) => e.operation === 'open').length).toBeGreaterThan(0)
+  })
+
+  test('a checkpoint of several MiB reports its write in bytes of the file, up to its size', async () => {
+    const path = stores.dir()
+    const { store } = await stores.make({ persistencePath: path, dimension: 256, annAlgorithm: 'flat' })
+    const vectors = randomVectors(6000, 256, 5)
+    await store.insert(vectors, vectors.map((_, i) => i), vectors.map((_, i) => ({ i })))
+    const events: ProgressEvent[] = []
+    await store.checkpoint({ onProgress: (e) => events.push(e) })
+    expect(phasesOf(events)).toEqual(['write'])
+    const bytes = checkpointBytes(join(path, 'docs'))
+    expect(bytes).toBeGreaterThan(5 * PIECE)
+    expectWriteInBytes(events, bytes)
   })
 
   test("a checkpoint the WAL's size starts reports to the config's onProgress", async () => {
@@ -123,5 +168,56 @@ describe('progress events of checkpoints, snapshots and graph builds', () => {
     const written = () => events.some((e) => e.operation === 'checkpoint' && e.phase === 'write' && e.total > 0 && e.current === e.total)
     expect(await until(written)).toBe(true)
     expect(phasesOf(events.filter((e) => e.operation === 'checkpoint'))).toContain('write')
+  })
+})
+
+describe("progress events of the key-value store's checkpoints (NativeAdapter)", () => {
+  const open: NativeAdapter[] = []
+  afterEach(async () => {
+    for (const a of open.splice(0)) await a.close()
+  })
+
+  test('checkpoint({ onProgress }) and maintain(now, { onProgress }) report the write in bytes; a throwing callback does not break them', async () => {
+    const path = stores.dir()
+    const kv = new NativeAdapter({ path })
+    await kv.init()
+    open.push(kv)
+    const text = 'x'.repeat(60_000)
+    await kv.set(
+      Array.from({ length: 60 }, (_, i) => ({ key: `k${i}`, value: { kind: 'json' as const, text: JSON.stringify(text + i) }, metadata: '{}', expiresAt: null })),
+      1,
+    )
+    const events: NativeAdapterProgress[] = []
+    await kv.checkpoint({
+      onProgress: (e) => {
+        events.push(e)
+        throw new Error('observer bug')
+      },
+    })
+    expect(events.every((e) => e.operation === 'checkpoint')).toBe(true)
+    expect(phasesOf(events as ProgressEvent[])).toEqual(['write'])
+    expectWriteInBytes(events, checkpointBytes(path))
+
+    // Nothing written since: an empty write.
+    const again: NativeAdapterProgress[] = []
+    await kv.checkpoint({ onProgress: (e) => again.push(e) })
+    expect(again.map((e) => [e.phase, e.total, e.percentage])).toEqual([
+      ['write', 0, 100],
+      ['write', 0, 100],
+    ])
+
+    // maintain: the sweep, then the checkpoint it writes.
+    await kv.set([{ key: 'gone', value: { kind: 'json', text: '1' }, metadata: '{}', expiresAt: 5 }], 2)
+    const swept: NativeAdapterProgress[] = []
+    await kv.maintain(10, { onProgress: (e) => swept.push(e) })
+    expect(phasesOf(swept as ProgressEvent[])).toEqual(['write'])
+    expectWriteInBytes(swept, checkpointBytes(path))
+    expect(await kv.keys(undefined, 10)).toHaveLength(60)
+
+    const bad = await kv.checkpoint({ onProgress: 1 } as never).then(
+      () => null,
+      (e: { code: number }) => e,
+    )
+    expect(bad?.code).toBe(1008)
   })
 })

@@ -24,6 +24,7 @@ use napi::Env;
 use napi_derive::napi;
 
 use crate::error::to_js_error;
+use crate::native_store::{progress_reporter, ProgressFunction};
 
 use crate::job::Job;
 use crate::validation::dir_options;
@@ -63,6 +64,14 @@ pub struct KvEntryOut {
     pub created_at: f64,
     pub updated_at: f64,
     pub expires_at: Option<f64>,
+}
+
+#[napi(object)]
+pub struct KvMaintained {
+    /// Entries the sweep removed.
+    pub swept: u32,
+    /// Progress events queued to `onProgress`.
+    pub progress_events: f64,
 }
 
 #[napi(object)]
@@ -463,21 +472,51 @@ impl NativeKv {
         }))
     }
 
-    /// Sweeps the entries expired at `now`, then checkpoints. Resolves to
-    /// how many entries the sweep removed.
-    #[napi(ts_return_type = "Promise<number>")]
-    pub fn maintain<'env>(&self, env: &'env Env, now: f64) -> napi::Result<Object<'env>> {
+    /// Sweeps the entries expired at `now`, then checkpoints, its progress
+    /// events (operation `checkpoint`) queued to `onProgress`. Resolves to
+    /// how many entries the sweep removed and how many events were queued.
+    #[napi(
+        ts_args_type = "now: number, onProgress?: ((event: string) => void) | undefined | null",
+        ts_return_type = "Promise<KvMaintained>"
+    )]
+    pub fn maintain<'env>(
+        &self,
+        env: &'env Env,
+        now: f64,
+        on_progress: Option<ProgressFunction>,
+    ) -> napi::Result<Object<'env>> {
+        let (reporter, queued) = progress_reporter("checkpoint", on_progress);
         promise(env, "maintain", |done| match millis("now", now) {
-            Ok(now) => self.store.maintain_async(now, move |swept| {
-                done(swept.map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
-            }),
+            Ok(now) => self
+                .store
+                .maintain_async_reporting(now, reporter, move |swept| {
+                    done(swept.map(|n| KvMaintained {
+                        swept: u32::try_from(n).unwrap_or(u32::MAX),
+                        progress_events: queued.load(Ordering::Acquire) as f64,
+                    }))
+                }),
             Err(e) => done(Err(e)),
         })
     }
 
-    #[napi(ts_return_type = "Promise<void>")]
-    pub fn checkpoint<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
-        promise(env, "checkpoint", |done| self.store.checkpoint_async(done))
+    /// Writes a checkpoint now, its progress events (operation
+    /// `checkpoint`) queued to `onProgress`. Resolves to the number queued.
+    #[napi(
+        ts_args_type = "onProgress?: ((event: string) => void) | undefined | null",
+        ts_return_type = "Promise<number>"
+    )]
+    pub fn checkpoint<'env>(
+        &self,
+        env: &'env Env,
+        on_progress: Option<ProgressFunction>,
+    ) -> napi::Result<Object<'env>> {
+        let (reporter, queued) = progress_reporter("checkpoint", on_progress);
+        promise(env, "checkpoint", |done| {
+            self.store
+                .checkpoint_async_reporting(reporter, move |outcome| {
+                    done(outcome.map(|()| queued.load(Ordering::Acquire) as f64))
+                })
+        })
     }
 
     /// Writes the table as of this call into `dest` (a directory that must

@@ -100,6 +100,28 @@ function rawRead(files, repeats = 3) {
   return { firstMs: first.ms, ms, bytes: first.bytes, miBps: first.bytes / 1048576 / (ms / 1000) }
 }
 
+/**
+ * Drops `file` from the page cache, so that the next read of it comes from the disk:
+ * `posix_fadvise(POSIX_FADV_DONTNEED)` over the whole file (Node cannot call it: a one-line
+ * python3 does, or GNU dd's `iflag=nocache` where python3 is missing). Only clean pages go, so
+ * the file must have been fsynced. Returns the pages still cached after (`fincore`, when it
+ * exists; -1 otherwise) and how it was done.
+ */
+function dropFromPageCache(file) {
+  const { spawnSync } = require('node:child_process')
+  const script = 'import os,sys\nfd=os.open(sys.argv[1],os.O_RDONLY)\nos.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED)\nos.close(fd)'
+  let method = 'posix_fadvise(DONTNEED) via python3'
+  let run = spawnSync('python3', ['-c', script, file], { encoding: 'utf8' })
+  if (run.status !== 0) {
+    method = 'dd iflag=nocache'
+    run = spawnSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none'], { encoding: 'utf8' })
+    if (run.status !== 0) throw new Error(`cannot drop ${file} from the page cache: ${run.stderr}`)
+  }
+  const fin = spawnSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', file], { encoding: 'utf8' })
+  const cachedBytes = fin.status === 0 ? Number(fin.stdout.trim()) : -1
+  return { method, cachedBytes }
+}
+
 /** Formats rows (arrays of strings) as an aligned text table. */
 function textTable(header, rows) {
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => String(row[c] ?? '').length)))
@@ -156,6 +178,7 @@ module.exports = {
   bytesOf,
   rawFdatasync,
   rawRead,
+  dropFromPageCache,
   textTable,
   fmt,
   parseArgs,

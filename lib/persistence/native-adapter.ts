@@ -53,7 +53,8 @@ interface NativeKv {
   keys(pattern: string | undefined | null, now: number): Promise<string[]>
   clear(): Promise<void>
   stats(now: number): Promise<NativeStats>
-  maintain(now: number): Promise<number>
+  maintain(now: number, onProgress?: (event: string) => void): Promise<{ swept: number; progressEvents: number }>
+  checkpoint(onProgress?: (event: string) => void): Promise<number>
   backupTo(dest: string): Promise<number>
   close(): Promise<void>
 }
@@ -82,6 +83,47 @@ export interface NativeAdapterOptions {
    * `'flush'`: once written to the OS, survives the process being killed.
    */
   durability?: 'fsync' | 'flush'
+}
+
+/** A progress event of a checkpoint, as the vector store's `onProgress` gets it (README, "Progress"). */
+export interface NativeAdapterProgress {
+  operation: string
+  phase: string
+  current: number
+  total: number
+  percentage: number
+  message: string
+}
+
+/** Options of `maintain` and `checkpoint`. */
+export interface NativeAdapterCheckpointOptions {
+  /**
+   * Progress of the checkpoint: operation `checkpoint`, phase `write`, in
+   * bytes of the checkpoint file (total 0 when nothing changed since the
+   * last one), at a bounded rate. A callback that throws is ignored.
+   */
+  onProgress?: (event: NativeAdapterProgress) => void
+}
+
+interface Relay {
+  callback: ((event: string) => void) | undefined
+  settle<T extends { progressEvents: number }>(result: T): Promise<Omit<T, 'progressEvents'>>
+}
+
+/** The vector store's relay of native progress events (index.js), loaded on first use. */
+function progressRelay(options: NativeAdapterCheckpointOptions | undefined, operation: string): Relay {
+  const onProgress = options?.onProgress
+  if (onProgress !== undefined && typeof onProgress !== 'function') {
+    throw Object.assign(new TypeError(`onProgress must be a function, got ${typeof onProgress}`), {
+      code: 1008,
+      kind: 'INVALID_ARGUMENT',
+      details: { argument: 'onProgress' },
+      operation,
+    })
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const internal = require('../../index.js').__internal as { progressRelay(f: unknown): Relay }
+  return internal.progressRelay(onProgress)
 }
 
 /** An error from the engine, with its stable `code`, `kind` and `details`. */
@@ -293,8 +335,22 @@ export class NativeAdapter implements PersistenceAdapter {
     })
   }
 
-  async maintain(now: number): Promise<void> {
-    await this.run('maintain', (kv) => kv.maintain(now))
+  /**
+   * Sweeps the entries expired at `now`, then checkpoints (which also
+   * compacts the log away); `options.onProgress` hears the checkpoint.
+   */
+  async maintain(now: number, options?: NativeAdapterCheckpointOptions): Promise<void> {
+    const relay = progressRelay(options, 'maintain')
+    await this.run('maintain', async (kv) => relay.settle(await kv.maintain(now, relay.callback)))
+  }
+
+  /**
+   * Writes a checkpoint now (the table as of this call, then a manifest
+   * naming it; the log it covers is removed); `options.onProgress` hears it.
+   */
+  async checkpoint(options?: NativeAdapterCheckpointOptions): Promise<void> {
+    const relay = progressRelay(options, 'checkpoint')
+    await this.run('checkpoint', async (kv) => relay.settle({ progressEvents: await kv.checkpoint(relay.callback) }))
   }
 
   /** Checkpoints and releases the directory. Closing twice is a no-op; other calls then reject (code 1012). */

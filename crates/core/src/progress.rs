@@ -150,15 +150,37 @@ mod tests {
         assert!(events.windows(2).all(|w| w[0].current <= w[1].current));
     }
 
+    /// [`recording`], the sink taking longer over each event than
+    /// [`MIN_INTERVAL`]: the reporter's clock then lets through every tick
+    /// that reaches a new whole percent.
+    fn slow_recording() -> (ProgressSink, Arc<Mutex<Vec<Progress>>>) {
+        let (sink, events) = recording();
+        let slow: ProgressSink = Arc::new(move |p: &Progress| {
+            sink(p);
+            std::thread::sleep(MIN_INTERVAL + Duration::from_millis(5));
+        });
+        (slow, events)
+    }
+
     /// A persistent HNSW store of 4-dimensional points in `root`, its
     /// open's sink recording every event.
     fn recorded_store(root: &std::path::Path) -> (crate::Store, Arc<Mutex<Vec<Progress>>>) {
+        recorded_store_of(root, 4, crate::Algorithm::Hnsw)
+    }
+
+    /// A persistent store of `dimension`-dimensional points in `root`, its
+    /// open's sink recording every event.
+    fn recorded_store_of(
+        root: &std::path::Path,
+        dimension: usize,
+        algorithm: crate::Algorithm,
+    ) -> (crate::Store, Arc<Mutex<Vec<Progress>>>) {
         use crate::storage::directory::Durability;
-        use crate::{testing, Algorithm, AnnConfig, CollectionConfig, Distance};
+        use crate::{testing, AnnConfig, CollectionConfig, Distance};
         let (sink, events) = recording();
-        let config = CollectionConfig::new(4, Distance::Cosine, None).unwrap();
+        let config = CollectionConfig::new(dimension, Distance::Cosine, None).unwrap();
         let ann = AnnConfig {
-            algorithm: Algorithm::Hnsw,
+            algorithm,
             ..AnnConfig::default()
         };
         let storage = Arc::new(crate::storage::fs::OsStorage);
@@ -170,15 +192,56 @@ mod tests {
         (store, events)
     }
 
-    /// `n` random points, ids `0..n`, in one batch.
+    /// `n` random 4-dimensional points, ids `0..n`, in one batch.
     fn points(n: usize) -> crate::PointBatch {
+        points_of(n, 4)
+    }
+
+    /// `n` random `dimension`-dimensional points, ids `0..n`, in one batch.
+    fn points_of(n: usize, dimension: usize) -> crate::PointBatch {
         let mut rng = crate::testing::Rng(7);
-        let vectors = (0..n * 4).map(|_| rng.signed()).collect();
+        let vectors = (0..n * dimension).map(|_| rng.signed()).collect();
         let ids = (0..n as i64).map(crate::PointId::Int).collect();
         let payloads = (0..n)
             .map(|i| crate::testing::payload(serde_json::json!({ "i": i })))
             .collect();
-        crate::testing::batch(4, ids, vectors, payloads)
+        crate::testing::batch(dimension, ids, vectors, payloads)
+    }
+
+    /// Size of the one checkpoint file in `dir`.
+    fn checkpoint_file_len(dir: &std::path::Path) -> u64 {
+        let files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| {
+                crate::storage::snapshot::parse_file_name(&e.file_name().to_string_lossy())
+                    .is_some()
+            })
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        files[0].metadata().unwrap().len()
+    }
+
+    /// A `write` phase in bytes of a file of `len`: starts at 0, ticks after
+    /// each piece handed on (the slow sink lets every one through: one per
+    /// whole MiB at least, bar the last), ends at `len`.
+    fn assert_ticks_per_piece(run: &[Progress], len: u64) {
+        use crate::storage::engine::CHECKPOINT_PIECE;
+        let piece = CHECKPOINT_PIECE as u64;
+        assert_whole(run);
+        assert_eq!(run[0].phase, "write");
+        assert_eq!(run[0].total, len);
+        let ticks = run.len() as u64 - 2;
+        assert!(len / piece >= 4, "a file of {len} bytes is too small");
+        assert!(
+            ticks >= len / piece - 1,
+            "{ticks} ticks for {len} bytes: {run:?}"
+        );
+        assert!(run.windows(2).all(|w| w[0].current < w[1].current));
+        // No stretch of more than a piece (and a header) without an event.
+        assert!(run
+            .windows(2)
+            .all(|w| w[1].current - w[0].current <= piece + 64));
     }
 
     /// The events of `operation`, split into runs of one phase each (a run
@@ -211,7 +274,7 @@ mod tests {
     }
 
     #[test]
-    fn a_checkpoint_reports_writing_its_points_then_the_index_wait() {
+    fn a_checkpoint_reports_writing_its_file_then_the_index_wait() {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = recorded_store(dir.path());
         store.insert(store.ticket(), points(3000)).unwrap();
@@ -223,7 +286,11 @@ mod tests {
         let runs = phases(&events.lock().unwrap(), "checkpoint");
         let names: Vec<&str> = runs.iter().map(|r| r[0].phase).collect();
         assert_eq!(names[0], "write", "{names:?}");
-        assert_eq!(runs[0][0].total, 3000);
+        // In bytes of the checkpoint file.
+        assert_eq!(
+            runs[0][0].total,
+            checkpoint_file_len(&dir.path().join("progress"))
+        );
         let index = names
             .iter()
             .position(|&p| p == "index")
@@ -248,6 +315,89 @@ mod tests {
     }
 
     #[test]
+    fn a_checkpoint_write_ticks_per_piece_in_bytes_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = recorded_store_of(dir.path(), 256, crate::Algorithm::Flat);
+        // 6,000 × 1 KiB of vectors: a file of about six pieces.
+        store.insert(store.ticket(), points_of(6000, 256)).unwrap();
+        let (sink, events) = slow_recording();
+        let mut reporter = Reporter::new("checkpoint", Some(sink));
+        store
+            .checkpoint_reporting(store.ticket(), &mut reporter)
+            .unwrap();
+        let runs = phases(&events.lock().unwrap(), "checkpoint");
+        let len = checkpoint_file_len(&dir.path().join("progress"));
+        assert_ticks_per_piece(&runs[0], len);
+        assert_eq!(runs.len(), 1, "a flat store saves no graph");
+    }
+
+    #[test]
+    fn a_key_value_checkpoint_reports_its_write_in_bytes() {
+        use crate::kv::{KvOptions, KvStore, KvValue, KvWrite};
+        use crate::storage::directory::Durability;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kv");
+        let store = KvStore::open(KvOptions {
+            storage: Arc::new(crate::storage::fs::OsStorage),
+            path: path.clone(),
+            dir: crate::testing::no_auto_checkpoint(Durability::Flush),
+        })
+        .unwrap();
+        // Values of random bytes (they do not compress): about 5 MiB.
+        let mut rng = crate::testing::Rng(3);
+        let writes = (0..80)
+            .map(|i| KvWrite {
+                key: format!("blob:{i:03}"),
+                value: KvValue::Binary((0..64 << 10).map(|_| rng.next_u64() as u8).collect()),
+                metadata: "{}".into(),
+                expires_at: None,
+            })
+            .collect();
+        store.set(store.ticket(), writes, 1).unwrap();
+        let (sink, events) = slow_recording();
+        let mut reporter = Reporter::new("checkpoint", Some(sink));
+        store
+            .checkpoint_reporting(store.ticket(), &mut reporter)
+            .unwrap();
+        let runs = phases(&events.lock().unwrap(), "checkpoint");
+        assert_eq!(runs.len(), 1);
+        assert_ticks_per_piece(&runs[0], checkpoint_file_len(&path));
+        // Nothing written since: one empty `write` phase, at 100 %.
+        events.lock().unwrap().clear();
+        store
+            .checkpoint_reporting(store.ticket(), &mut reporter)
+            .unwrap();
+        let again = events.lock().unwrap().clone();
+        assert_eq!(again.len(), 2);
+        assert_eq!((again[0].phase, again[0].total), ("write", 0));
+        assert_eq!(again[1].percentage, 100.0);
+        // The async path (the binding's) reports the same way, then calls back.
+        store
+            .set(
+                store.ticket(),
+                vec![KvWrite {
+                    key: "one more".into(),
+                    value: KvValue::Json("1".into()),
+                    metadata: "{}".into(),
+                    expires_at: None,
+                }],
+                2,
+            )
+            .unwrap();
+        events.lock().unwrap().clear();
+        let (sink, events) = recording();
+        let (tx, rx) = std::sync::mpsc::channel();
+        store.maintain_async_reporting(3, Reporter::new("checkpoint", Some(sink)), move |r| {
+            tx.send(r.map_err(|e| e.to_string())).unwrap()
+        });
+        assert_eq!(rx.recv().unwrap(), Ok(0));
+        let runs = phases(&events.lock().unwrap(), "checkpoint");
+        assert_eq!(runs.len(), 1);
+        assert_whole(&runs[0]);
+        assert_eq!(runs[0][0].total, checkpoint_file_len(&path));
+    }
+
+    #[test]
     fn a_graph_build_and_the_close_report_to_the_open_sink() {
         let dir = tempfile::tempdir().unwrap();
         let (store, events) = recorded_store(dir.path());
@@ -264,7 +414,10 @@ mod tests {
         let runs = phases(&events.lock().unwrap(), "checkpoint");
         let names: Vec<&str> = runs.iter().map(|r| r[0].phase).collect();
         assert_eq!(names[..2], ["index", "write"], "{names:?}");
-        assert_eq!(runs[1][0].total, 3000);
+        assert_eq!(
+            runs[1][0].total,
+            checkpoint_file_len(&dir.path().join("progress"))
+        );
         runs.iter().for_each(|run| assert_whole(run));
         // The events observed the work; the data is there.
         store.reopen(store.ticket()).unwrap();

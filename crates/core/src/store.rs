@@ -648,8 +648,9 @@ impl Store {
         self.checkpoint_reporting(ticket, &mut Reporter::silent("checkpoint"))
     }
 
-    /// [`Store::checkpoint`], reporting its phases: `write` (the snapshot's
-    /// points, total 0 when nothing changed since the last checkpoint),
+    /// [`Store::checkpoint`], reporting its phases: `write` (the snapshot
+    /// file, in bytes, a tick per piece written; total 0 when nothing
+    /// changed since the last checkpoint),
     /// `graph` (the graph saved beside it, in points), `index` (waiting for
     /// the indexer to take in the points the snapshot holds) and `graph`
     /// again when it took in more.
@@ -1170,17 +1171,11 @@ impl Inner {
         };
         let _serial = lock(&self.publish);
         let newest = lock(&self.info).published_generation.max(previous.snapshot);
-        let points = job.state.len() as u64;
         if newest >= job.generation {
-            progress.start("write", points, "a later checkpoint holds these points");
+            progress.start("write", 0, "a later checkpoint holds these points");
             progress.finish("");
             return Ok(None);
         }
-        progress.start(
-            "write",
-            points,
-            format!("writing checkpoint {} ({points} points)", job.generation),
-        );
         let (manifest, digest) = CollectionDir::publish_with(
             p.storage.as_ref(),
             path,
@@ -1189,6 +1184,7 @@ impl Inner {
             previous,
             true,
             self.pins.load(Ordering::Acquire) == 0,
+            progress,
         )?;
         let mut info = lock(&self.info);
         info.published_generation = job.generation;

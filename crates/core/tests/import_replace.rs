@@ -137,3 +137,57 @@ fn a_crash_at_every_io_operation_of_a_replace_import_leaves_the_old_state_or_the
     }
     assert!(old > 0 && new > 0, "{old} {new}");
 }
+
+#[test]
+fn a_replace_import_refuses_a_bad_file_found_out_after_its_points_were_read_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = export_file(dir.path());
+    let bytes = std::fs::read(&path).unwrap();
+    // The file's checksum, in the trailer: checked only once every point was read.
+    let mut bad_trailer = bytes.clone();
+    let at = bad_trailer.len() - 12;
+    bad_trailer[at] ^= 1;
+    // An id twice: the last point's id made the first one's (JSON lines).
+    let jsonl = dir.path().join("points.jsonl");
+    let source = Store::open(testing::store_options(
+        "src2",
+        annvault_core::CollectionConfig::new(DIM, annvault_core::Distance::Cosine, None).unwrap(),
+        annvault_core::AnnConfig::default(),
+        None,
+    ))
+    .unwrap();
+    source
+        .insert(source.ticket(), batch(&[1, 2, 3, 4], 5))
+        .unwrap();
+    source
+        .export(
+            &jsonl,
+            &ExportOptions {
+                format: Some(annvault_core::formats::Format::Jsonl),
+                ..ExportOptions::default()
+            },
+            &mut Reporter::silent("export"),
+        )
+        .unwrap();
+    let twice = std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .replace("\"id\":4", "\"id\":1");
+    assert_ne!(twice, std::fs::read_to_string(&jsonl).unwrap());
+
+    let storage = SimStorage::new(5);
+    let store = open(&storage);
+    populate(&store);
+    let before = contents(&store);
+    for (name, body, expected) in [
+        ("trailer.avb", bad_trailer, "file checksum mismatch"),
+        ("twice.jsonl", twice.into_bytes(), "appears twice"),
+    ] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, body).unwrap();
+        let ops = storage.ops();
+        let error = import(&store, &file).unwrap_err().to_string();
+        assert!(error.contains(expected), "{name}: {error}");
+        assert_eq!(storage.ops(), ops, "{name}: the store's files were touched");
+        assert_eq!(contents(&store), before, "{name}");
+    }
+}

@@ -218,8 +218,11 @@ pub fn read(
         }
         body.resize(body_len, 0);
         fill(&mut r, &mut body, Some(index), "a block")?;
-        crc = crc32c::crc32c_append(crc, &body);
-        if crc32c::crc32c(&body) != body_crc {
+        // One pass over the body for both checksums: the file's running one
+        // is the block's combined onto it.
+        let block_crc = crc32c::crc32c(&body);
+        crc = crc32c::crc32c_combine(crc, block_crc, body.len());
+        if block_crc != body_crc {
             return Err(ReadError::new(
                 Some(index),
                 block_at,

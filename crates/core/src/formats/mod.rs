@@ -13,9 +13,12 @@
 //! lock (a point in the write order) to a temporary file in the target's
 //! directory, through one bounded buffer (nothing builds the whole file in
 //! memory), fsyncs it, renames it over the target and fsyncs the directory:
-//! a failure leaves no file under the target name. An import reads the file
-//! twice: first to validate every record (bounded memory; the store is not
-//! touched), then to apply it in batches through the normal write path.
+//! a failure leaves no file under the target name. An import `merge` reads
+//! the file twice: first to validate every record (bounded memory; the
+//! store is not touched), then to apply it in batches through the normal
+//! write path. An import `replace` on a persistent store reads it once,
+//! checking each record as it builds the file's collection aside, which a
+//! checkpoint then installs.
 
 pub mod annvault;
 pub mod delta;
@@ -832,6 +835,18 @@ pub fn read_batches(
     progress: &mut Reporter,
     apply: &mut dyn FnMut(crate::collection::PointBatch) -> Result<()>,
 ) -> Result<u64> {
+    read_batches_checking(path, config, progress, None, apply).map(|(done, ..)| done)
+}
+
+/// [`read_batches`], also refusing an id the file holds twice when `seen`
+/// is given (it collects the ids); with the file's format and compression.
+fn read_batches_checking(
+    path: &Path,
+    config: &CollectionConfig,
+    progress: &mut Reporter,
+    mut seen: Option<&mut HashSet<PointId>>,
+    apply: &mut dyn FnMut(crate::collection::PointBatch) -> Result<()>,
+) -> Result<(u64, Format, Compression, Header)> {
     let dimension = config.dimension;
     let mut ids = Vec::with_capacity(IMPORT_BATCH);
     let mut vectors = Vec::with_capacity(IMPORT_BATCH * dimension);
@@ -856,7 +871,7 @@ pub fn read_batches(
         )?;
         apply(batch)
     };
-    read_file(
+    let (format, compression, header) = read_file(
         path,
         &mut |h| {
             check_header(path, h, config)?;
@@ -865,7 +880,16 @@ pub fn read_batches(
                 .start("apply", h.count, format!("importing {}", path.display()));
             Ok(())
         },
-        &mut |_, point| {
+        &mut |index, point| {
+            if let Some(seen) = seen.as_deref_mut() {
+                if !seen.insert(point.id.clone()) {
+                    return Err(ReadError::new(
+                        Some(index),
+                        0,
+                        format!("id {} appears twice in the file", point.id),
+                    ));
+                }
+            }
             ids.push(point.id);
             vectors.extend_from_slice(&point.vector);
             payloads.push(point.payload);
@@ -882,9 +906,47 @@ pub fn read_batches(
     )
     .map_err(|e| apply_error.take().unwrap_or(e))?;
     flush(&mut ids, &mut vectors, &mut payloads)?;
+    if seen.is_some() && done != header.count {
+        return Err(Error::corrupt(
+            path,
+            0,
+            format!(
+                "the header promises {} points, the file holds {done}",
+                header.count
+            ),
+        ));
+    }
     let progress = shared.into_inner();
     progress.finish(format!("imported {done} points"));
-    Ok(done)
+    Ok((done, format, compression, header))
+}
+
+/// What `mode: 'replace'` on a persistent store installs: the file's
+/// points as a collection of their own, read in one pass that checks every
+/// record as [`validate`] does (phase `apply`). Nothing else changes, so a
+/// bad record costs only the work done so far.
+fn read_collection(
+    path: &Path,
+    config: &CollectionConfig,
+    progress: &mut Reporter,
+) -> Result<(Collection, Format, Compression)> {
+    let mut imported = Collection::new(*config);
+    let mut seen = HashSet::new();
+    let (_, format, compression, _) =
+        read_batches_checking(path, config, progress, Some(&mut seen), &mut |batch| {
+            if let Some(max) = config.max_vectors {
+                let adding = imported.len() + batch.len();
+                if adding > max {
+                    return Err(Error::CapacityExceeded {
+                        max,
+                        current: 0,
+                        adding,
+                    });
+                }
+            }
+            imported.insert(batch)
+        })?;
+    Ok((imported, format, compression))
 }
 
 // ------------------------------------------------------------------ the store
@@ -903,13 +965,14 @@ impl crate::store::Store {
         export(storage.as_ref(), &copy, path, options, progress)
     }
 
-    /// Imports the file at `path`: validates all of it first (nothing
-    /// changes if any record is bad), then applies it. `Merge` goes through
-    /// the write path in batches of [`IMPORT_BATCH`] points, each a durable
-    /// WAL record. `Replace` on a persistent store builds the file's
-    /// collection aside and installs it as a checkpoint at the end (atomic:
-    /// old state or new after a crash; writes made during the import are
-    /// replaced too); on a memory-only store it clears, then inserts.
+    /// Imports the file at `path`; nothing changes if any record is bad.
+    /// `Merge` validates all of it first, then goes through the write path
+    /// in batches of [`IMPORT_BATCH`] points, each a durable WAL record.
+    /// `Replace` on a persistent store reads the file once, checking each
+    /// record as it builds the file's collection aside, and installs it as
+    /// a checkpoint at the end (atomic: old state or new after a crash;
+    /// writes made during the import are replaced too); on a memory-only
+    /// store it validates, clears, then inserts.
     pub fn import(
         &self,
         path: &Path,
@@ -917,6 +980,27 @@ impl crate::store::Store {
         progress: &mut Reporter,
     ) -> Result<ImportSummary> {
         let config = *self.config();
+        if mode == ImportMode::Replace && self.is_persistent() {
+            // The file's points become a collection of their own, read and
+            // checked in one pass, then written as one checkpoint whose
+            // manifest switches the store to it: a bad record changes
+            // nothing, a crash leaves the old state or the imported one, and
+            // no point goes through the WAL.
+            let (imported, format, compression) = read_collection(path, &config, progress)?;
+            let count = imported.len() as u64;
+            progress.start(
+                "write",
+                1,
+                format!("writing the {count} imported points as a checkpoint"),
+            );
+            self.restore_state(self.ticket(), imported)?;
+            progress.finish("imported state is durable");
+            return Ok(ImportSummary {
+                count,
+                format: format.name(),
+                compression: compression.name(),
+            });
+        }
         let before = std::fs::metadata(path).map_err(|e| Error::io("stat", path, e))?;
         let validated = validate(path, &config, progress)?;
         if let Some(max) = config.max_vectors {
@@ -949,29 +1033,13 @@ impl crate::store::Store {
                 reason: format!("{} changed while it was being imported", path.display()),
             });
         }
-        let count = if mode == ImportMode::Replace && self.is_persistent() {
-            // The file's points become a collection of their own, written as
-            // one checkpoint whose manifest switches the store to it: a crash
-            // leaves the old state or the imported one, and no point goes
-            // through the WAL.
-            let mut imported = Collection::new(config);
-            let count = read_batches(path, &config, progress, &mut |batch| imported.insert(batch))?;
-            progress.start(
-                "write",
-                1,
-                format!("writing the {count} imported points as a checkpoint"),
-            );
-            self.restore_state(self.ticket(), imported)?;
-            progress.finish("imported state is durable");
-            count
-        } else {
-            if mode == ImportMode::Replace {
-                self.clear(self.ticket())?;
-            }
-            read_batches(path, &config, progress, &mut |batch| {
-                self.insert(self.ticket(), batch)
-            })?
-        };
+        // A memory-only store: `Replace` clears, then inserts.
+        if mode == ImportMode::Replace {
+            self.clear(self.ticket())?;
+        }
+        let count = read_batches(path, &config, progress, &mut |batch| {
+            self.insert(self.ticket(), batch)
+        })?;
         Ok(ImportSummary {
             count,
             format: validated.format.name(),

@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, Tr
 use crate::error::{Error, Result};
 use crate::kv::table::Applied;
 use crate::kv::{validate_key, validate_write, Glob, KvEntry, KvOp, KvTable, KvWrite};
+use crate::progress::Reporter;
 use crate::storage::directory::{
     now_ms, CheckpointJob, DirOptions, Durability, LogDir, RecoveryReport,
 };
@@ -364,6 +365,17 @@ impl KvStore {
 
     /// [`KvStore::maintain`] without waiting, as [`KvStore::set_async`].
     pub fn maintain_async(&self, now: i64, done: impl FnOnce(Result<usize>) + Send + 'static) {
+        self.maintain_async_reporting(now, Reporter::silent("checkpoint"), done);
+    }
+
+    /// [`KvStore::maintain_async`], its checkpoint reporting to `progress`
+    /// as [`KvStore::checkpoint_reporting`] does.
+    pub fn maintain_async_reporting(
+        &self,
+        now: i64,
+        progress: Reporter,
+        done: impl FnOnce(Result<usize>) + Send + 'static,
+    ) {
         // Both requests are queued now, back to back: the commit thread
         // calls the sweep's callback before the checkpoint's.
         let swept: Arc<Mutex<Option<Result<usize>>>> = Arc::default();
@@ -374,7 +386,7 @@ impl KvStore {
                 _ => 0,
             }));
         });
-        self.checkpoint_async(move |checkpointed| {
+        self.checkpoint_async_reporting(progress, move |checkpointed| {
             let swept = lock(&swept).take().unwrap_or(Err(Error::Poisoned));
             done(swept.and_then(|n| checkpointed.map(|()| n)));
         });
@@ -383,9 +395,20 @@ impl KvStore {
     /// Writes a checkpoint now: the table as of every write issued before
     /// this call, then a manifest naming it, then removal of the log it covers.
     pub fn checkpoint(&self, ticket: WriteTicket) -> Result<()> {
+        self.checkpoint_reporting(ticket, &mut Reporter::silent("checkpoint"))
+    }
+
+    /// [`KvStore::checkpoint`], reporting its one phase, `write`: the
+    /// checkpoint file in bytes, a tick per piece written (at a bounded
+    /// rate), ending once the file and its manifest are durable; total 0
+    /// when nothing changed since the last checkpoint.
+    pub fn checkpoint_reporting(&self, ticket: WriteTicket, progress: &mut Reporter) -> Result<()> {
         match self.submit(ticket, Request::Checkpoint)? {
-            Outcome::Checkpoint(Some(job)) => self.inner.publish(&job),
-            _ => Ok(()),
+            Outcome::Checkpoint(Some(job)) => self.inner.publish(&job, progress),
+            _ => {
+                nothing_to_write(progress);
+                Ok(())
+            }
         }
     }
 
@@ -393,32 +416,45 @@ impl KvStore {
     /// table; writing the checkpoint file runs on a thread of its own, so
     /// writes go on meanwhile.
     pub fn checkpoint_async(&self, done: impl FnOnce(Result<()>) + Send + 'static) {
+        self.checkpoint_async_reporting(Reporter::silent("checkpoint"), done);
+    }
+
+    /// [`KvStore::checkpoint_async`], reporting to `progress` as
+    /// [`KvStore::checkpoint_reporting`] does; `done` is called after the
+    /// last event.
+    pub fn checkpoint_async_reporting(
+        &self,
+        mut progress: Reporter,
+        done: impl FnOnce(Result<()>) + Send + 'static,
+    ) {
         let inner = Arc::clone(&self.inner);
         self.enqueue(
             Request::Checkpoint,
             Box::new(move |outcome| match outcome {
                 Ok(Outcome::Checkpoint(Some(job))) => {
-                    let done = Arc::new(Mutex::new(Some(done)));
-                    let call = Arc::clone(&done);
-                    let work = Arc::clone(&inner);
-                    let job = Arc::new(job);
-                    let again = Arc::clone(&job);
+                    // The thread takes the job, the reporter and `done`;
+                    // when no thread can be had, they are taken back here.
+                    let work = Arc::new(Mutex::new(Some((job, progress, done))));
+                    let taken = Arc::clone(&work);
+                    let publisher = Arc::clone(&inner);
                     let spawned = std::thread::Builder::new()
                         .name("annvault-kv-checkpoint".into())
                         .spawn(move || {
-                            let outcome = work.publish(&job);
-                            if let Some(done) = lock(&call).take() {
-                                done(outcome);
+                            if let Some((job, mut progress, done)) = lock(&taken).take() {
+                                done(publisher.publish(&job, &mut progress));
                             }
                         });
                     if spawned.is_err() {
                         // No thread to be had: publish here rather than not at all.
-                        if let Some(done) = lock(&done).take() {
-                            done(inner.publish(&again));
+                        if let Some((job, mut progress, done)) = lock(&work).take() {
+                            done(inner.publish(&job, &mut progress));
                         }
                     }
                 }
-                Ok(_) => done(Ok(())),
+                Ok(_) => {
+                    nothing_to_write(&mut progress);
+                    done(Ok(()))
+                }
                 Err(error) => done(Err(error)),
             }),
         );
@@ -474,6 +510,12 @@ impl KvStore {
             Box::new(move |outcome| done(outcome.map(|_| ()))),
         );
     }
+}
+
+/// The `write` phase of a checkpoint that had nothing to write.
+fn nothing_to_write(progress: &mut Reporter) {
+    progress.start("write", 0, "nothing written since the last checkpoint");
+    progress.finish("");
 }
 
 fn applied(outcome: Outcome) -> Result<Applied> {
@@ -686,32 +728,40 @@ impl Inner {
     /// Checkpoint steps 2–4. Takes the publication lock and `info`, never
     /// the commit lock: a close publishes while holding that one. The
     /// directory learns the new manifest at its next rotation or close.
-    fn publish(&self, job: &CheckpointJob<KvTable>) -> Result<()> {
+    fn publish(&self, job: &CheckpointJob<KvTable>, progress: &mut Reporter) -> Result<()> {
         let _publishing = lock(&self.publish);
         let previous = {
             let info = lock(&self.info);
             if info.published_generation >= job.generation {
                 // A later checkpoint is already out; publishing this one
                 // would take the manifest back to a log file it removed.
+                drop(info);
+                progress.start("write", 0, "a later checkpoint holds these entries");
+                progress.finish("");
                 return Ok(());
             }
             info.manifest.clone()
         };
         let storage = self.options.storage.as_ref();
-        let outcome = LogDir::publish(
+        let outcome = LogDir::publish_with(
             storage,
             &self.options.path,
             job,
             crate::storage::snapshot::Compression::None,
             &previous,
+            false,
+            true,
+            progress,
         );
         let mut info = lock(&self.info);
         match outcome {
-            Ok(manifest) => {
+            Ok((manifest, _)) => {
                 info.last_sync = Some(manifest.checkpointed_at_ms as i64);
                 info.published_generation = job.generation;
                 info.manifest = manifest;
                 info.last_checkpoint_error = None;
+                drop(info);
+                progress.finish(format!("wrote checkpoint {}", job.generation));
                 Ok(())
             }
             Err(error) => {
@@ -762,7 +812,7 @@ impl Inner {
         }
         if self.writes_disabled().is_none() {
             if let Some(job) = self.rotate(dir)? {
-                self.publish(&job)?;
+                self.publish(&job, &mut Reporter::silent("checkpoint"))?;
             }
         }
         let mut state = self.state.write().map_err(|_| Error::Poisoned)?;

@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::op::{decode_record, Op};
 use crate::progress::Reporter;
 use crate::storage::codec::random_salt;
-use crate::storage::engine::{encode_group, LogOp, StateMachine, OP_GROUP};
+use crate::storage::engine::{encode_group, CheckpointOut, LogOp, StateMachine, OP_GROUP};
 use crate::storage::fs::{Storage, StorageFile, StorageLock};
 use crate::storage::manifest::{self, Manifest};
 use crate::storage::{snapshot, wal};
@@ -215,6 +215,52 @@ pub fn write_atomically_with(
     storage
         .sync_dir(dir)
         .map_err(|e| Error::io("fsync directory", dir, e))
+}
+
+/// Runs `write` with a sink that hashes every byte it is handed (SHA-256),
+/// and returns the digest. The hashing runs on a thread of its own, fed a
+/// copy of each piece through a short queue, so that it overlaps the
+/// encoding and writing (on a fast disk it costs as much as the write);
+/// without a thread to be had, it runs inline. `None`: the hashing thread
+/// failed, the digest is unknown (the file itself was written).
+#[allow(clippy::type_complexity)]
+fn write_hashing(
+    write: &mut dyn FnMut(&mut dyn FnMut(&[u8]) -> io::Result<()>) -> Result<()>,
+) -> Result<Option<[u8; 32]>> {
+    use sha2::Digest;
+    let digest = |hasher: sha2::Sha256| {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(hasher.finalize().as_slice());
+        out
+    };
+    std::thread::scope(|scope| {
+        let (pieces, queue) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let hashing = std::thread::Builder::new()
+            .name("annvault-checkpoint-hash".into())
+            .spawn_scoped(scope, move || {
+                let mut hasher = sha2::Sha256::new();
+                for piece in queue {
+                    hasher.update(&piece);
+                }
+                digest(hasher)
+            });
+        let Ok(hashing) = hashing else {
+            let mut hasher = sha2::Sha256::new();
+            write(&mut |chunk| {
+                hasher.update(chunk);
+                Ok(())
+            })?;
+            return Ok(Some(digest(hasher)));
+        };
+        let written = write(&mut |chunk| {
+            pieces
+                .send(chunk.to_vec())
+                .map_err(|_| io::Error::other("the checkpoint's hashing thread stopped"))
+        });
+        drop(pieces);
+        let sha = hashing.join().ok();
+        written.map(|()| sha)
+    })
 }
 
 fn create_wal(
@@ -704,13 +750,27 @@ impl<M: StateMachine> LogDir<M> {
         compression: snapshot::Compression,
         previous: &Manifest,
     ) -> Result<Manifest> {
-        Self::publish_with(storage, path, job, compression, previous, false, true).map(|(m, _)| m)
+        let silent = &mut Reporter::silent("checkpoint");
+        Self::publish_with(
+            storage,
+            path,
+            job,
+            compression,
+            previous,
+            false,
+            true,
+            silent,
+        )
+        .map(|(m, _)| m)
     }
 
     /// [`LogDir::publish`], also returning the SHA-256 of the checkpoint
     /// file (when `digest`), and leaving the files the new manifest no
     /// longer needs in place unless `remove_obsolete` (a named snapshot
     /// being taken may still link them; a later checkpoint removes them).
+    /// `progress` gets the `write` phase, in bytes of the checkpoint file
+    /// (see [`CheckpointOut`]), all but its end: the caller finishes it.
+    #[allow(clippy::too_many_arguments)]
     pub fn publish_with(
         storage: &dyn Storage,
         path: &Path,
@@ -719,28 +779,31 @@ impl<M: StateMachine> LogDir<M> {
         previous: &Manifest,
         digest: bool,
         remove_obsolete: bool,
+        progress: &mut Reporter,
     ) -> Result<(Manifest, Option<[u8; 32]>)> {
-        use sha2::Digest;
-        let mut hasher = digest.then(sha2::Sha256::new);
-        write_atomically_with(
-            storage,
-            path,
-            &snapshot::file_name(job.generation),
-            &mut |out| {
+        let message = format!(
+            "writing checkpoint {} ({} entries)",
+            job.generation,
+            job.state.entry_count()
+        );
+        let name = snapshot::file_name(job.generation);
+        let mut write = |hash: &mut dyn FnMut(&[u8]) -> io::Result<()>| {
+            write_atomically_with(storage, path, &name, &mut |out| {
+                let mut sink = |chunk: &[u8]| {
+                    hash(chunk)?;
+                    out(chunk)
+                };
+                let mut out = CheckpointOut::new(&mut sink, progress, message.clone());
                 job.state
-                    .write_checkpoint_to(job.seq, compression, &mut |chunk| {
-                        if let Some(h) = hasher.as_mut() {
-                            h.update(chunk);
-                        }
-                        out(chunk)
-                    })
-            },
-        )?;
-        let sha = hasher.map(|h| {
-            let mut out = [0u8; 32];
-            out.copy_from_slice(h.finalize().as_slice());
-            out
-        });
+                    .write_checkpoint_to(job.seq, compression, &mut out)
+            })
+        };
+        let sha = if digest {
+            write_hashing(&mut write)?
+        } else {
+            write(&mut |_| Ok(()))?;
+            None
+        };
         let manifest = Manifest {
             snapshot: job.generation,
             snapshot_seq: job.seq,
@@ -876,11 +939,15 @@ impl StateMachine for Collection {
         &self,
         seq: u64,
         compression: snapshot::Compression,
-        out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+        out: &mut CheckpointOut<'_>,
     ) -> std::io::Result<()> {
         match compression {
             snapshot::Compression::None => snapshot::encode_streaming(self, seq, out),
-            _ => out(&snapshot::encode_with(self, seq, compression)),
+            _ => {
+                let bytes = snapshot::encode_with(self, seq, compression);
+                out.begin(bytes.len() as u64);
+                out.write(&bytes)
+            }
         }
     }
 

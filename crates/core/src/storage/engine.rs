@@ -18,6 +18,7 @@ use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::error::{Error, Result};
+use crate::progress::Reporter;
 use crate::storage::codec::{self, ByteReader, DecodeError};
 use crate::storage::fs::Storage;
 use crate::storage::manifest::Manifest;
@@ -110,17 +111,19 @@ pub trait StateMachine: Sized + Clone + Send + Sync + 'static {
         compression: crate::storage::snapshot::Compression,
     ) -> Vec<u8>;
 
-    /// Hands the checkpoint file's bytes to `out` in order, in as many
-    /// pieces as suits the state (by default, all of
+    /// Tells `out` the checkpoint file's length, then hands it the bytes in
+    /// order, in as many pieces as suits the state (by default, all of
     /// [`StateMachine::write_checkpoint`] at once); an error from `out`
     /// stops it and is returned.
     fn write_checkpoint_to(
         &self,
         seq: u64,
         compression: crate::storage::snapshot::Compression,
-        out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+        out: &mut CheckpointOut<'_>,
     ) -> std::io::Result<()> {
-        out(&self.write_checkpoint(seq, compression))
+        let bytes = self.write_checkpoint(seq, compression);
+        out.begin(bytes.len() as u64);
+        out.write(&bytes)
     }
 
     /// Replays one WAL record. A record that does not decode is an error;
@@ -130,6 +133,59 @@ pub trait StateMachine: Sized + Clone + Send + Sync + 'static {
 
     /// Entries (points, keys) the state holds, for the recovery report.
     fn entry_count(&self) -> usize;
+}
+
+/// Bytes of a checkpoint file handed on, and reported, at a time.
+pub const CHECKPOINT_PIECE: usize = 1 << 20;
+
+/// Where a checkpoint file's bytes go: [`CheckpointOut::begin`] with the
+/// file's length, then [`CheckpointOut::write`] with the bytes in order.
+/// The progress phase `write` counts them: it starts at `begin` (total:
+/// the file's bytes) and ticks after each piece of at most
+/// [`CHECKPOINT_PIECE`] bytes (the reporter bounds the rate); the caller
+/// finishes it once the file is durable.
+pub struct CheckpointOut<'a> {
+    sink: &'a mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    progress: &'a mut Reporter,
+    message: String,
+    written: u64,
+}
+
+impl<'a> CheckpointOut<'a> {
+    /// `message`: what the `write` phase's first event says.
+    pub fn new(
+        sink: &'a mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+        progress: &'a mut Reporter,
+        message: String,
+    ) -> Self {
+        CheckpointOut {
+            sink,
+            progress,
+            message,
+            written: 0,
+        }
+    }
+
+    /// Starts the `write` phase: the file will be `len` bytes.
+    pub fn begin(&mut self, len: u64) {
+        let message = std::mem::take(&mut self.message);
+        self.progress.start("write", len, message);
+    }
+
+    /// Hands `bytes` on, a piece at a time, reporting each.
+    pub fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        for piece in bytes.chunks(CHECKPOINT_PIECE) {
+            (self.sink)(piece)?;
+            self.written += piece.len() as u64;
+            self.progress.tick(self.written);
+        }
+        Ok(())
+    }
+
+    /// Bytes handed on so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
 }
 
 /// A place in the write order. Taking one reserves a turn; using it in a

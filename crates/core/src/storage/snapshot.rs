@@ -43,6 +43,7 @@ use crate::op::min_point_len;
 use crate::storage::codec::{
     check_fits, put_bytes_u32, put_f32s, put_point_id, put_u32, put_u64, ByteReader,
 };
+use crate::storage::engine::CheckpointOut;
 
 pub const MAGIC: &[u8; 8] = b"AVSNAP\0\0";
 pub const VERSION: u32 = 1;
@@ -139,13 +140,14 @@ fn stream_body(
 
 /// Writes an uncompressed snapshot of `collection` as of `seq` to `out`
 /// without holding the file in memory: a first pass over the points finds
-/// the body's length and checksum for the header, the second hands the
-/// header and then the body to `out`, a chunk at a time. The bytes are
-/// exactly those of [`encode_with`] with [`Compression::None`].
+/// the body's length and checksum for the header (and tells `out` the
+/// file's length), the second hands the header and then the body to
+/// `out`, a chunk at a time. The bytes are exactly those of
+/// [`encode_with`] with [`Compression::None`].
 pub fn encode_streaming(
     collection: &Collection,
     seq: u64,
-    out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    out: &mut CheckpointOut<'_>,
 ) -> std::io::Result<()> {
     let (mut raw_len, mut crc) = (0u64, 0u32);
     stream_body(collection, &mut |chunk| {
@@ -153,7 +155,8 @@ pub fn encode_streaming(
         crc = crc32c::crc32c_append(crc, chunk);
         Ok(())
     })?;
-    out(&header(
+    out.begin(HEADER_LEN as u64 + raw_len);
+    out.write(&header(
         collection,
         seq,
         Compression::None,
@@ -161,7 +164,7 @@ pub fn encode_streaming(
         raw_len,
         crc,
     ))?;
-    stream_body(collection, out)
+    stream_body(collection, &mut |chunk| out.write(chunk))
 }
 
 /// The 64-byte header of a snapshot of `collection`.
@@ -542,6 +545,7 @@ pub fn map_vectors(map: memmap2::Mmap) -> Option<MappedVectors> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::progress::Reporter;
     use crate::testing::{batch, payload};
     use serde_json::json;
 
@@ -643,19 +647,27 @@ mod tests {
         for collection in [sample(), c] {
             let mut streamed = Vec::new();
             let mut chunks = 0;
-            encode_streaming(&collection, 42, &mut |chunk| {
+            let mut sink = |chunk: &[u8]| {
                 chunks += 1;
                 streamed.extend_from_slice(chunk);
                 Ok(())
-            })
-            .unwrap();
+            };
+            let mut silent = Reporter::silent("checkpoint");
+            let mut out = CheckpointOut::new(&mut sink, &mut silent, String::new());
+            encode_streaming(&collection, 42, &mut out).unwrap();
+            assert_eq!(out.written(), streamed.len() as u64);
             assert_eq!(streamed, encode_with(&collection, 42, Compression::None));
             assert!(chunks >= 2);
             let mut calls = 0;
-            let failed = encode_streaming(&collection, 42, &mut |_| {
+            let mut full = |_: &[u8]| {
                 calls += 1;
                 Err(std::io::Error::other("disk full"))
-            });
+            };
+            let failed = encode_streaming(
+                &collection,
+                42,
+                &mut CheckpointOut::new(&mut full, &mut silent, String::new()),
+            );
             assert_eq!(failed.unwrap_err().to_string(), "disk full");
             assert_eq!(calls, 1);
         }
