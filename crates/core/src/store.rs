@@ -1846,7 +1846,17 @@ impl Inner {
                 // (Re)build from the live points, off every lock; writes
                 // and searches go on against the old graph or exactly.
                 let epoch = labels.epoch();
-                let count = labels.count();
+                // A rebuild takes the points the graph it replaces holds; the
+                // tail after them gets labels after theirs and goes in step
+                // by step, as into any graph. During a bulk ingest a weak
+                // graph is found weak (and rebuilt with more links) while
+                // it is far behind the collection: rebuilding the whole
+                // collection then would insert most points twice.
+                let count = state
+                    .graph
+                    .as_ref()
+                    .filter(|g| g.epoch == epoch && g.indexed() > 0)
+                    .map_or(labels.count(), |g| g.indexed().min(labels.count()));
                 let dimension = collection.config().dimension;
                 // A graph that needed more links keeps them through a
                 // rebuild (for tombstones, say): the data has not changed.
