@@ -326,7 +326,9 @@ export interface StoreStats {
   persistent: boolean
   /** The collection's directory. */
   path: string | null
+  /** Bytes of the collection's files on disk (WAL files counted with the zeros reserved after their records). */
   bytesOnDisk: number
+  /** Bytes of the records in the WAL since the last checkpoint (what `checkpointWalBytes` is compared with). */
   walBytes: number
   /** Last WAL sequence number written. */
   sequence: number
@@ -683,14 +685,8 @@ export interface VerifyResult {
 
 export type PersistenceFormat = 'json' | 'binary' | 'sqlite' | 'annvault'
 export type PersistenceCompression = 'none' | 'gzip' | 'brotli'
-export interface PersistenceProgress {
-  operation: string
-  phase: string
-  current: number
-  total: number
-  percentage: number
-  message: string
-}
+/** A `ProgressEvent` whose `operation` is any of DatabasePersistence's (save, load, snapshot, …). */
+export type PersistenceProgress = Omit<ProgressEvent, 'operation'> & { operation: string }
 export interface DatabasePersistenceOptions {
   /** Directory of the saves and snapshots (created if missing). Default `./data`. */
   baseDir?: string

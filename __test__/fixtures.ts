@@ -3,7 +3,7 @@
 
 import { spawnSync, type ChildProcessWithoutNullStreams, type SpawnSyncReturns } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
@@ -174,6 +174,35 @@ export function damage(dir: string, prefix: string, at: (length: number) => numb
   bytes[at(bytes.length)] ^= 0xff
   writeFileSync(join(dir, name), bytes)
   return name
+}
+
+/**
+ * Rewrites the WAL file `file` (or the first `wal-*` file in a directory) as its records end, without
+ * the zeros a durable store reserves after them (README, "Reserved log space"), so that a test can
+ * damage the last record as a crash would; returns the file's new length.
+ */
+export function trimWal(file: string): number {
+  if (statSync(file).isDirectory()) {
+    const name = readdirSync(file).find((f) => f.startsWith('wal-'))
+    if (!name) throw new Error(`no WAL file in ${file}`)
+    file = join(file, name)
+  }
+  const end = walRecordsEnd(file)
+  writeFileSync(file, readFileSync(file).subarray(0, end))
+  return end
+}
+
+/** Where the records of the WAL file `file` end: its length without the zeros reserved after them. */
+export function walRecordsEnd(file: string): number {
+  const bytes = readFileSync(file)
+  let end = 40 // the header
+  while (end + 8 <= bytes.length) {
+    const len = bytes.readUInt32LE(end)
+    if (len === 0 || end + 8 + len > bytes.length) break
+    end += 8 + len
+  }
+  if (!bytes.subarray(end).every((b) => b === 0)) throw new Error(`${file}: bytes after the last record are not reserved zeros`)
+  return end
 }
 
 /** The repository root, which `require` resolves to the built package. */

@@ -16,7 +16,7 @@ import {
   type Vector,
   type VectorStoreConfig,
 } from '../index'
-import { damage, diskContents, inChild, rejectionOf, storeHarness } from './fixtures'
+import { damage, diskContents, inChild, rejectionOf, storeHarness, trimWal } from './fixtures'
 
 const stores = storeHarness({ collectionName: 'input' })
 
@@ -539,6 +539,7 @@ describe('section 5: a damaged last WAL record', () => {
   test("a bit flip inside the last complete record: dropped in 'strict' mode, and reported as damaged", async () => {
     let walName = ''
     const { store, stats } = await reopenAfter((dir) => {
+      trimWal(dir)
       walName = damage(dir, 'wal-', (length) => length - 2)
     })
     expect(await store.count()).toBe(2)
@@ -553,6 +554,7 @@ describe('section 5: a damaged last WAL record', () => {
     const { store, stats } = await reopenAfter((dir) => {
       const name = readdirSync(dir).find((f) => f.startsWith('wal-'))
       if (!name) throw new Error('no WAL')
+      trimWal(join(dir, name))
       const bytes = readFileSync(join(dir, name))
       writeFileSync(join(dir, name), bytes.subarray(0, bytes.length - 3))
     })

@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createPersistentInMemoryStore, createVectorStore } from '../index'
-import { closed, damage, diskContents, inChild, onLines, persistenceError, rng, storeHarness, waitForLine } from './fixtures'
+import { closed, damage, diskContents, inChild, onLines, persistenceError, rng, storeHarness, trimWal, waitForLine } from './fixtures'
 
 const stores = storeHarness()
 const { make, closeAll } = stores
@@ -268,6 +268,7 @@ describe('corruption and configuration', () => {
     // Disconnect checkpoints, so write the WAL records from a process that exits without one.
     inChild(path, 'for (let i = 1; i <= 4; i++) await store.insert([[i, 0, 0]], [i], [{ i }])')
     const wal = walFile(path)
+    trimWal(wal)
     const bytes = readFileSync(wal)
     const size = bytes.length
     // Records are equal-sized here; damage the second of four.
@@ -295,6 +296,7 @@ describe('corruption and configuration', () => {
     const path = stores.dir()
     inChild(path, 'for (let i = 1; i <= 3; i++) await store.insert([[i, 0, 0]], [i], [{ i }])')
     const wal = walFile(path)
+    trimWal(wal)
     const bytes = readFileSync(wal)
     writeFileSync(wal, bytes.subarray(0, bytes.length - 5))
     const { store } = await make({ persistencePath: path })

@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto'
 import { createReadStream, promises as fsp } from 'node:fs'
 import * as nodePath from 'node:path'
+import type { Progress } from './progress'
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const annvault = require('../index.js')
@@ -20,14 +21,8 @@ const internal = annvault.__internal
 export type PersistenceFormat = 'json' | 'binary' | 'sqlite' | 'annvault'
 export type PersistenceCompression = 'none' | 'gzip' | 'brotli'
 
-export interface PersistenceProgress {
-  operation: string
-  phase: string
-  current: number
-  total: number
-  percentage: number
-  message: string
-}
+/** A progress event (the shape shared by every `onProgress`: README, "Progress"). */
+export type PersistenceProgress = Progress
 
 export interface DatabasePersistenceOptions {
   /** Directory of the saves and snapshots (created if missing). Default `./data`. */

@@ -13,6 +13,7 @@
  * `stats` run on the libuv pool.
  */
 
+import type { Progress } from '../progress'
 import type { AdapterStats, EncodedValue, PersistenceAdapter, RawEntry, RawWrite } from './adapter'
 
 /** What the addon's `NativeKv` returns for one entry. */
@@ -86,14 +87,7 @@ export interface NativeAdapterOptions {
 }
 
 /** A progress event of a checkpoint, as the vector store's `onProgress` gets it (README, "Progress"). */
-export interface NativeAdapterProgress {
-  operation: string
-  phase: string
-  current: number
-  total: number
-  percentage: number
-  message: string
-}
+export type NativeAdapterProgress = Progress
 
 /** Options of `maintain` and `checkpoint`. */
 export interface NativeAdapterCheckpointOptions {

@@ -1559,6 +1559,38 @@ impl Inner {
         Ok(Some(confirmed))
     }
 
+    /// Searches the graph for `points` by their own vectors, under the
+    /// index lock (no insert runs meanwhile), and confirms the misses with
+    /// real searches: the labels found by neither. `None` if the graph was
+    /// retired, or the collection relabelled, cleared or closed meanwhile.
+    fn audit_points(
+        &self,
+        graph: &Graph,
+        points: &[(usize, Vec<f32>)],
+        parallel: &dyn Fn() -> bool,
+    ) -> Result<Option<Vec<usize>>> {
+        let quiet = lock(&self.index_lock);
+        let missed = graph.unreachable(points, self.ann.hnsw.ef_search, parallel)?;
+        drop(quiet);
+        if graph.is_retired() {
+            return Ok(None);
+        }
+        self.confirm_missed(graph, missed)
+    }
+
+    /// Inserts the points of `retry` again under new labels (their
+    /// neighbours link to them then) and notes them as repairs. `None` when
+    /// the state lock is poisoned; `Some(false)` when the collection is
+    /// closed or was relabelled since the audit (nothing done).
+    fn reissue(&self, graph: &Graph, retry: &[usize]) -> Option<bool> {
+        let mut state = self.state.write().ok()?;
+        if !state.open || state.collection.labels().epoch() != graph.epoch {
+            return Some(false);
+        }
+        graph.note_repairs(state.collection.reissue_labels(retry));
+        Some(true)
+    }
+
     /// One piece of an audit of every label (see [`ann::FullPass`]): the
     /// next [`AnnConfig::audit_piece`] labels searched for by their own vector; points
     /// missed are inserted again (unless the pass only pins) or kept to
@@ -1576,14 +1608,9 @@ impl Inner {
             return Ok(true);
         };
         let parallel = || pass.parallel && self.foreground.load(Ordering::Relaxed) == 0;
-        let quiet = lock(&self.index_lock);
-        let missed = graph.unreachable(&points, self.ann.hnsw.ef_search, &parallel)?;
-        drop(quiet);
+        let missed = self.audit_points(&graph, &points, &parallel)?;
         drop(points);
-        if graph.is_retired() {
-            return Ok(true);
-        }
-        let Some(missed) = self.confirm_missed(&graph, missed)? else {
+        let Some(missed) = missed else {
             return Ok(true);
         };
         let (retry, pin) = if pass.pin_only {
@@ -1593,14 +1620,11 @@ impl Inner {
         };
         pass.pins.extend(pin);
         if !retry.is_empty() {
-            let Ok(mut state) = self.state.write() else {
-                return Ok(false);
-            };
-            if !state.open || state.collection.labels().epoch() != graph.epoch {
-                return Ok(true);
+            match self.reissue(&graph, &retry) {
+                None => return Ok(false),
+                Some(false) => return Ok(true),
+                Some(true) => pass.reissued = true,
             }
-            graph.note_repairs(state.collection.reissue_labels(&retry));
-            pass.reissued = true;
         }
         pass.next = end;
         pass.spent += started.elapsed();
@@ -1708,14 +1732,10 @@ impl Inner {
                     drop(state);
                     // Quiet-time audits keep to one core: searches may be running.
                     let parallel = !full || graph.wants_full_audit() || requested;
-                    let ef = self.ann.hnsw.ef_search;
                     let mut cut_off = Vec::new();
                     if !sample.is_empty() {
                         let parallel = || parallel && self.foreground.load(Ordering::Relaxed) == 0;
-                        let quiet = lock(&self.index_lock);
-                        let missed = graph.unreachable(&sample, ef, &parallel)?;
-                        drop(quiet);
-                        let Some(missed) = self.confirm_missed(&graph, missed)? else {
+                        let Some(missed) = self.audit_points(&graph, &sample, &parallel)? else {
                             return Ok(true);
                         };
                         cut_off = missed;
@@ -1762,13 +1782,7 @@ impl Inner {
                         }
                         points.extend(ann::prepared_points(&state.collection, near));
                     }
-                    let quiet = lock(&self.index_lock);
-                    let missed = graph.unreachable(&points, ef, &parallel)?;
-                    drop(quiet);
-                    if graph.is_retired() {
-                        return Ok(true);
-                    }
-                    let Some(mut missed) = self.confirm_missed(&graph, missed)? else {
+                    let Some(mut missed) = self.audit_points(&graph, &points, &parallel)? else {
                         return Ok(true);
                     };
                     if !cut_off.is_empty() {
@@ -1810,13 +1824,8 @@ impl Inner {
                         .into_iter()
                         .filter(|(label, _)| pin.binary_search(label).is_ok())
                         .collect();
-                    if !retry.is_empty() {
-                        let Ok(mut state) = self.state.write() else {
-                            return Ok(false);
-                        };
-                        if state.open && state.collection.labels().epoch() == graph.epoch {
-                            graph.note_repairs(state.collection.reissue_labels(&retry));
-                        }
+                    if !retry.is_empty() && self.reissue(&graph, &retry).is_none() {
+                        return Ok(false);
                     }
                     graph.record_audit(upto, pin, false);
                     if recheck {
@@ -2559,6 +2568,12 @@ mod tests {
         sim.crash();
         let wal_path = PathBuf::from("/data/torn").join(wal::file_name(1));
         let mut bytes = sim.contents(&wal_path).expect("the WAL exists");
+        // Zeros are reserved after the records (fsync durability): the
+        // damage is to the records as they end.
+        let valid = wal::scan(&bytes).expect("a WAL").valid_len as usize;
+        assert!(bytes.len() > valid, "no space reserved after the records");
+        assert!(bytes[valid..].iter().all(|&b| b == 0));
+        bytes.truncate(valid);
         damage(&mut bytes);
         sim.put(&wal_path, &bytes);
         let s = Store::open(on_sim()).unwrap();

@@ -15,14 +15,33 @@ use common::*;
 
 const DIM: usize = 32;
 
-fn open(root: &std::path::Path) -> Store {
+fn store_options(root: &std::path::Path) -> annvault_core::StoreOptions {
     let mut o = options(Arc::new(OsStorage), root, durable());
     o.config = CollectionConfig::new(DIM, Distance::Cosine, None).unwrap();
     o.ann = AnnConfig {
         min_dataset_size: 1000,
         ..AnnConfig::default()
     };
-    Store::open(o).unwrap()
+    o
+}
+
+fn open(root: &std::path::Path) -> Store {
+    Store::open(store_options(root)).unwrap()
+}
+
+/// [`open`], waiting (up to a minute) for a dropped store's threads to let
+/// go of the directory's lock.
+fn open_when_free(root: &std::path::Path) -> Store {
+    let o = store_options(root);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match Store::open(o.clone()) {
+            Err(annvault_core::Error::InUse { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other.unwrap(),
+        }
+    }
 }
 
 fn point(i: usize) -> Vec<f32> {
@@ -134,8 +153,10 @@ fn a_close_with_no_new_writes_still_saves_what_the_indexer_added() {
     assert!(store.wait_for_index(Duration::from_secs(600)).unwrap());
     drop(store);
     // ...which the next process indexes, then closes without writing:
-    // nothing for a new snapshot, but the graph is saved again.
-    let store = open(dir.path());
+    // nothing for a new snapshot, but the graph is saved again. (The
+    // indexer's thread may still be on its way out of its last step: the
+    // lock is free once it is.)
+    let store = open_when_free(dir.path());
     store.close(store.ticket()).unwrap();
     store.reopen(store.ticket()).unwrap();
     assert_complete_from_the_first_query(&store, &(0..10_000).collect::<Vec<_>>());

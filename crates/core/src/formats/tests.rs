@@ -519,6 +519,12 @@ impl StorageFile for RecordingFile {
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.inner.set_len(len)
     }
+    fn reserve(&self, len: u64) -> io::Result<()> {
+        self.inner.reserve(len)
+    }
+    fn append_from(&self, end: u64) -> io::Result<()> {
+        self.inner.append_from(end)
+    }
 }
 
 impl Storage for Recording {

@@ -104,8 +104,9 @@ pub struct RecoveryReport {
 /// The invalid bytes at the end of the last WAL file that open cut away.
 ///
 /// Both kinds are treated as a write the crash interrupted (a power cut can
-/// leave a full-length record with garbage inside, or zeros where the data
-/// never reached the disk), so both are cut in `Strict` mode too: such a
+/// leave a full-length record with garbage inside, or part of a record
+/// followed by zeros where the rest never reached the disk), so both are cut
+/// in `Strict` mode too: such a
 /// record was never acknowledged, because its write or fsync had not
 /// finished. They are told apart so that a bit flip in the last record, which
 /// also lands here, is visible in `stats()` rather than silent.
@@ -156,8 +157,20 @@ struct WalFile {
     file: Arc<dyn StorageFile>,
     generation: u64,
     salt: u64,
+    /// Where the next record goes.
     bytes: u64,
+    /// How long the file is: past `bytes` when zeros are reserved ahead.
+    reserved: u64,
 }
+
+/// Records up to this size are appended into reserved space (zeros written
+/// ahead of them), so that their `fdatasync` changes no metadata; larger
+/// ones, whose sync is dominated by their data, just extend the file.
+const RESERVE_RECORDS_UP_TO: usize = 64 << 10;
+/// The least and most a reservation reaches ahead of the data. In between,
+/// as far as the file is long, so that a short log stays short.
+const RESERVE_MIN: u64 = 64 << 10;
+const RESERVE_MAX: u64 = 1 << 20;
 
 /// A consistent copy of the state, to be written as a snapshot off the commit path.
 pub struct CheckpointJob<M = Collection> {
@@ -286,6 +299,7 @@ fn create_wal(
         generation,
         salt,
         bytes: header.len() as u64,
+        reserved: header.len() as u64,
     })
 }
 
@@ -522,11 +536,23 @@ impl<M: StateMachine> LogDir<M> {
                 let file = storage
                     .open_append(&wal_path)
                     .map_err(|e| Error::io("open", &wal_path, e))?;
+                let end = cut_at.unwrap_or(scan.valid_len);
+                // Zeros reserved after the last record (a clean end) stay,
+                // for the next records to overwrite: open changes nothing.
+                let reserved = match cut_at {
+                    None if end < bytes.len() as u64 => {
+                        file.append_from(end)
+                            .map_err(|e| Error::io("open", &wal_path, e))?;
+                        bytes.len() as u64
+                    }
+                    _ => end,
+                };
                 open_wal = Some(WalFile {
                     file,
                     generation,
                     salt: scan.header.salt,
-                    bytes: cut_at.unwrap_or(scan.valid_len),
+                    bytes: end,
+                    reserved,
                 });
                 break;
             }
@@ -659,12 +685,39 @@ impl<M: StateMachine> LogDir<M> {
             }),
         }
         let path = self.wal_path();
+        let end = self.wal.bytes + buf.len() as u64;
+        if self.options.durability == Durability::Fsync
+            && buf.len() <= RESERVE_RECORDS_UP_TO
+            && end > self.wal.reserved
+        {
+            let ahead = self.wal.bytes.clamp(RESERVE_MIN, RESERVE_MAX);
+            self.wal
+                .file
+                .reserve(end + ahead)
+                .map_err(|e| Error::io("reserve", &path, e))?;
+            self.wal.reserved = end + ahead;
+        }
         self.wal
             .file
             .append(&buf)
             .map_err(|e| Error::io("write", &path, e))?;
-        self.wal.bytes += buf.len() as u64;
+        self.wal.bytes = end;
+        self.wal.reserved = self.wal.reserved.max(end);
         self.next_seq = seq + 1;
+        Ok(())
+    }
+
+    /// Cuts the zeros reserved after the last record, before the file is
+    /// left for good (a sealed file is exactly its records; a named
+    /// snapshot links it). The caller syncs.
+    fn release_reserved(&mut self) -> Result<()> {
+        if self.wal.reserved > self.wal.bytes {
+            self.wal
+                .file
+                .set_len(self.wal.bytes)
+                .map_err(|e| Error::io("truncate", &self.wal_path(), e))?;
+            self.wal.reserved = self.wal.bytes;
+        }
         Ok(())
     }
 
@@ -696,6 +749,7 @@ impl<M: StateMachine> LogDir<M> {
     pub fn rotate(&mut self, state: M) -> Result<CheckpointJob<M>> {
         // The old file's records must be durable before the snapshot covering
         // them can replace them.
+        self.release_reserved()?;
         self.sync()?;
         let generation = self.wal.generation;
         let next = create_wal(
@@ -730,6 +784,7 @@ impl<M: StateMachine> LogDir<M> {
     /// written so far sits in files that never change again (a named
     /// snapshot links them). Returns the generation of the last such file.
     pub fn seal_wal(&mut self) -> Result<u64> {
+        self.release_reserved()?;
         self.sync()?;
         let generation = self.wal.generation;
         self.wal = create_wal(

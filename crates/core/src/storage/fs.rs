@@ -8,8 +8,9 @@
 //! directory durable.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// An open file. Methods take `&self` so one handle can be written by the
@@ -19,7 +20,25 @@ pub trait StorageFile: Send + Sync {
     fn append(&self, buf: &[u8]) -> io::Result<()>;
     /// Makes the file's data durable (`fdatasync`).
     fn sync(&self) -> io::Result<()>;
+    /// Sets the file's length; the next `append` writes at `len`.
     fn set_len(&self, len: u64) -> io::Result<()>;
+    /// Writes zeros after the data, so that the file holds `len` bytes,
+    /// without moving where the next `append` writes. An append into such
+    /// reserved space, and its sync, change no file metadata (size, block
+    /// map), so `fdatasync` writes only the data: on ext4 and XFS that is
+    /// 1.3–1.5× as many syncs per second for small appends. The zeros are
+    /// durable after the next `sync`. A file that cannot reserve does
+    /// nothing.
+    fn reserve(&self, _len: u64) -> io::Result<()> {
+        Ok(())
+    }
+    /// Moves where the next `append` writes back to `end` (at most the
+    /// file's length), keeping the bytes after it: zeros reserved by an
+    /// earlier writer, which the appends then overwrite. A file that cannot
+    /// cuts them instead (`set_len`).
+    fn append_from(&self, end: u64) -> io::Result<()> {
+        self.set_len(end)
+    }
 }
 
 /// An exclusive lock on a directory; released when dropped.
@@ -80,20 +99,112 @@ pub trait Storage: Send + Sync {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct OsStorage;
 
-struct OsFile(File);
+/// A file written at positions: `end` is where the next append goes,
+/// `len` how many bytes the file holds (more than `end` after a reserve).
+/// One thread appends at a time (the store's commit lock, or a single
+/// writer); `sync` may run on another.
+struct OsFile {
+    file: File,
+    end: AtomicU64,
+    len: AtomicU64,
+}
+
+impl OsFile {
+    fn new(file: File, end: u64) -> OsFile {
+        OsFile {
+            file,
+            end: AtomicU64::new(end),
+            len: AtomicU64::new(end),
+        }
+    }
+}
+
+/// Writes some of `buf` at `offset` (`pwrite`).
+#[cfg(unix)]
+fn write_at(file: &File, buf: &[u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::write_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn write_at(file: &File, buf: &[u8], offset: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_write(file, buf, offset)
+}
+
+/// Writes all of `buf` at `offset` (short writes and `EINTR` retried).
+fn write_all_at(file: &File, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
+    while !buf.is_empty() {
+        match write_at(file, buf, offset) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                buf = &buf[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
 
 impl StorageFile for OsFile {
-    fn append(&self, buf: &[u8]) -> io::Result<()> {
-        // `write_all` retries on `Interrupted` and loops over short writes.
-        (&self.0).write_all(buf)
+    fn append(&self, mut buf: &[u8]) -> io::Result<()> {
+        // A piece at a time, `end` moved past each, so that after a failed
+        // write the next append follows what did land (as with `O_APPEND`).
+        while !buf.is_empty() {
+            let at = self.end.load(Ordering::Acquire);
+            match write_at(&self.file, buf, at) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    let end = at + n as u64;
+                    self.end.store(end, Ordering::Release);
+                    self.len.fetch_max(end, Ordering::AcqRel);
+                    buf = &buf[n..];
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     fn sync(&self) -> io::Result<()> {
-        self.0.sync_data()
+        self.file.sync_data()
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
-        self.0.set_len(len)
+        self.file.set_len(len)?;
+        self.end.store(len, Ordering::Release);
+        self.len.store(len, Ordering::Release);
+        Ok(())
+    }
+
+    fn append_from(&self, end: u64) -> io::Result<()> {
+        let len = self.file.metadata()?.len();
+        if end > len {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cannot append from {end}: the file holds {len} bytes"),
+            ));
+        }
+        self.end.store(end, Ordering::Release);
+        self.len.store(len, Ordering::Release);
+        Ok(())
+    }
+
+    fn reserve(&self, len: u64) -> io::Result<()> {
+        const PIECE: usize = 64 << 10;
+        let mut at = self.len.load(Ordering::Acquire);
+        if len <= at {
+            return Ok(());
+        }
+        let zeros = vec![0u8; PIECE];
+        while at < len {
+            let n = (len - at).min(PIECE as u64) as usize;
+            write_all_at(&self.file, &zeros[..n], at)?;
+            at += n as u64;
+            self.len.store(at, Ordering::Release);
+        }
+        Ok(())
     }
 }
 
@@ -129,12 +240,13 @@ impl Storage for OsStorage {
             .truncate(true)
             .write(true)
             .open(path)?;
-        Ok(Arc::new(OsFile(file)))
+        Ok(Arc::new(OsFile::new(file, 0)))
     }
 
     fn open_append(&self, path: &Path) -> io::Result<Arc<dyn StorageFile>> {
-        let file = OpenOptions::new().append(true).open(path)?;
-        Ok(Arc::new(OsFile(file)))
+        let file = OpenOptions::new().write(true).open(path)?;
+        let end = file.metadata()?.len();
+        Ok(Arc::new(OsFile::new(file, end)))
     }
 
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {

@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::fs::{Storage, StorageFile, StorageLock};
@@ -181,13 +182,24 @@ impl SimStorage {
                 (inode.durable.clone(), inode.data.clone())
             };
             let mut after = durable.clone();
-            if data.len() > durable.len() && data.starts_with(&durable) {
-                // Some of the unsynced tail may have reached the disk.
-                let extra = data.len() - durable.len();
+            // The unsynced bytes start where the two first differ: appended
+            // past the durable end, or written over reserved zeros. Some
+            // of them, from there on, may have reached the disk.
+            let from = data
+                .iter()
+                .zip(&durable)
+                .position(|(a, b)| a != b)
+                .unwrap_or(data.len().min(durable.len()));
+            if data.len() > from && data.len() >= durable.len() {
+                let extra = data.len() - from;
                 let keep = (s.random() % (extra as u64 + 1)) as usize;
-                after.extend_from_slice(&data[durable.len()..durable.len() + keep]);
+                let end = from + keep;
+                if after.len() < end {
+                    after.resize(end, 0);
+                }
+                after[from..end].copy_from_slice(&data[from..end]);
                 if keep > 0 && s.random().is_multiple_of(2) {
-                    let at = durable.len() + (s.random() % keep as u64) as usize;
+                    let at = from + (s.random() % keep as u64) as usize;
                     after[at] ^= 0x5a;
                 }
             }
@@ -235,6 +247,8 @@ impl SimStorage {
 struct SimFile {
     state: Arc<Mutex<State>>,
     inode: u64,
+    /// Where the next append writes.
+    end: AtomicU64,
 }
 
 impl SimFile {
@@ -243,23 +257,36 @@ impl SimFile {
     }
 }
 
+/// Writes `buf` into `data` at `at`, growing it as needed.
+fn write_at(data: &mut Vec<u8>, at: usize, buf: &[u8]) {
+    if data.len() < at + buf.len() {
+        data.resize(at + buf.len(), 0);
+    }
+    data[at..at + buf.len()].copy_from_slice(buf);
+}
+
 impl StorageFile for SimFile {
     fn append(&self, buf: &[u8]) -> io::Result<()> {
         let mut s = self.lock_state();
+        let at = self.end.load(Ordering::Acquire) as usize;
         match s.tick(&[Fault::Io, Fault::NoSpace, Fault::ShortWrite]) {
             Ok(()) => {}
             Err((error, Some(Fault::ShortWrite))) => {
+                // The part written stays, and the next append follows it
+                // (as after a short `write` with `O_APPEND`).
                 let part = buf.len() / 2;
                 if let Some(inode) = s.inodes.get_mut(&self.inode) {
-                    inode.data.extend_from_slice(&buf[..part]);
+                    write_at(&mut inode.data, at, &buf[..part]);
                 }
+                self.end.store((at + part) as u64, Ordering::Release);
                 return Err(error);
             }
             Err((error, _)) => return Err(error),
         }
         if let Some(inode) = s.inodes.get_mut(&self.inode) {
-            inode.data.extend_from_slice(buf);
+            write_at(&mut inode.data, at, buf);
         }
+        self.end.store((at + buf.len()) as u64, Ordering::Release);
         s.written += buf.len() as u64;
         Ok(())
     }
@@ -276,6 +303,42 @@ impl StorageFile for SimFile {
     fn set_len(&self, len: u64) -> io::Result<()> {
         let mut s = self.lock_state();
         s.tick(&[Fault::Io]).map_err(|(e, _)| e)?;
+        if let Some(inode) = s.inodes.get_mut(&self.inode) {
+            inode.data.resize(len as usize, 0);
+        }
+        self.end.store(len, Ordering::Release);
+        Ok(())
+    }
+
+    fn append_from(&self, end: u64) -> io::Result<()> {
+        let s = self.lock_state();
+        let len = s.inodes.get(&self.inode).map_or(0, |i| i.data.len()) as u64;
+        if end > len {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cannot append from {end}: the file holds {len} bytes"),
+            ));
+        }
+        self.end.store(end, Ordering::Release);
+        Ok(())
+    }
+
+    fn reserve(&self, len: u64) -> io::Result<()> {
+        let mut s = self.lock_state();
+        let have = s.inodes.get(&self.inode).map_or(0, |i| i.data.len()) as u64;
+        if len <= have {
+            return Ok(());
+        }
+        match s.tick(&[Fault::Io, Fault::NoSpace, Fault::ShortWrite]) {
+            Ok(()) => {}
+            Err((error, Some(Fault::ShortWrite))) => {
+                if let Some(inode) = s.inodes.get_mut(&self.inode) {
+                    inode.data.resize((have + (len - have) / 2) as usize, 0);
+                }
+                return Err(error);
+            }
+            Err((error, _)) => return Err(error),
+        }
         if let Some(inode) = s.inodes.get_mut(&self.inode) {
             inode.data.resize(len as usize, 0);
         }
@@ -322,6 +385,7 @@ impl Storage for SimStorage {
         Ok(Arc::new(SimFile {
             state: Arc::clone(&self.state),
             inode: id,
+            end: AtomicU64::new(0),
         }))
     }
 
@@ -329,9 +393,11 @@ impl Storage for SimStorage {
         let mut s = self.lock_state();
         s.tick(&[Fault::Io]).map_err(|(e, _)| e)?;
         let id = s.inode_of(path)?;
+        let end = s.inodes[&id].data.len() as u64;
         Ok(Arc::new(SimFile {
             state: Arc::clone(&self.state),
             inode: id,
+            end: AtomicU64::new(end),
         }))
     }
 

@@ -23,6 +23,12 @@
 //! is truncated away; otherwise the log is corrupt and open refuses, naming
 //! the file and offset. The salt makes stale bytes from another file fail the
 //! checksum; the sequence check rejects replays of older records.
+//!
+//! Reserved space: a writer may put zeros after its last record (see
+//! `StorageFile::reserve`) so that appends overwrite them in place. Zeros
+//! from the end of the last valid record to the end of the file are not a
+//! record (a record's `len` is never 0): the scan ends there cleanly, and
+//! `valid_len` says where the next record goes.
 
 use std::ops::Range;
 
@@ -133,7 +139,8 @@ pub struct Record {
 /// How a scan of one WAL file ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum End {
-    /// Every byte belongs to a valid record.
+    /// Every byte belongs to a valid record, or is reserved space (zeros)
+    /// after the last one.
     Clean,
     /// Invalid bytes from `offset` to the end, with no valid record after them.
     Torn { offset: u64, reason: String },
@@ -224,6 +231,7 @@ pub fn scan(bytes: &[u8]) -> Result<Scan, (u64, String)> {
                 records.push(record);
                 seq += 1;
             }
+            Err(_) if bytes[offset..].iter().all(|&b| b == 0) => break End::Clean,
             Err(reason) => {
                 break if valid_record_after(bytes, offset + 1, header.salt, seq) {
                     End::Corrupt {
@@ -379,6 +387,30 @@ mod tests {
         let mut bad_crc = good.clone();
         bad_crc[20] ^= 1;
         assert_eq!(scan(&bad_crc).unwrap_err().0, 32);
+    }
+
+    #[test]
+    fn reserved_zeros_after_the_records_end_the_log_cleanly() {
+        let records = file(5, 1, &[b"one", b"two"]);
+        let mut bytes = records.clone();
+        bytes.resize(records.len() + 4096, 0);
+        let s = scan(&bytes).unwrap();
+        assert_eq!(s.end, End::Clean);
+        assert_eq!(s.records.len(), 2);
+        assert_eq!(s.valid_len, records.len() as u64);
+        // A record cut short inside reserved space (part written, the rest
+        // still zeros) is a torn tail, not reserved space.
+        let mut longer = file(5, 1, &[b"one", b"two", b"three, torn"]);
+        let third = scan(&longer).unwrap().records[2].offset as usize;
+        longer.truncate(third + 12);
+        longer.resize(third + 4096, 0);
+        let s = scan(&longer).unwrap();
+        assert_eq!(s.records.len(), 2);
+        assert!(matches!(s.end, End::Torn { offset, .. } if offset as usize == third));
+        // Any nonzero byte in the reserved space is not reserved space.
+        let mut stray = bytes.clone();
+        stray[records.len() + 100] = 1;
+        assert!(matches!(scan(&stray).unwrap().end, End::Torn { .. }));
     }
 
     #[test]

@@ -197,6 +197,14 @@ impl StorageFile for HookedFile {
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.inner.set_len(len)
     }
+
+    fn reserve(&self, len: u64) -> io::Result<()> {
+        self.inner.reserve(len)
+    }
+
+    fn append_from(&self, end: u64) -> io::Result<()> {
+        self.inner.append_from(end)
+    }
 }
 
 impl Storage for Hooked {
